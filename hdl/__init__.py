@@ -1,0 +1,1 @@
+"""diodenet.hdl."""
