@@ -1,0 +1,87 @@
+"""Input encoding: features → source voltages.
+
+A resistor network only couples nodes with positive conductances, so a signed weight from a
+feature needs a signed source.  The differential encoding drives every feature twice, as
++s·x and −s·x, and adds two bias rails (+V_b and −V_b); a neuron then realizes the signed
+weight w through g⁺ − g⁻ ∝ w (DESIGN.md §1.2, "differential inputs").  The single-ended
+encoding drives +s·x only and one +V_b rail.
+
+The map is affine, u = E x + e0, so the monDEQ input matrix of a network is U ∝ G_in E and its
+bias b ∝ G_in e0 (see `network.ResistorDiodeNetwork.to_mondeq`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class InputEncoding:
+    """Affine map u = E x + e0 from `n_features` features to source voltages (volts)."""
+
+    n_features: int
+    differential: bool = True
+    scale: float = 1.0  # volts per unit feature
+    bias: float = 1.0  # volts on the bias rail(s)
+
+    def __post_init__(self):
+        if int(self.n_features) != self.n_features or self.n_features < 0:
+            raise ValueError(f"n_features must be a non-negative integer, got {self.n_features!r}")
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"input scale must be a positive number of volts, got {self.scale!r}")
+        if not (np.isfinite(self.bias) and self.bias > 0):
+            raise ValueError(f"bias voltage must be a positive number of volts, got {self.bias!r}")
+
+    @property
+    def n_sources(self):
+        return 2 * self.n_features + 2 if self.differential else self.n_features + 1
+
+    @property
+    def source_names(self):
+        d = self.n_features
+        if self.differential:
+            return [f"x{i}+" for i in range(d)] + [f"x{i}-" for i in range(d)] + ["bias+", "bias-"]
+        return [f"x{i}" for i in range(d)] + ["bias"]
+
+    @property
+    def matrix(self):
+        """E (n_sources × n_features)."""
+        d = self.n_features
+        eye = np.eye(d) * self.scale
+        if self.differential:
+            return np.vstack([eye, -eye, np.zeros((2, d))])
+        return np.vstack([eye, np.zeros((1, d))])
+
+    @property
+    def offset(self):
+        """e0 (n_sources,): the bias rails."""
+        e0 = np.zeros(self.n_sources)
+        if self.differential:
+            e0[-2:] = [self.bias, -self.bias]
+        else:
+            e0[-1] = self.bias
+        return e0
+
+    def encode(self, x):
+        """Source voltages for features x of shape (n_features,) or (batch, n_features)."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.n_features:
+            raise ValueError(
+                f"inputs must have shape ({self.n_features},) or (batch, {self.n_features}); "
+                f"got {x.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError("inputs contain NaN or infinite values")
+        return x @ self.matrix.T + self.offset
+
+    def to_dict(self):
+        return {
+            "n_features": int(self.n_features),
+            "differential": bool(self.differential),
+            "scale": float(self.scale),
+            "bias": float(self.bias),
+        }
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)

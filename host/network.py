@@ -1,0 +1,249 @@
+"""Circuit form: a resistor–diode network (DESIGN.md §1.2).
+
+n neuron nodes, each with a diode (or another element, `elements`) to ground; p input nodes held
+by voltage sources u (`encoding`); and m two-terminal conductances ("edges"), each between two
+terminals: a neuron (0 … n−1), a source (n … n+p−1) or ground (−1).  Every conductance is a
+trainable physical parameter with its realizable range [g_min, g_max].
+
+Kirchhoff's current law at the neurons, with A_n / A_s the incidence of the edges on neurons /
+sources (+1 at terminal a, −1 at terminal b, ground dropped):
+
+    A_n G (A_nᵀ v + A_sᵀ u) = i_d,   i.e.   H v + B u = i_d,   H = A_n G A_nᵀ,  B = A_n G A_sᵀ,
+
+with i_d the diode currents (≥ 0, complementary to v ≥ 0 for ideal diodes).  Port currents into
+the sources are y = −C v − D u with C = Bᵀ and D = A_s G A_sᵀ (the kernel-equation form of
+Chaffey 2025).  The voltage across edge e from a to b is V_e = (A_nᵀ v + A_sᵀ u)_e.
+"""
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from .elements import IdealDiode, element_from_dict
+from .encoding import InputEncoding
+from .solvers import solve_exact
+
+GROUND = -1
+
+__all__ = ["ResistorDiodeNetwork", "GROUND", "IllPosedNetworkError"]
+
+
+class IllPosedNetworkError(ValueError):
+    """The network has no unique operating point (a neuron floats)."""
+
+
+@dataclass(eq=False)
+class ResistorDiodeNetwork:
+    n_neurons: int
+    encoding: InputEncoding
+    edges: np.ndarray  # (m, 2) int terminals
+    conductance: np.ndarray  # (m,) siemens
+    g_min: np.ndarray  # (m,)
+    g_max: np.ndarray  # (m,)
+    outputs: np.ndarray  # (k,) neuron indices read as the network's outputs
+    element: object = field(default_factory=IdealDiode)
+    readout_gain: float = 10.0  # logits = readout_gain · v_out (1/V), an amplifier after the array
+
+    def __post_init__(self):
+        self.edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
+        m = len(self.edges)
+        self.conductance = np.asarray(self.conductance, dtype=float).reshape(-1)
+        self.g_min = np.broadcast_to(np.asarray(self.g_min, dtype=float), (m,)).copy()
+        self.g_max = np.broadcast_to(np.asarray(self.g_max, dtype=float), (m,)).copy()
+        self.outputs = np.asarray(self.outputs, dtype=np.int64).reshape(-1)
+        self.validate()
+
+    # --- structure ---------------------------------------------------------------------------
+    @property
+    def n_sources(self):
+        return self.encoding.n_sources
+
+    @property
+    def n_edges(self):
+        return len(self.edges)
+
+    def validate(self):
+        n, p, m = self.n_neurons, self.n_sources, self.n_edges
+        if self.conductance.shape != (m,):
+            raise ValueError(f"{m} edges but {self.conductance.size} conductances")
+        e = self.edges
+        if np.any((e < GROUND) | (e >= n + p)):
+            raise ValueError(f"edge terminals must lie in [-1, {n + p - 1}] (ground, neurons, sources)")
+        if np.any(e[:, 0] == e[:, 1]):
+            raise ValueError(f"edges {np.flatnonzero(e[:, 0] == e[:, 1])[:10].tolist()} join a terminal to itself")
+        touches_neuron = ((e >= 0) & (e < n)).any(axis=1)
+        if not np.all(touches_neuron):
+            raise ValueError(
+                f"edges {np.flatnonzero(~touches_neuron)[:10].tolist()} touch no neuron "
+                "(source–source or source–ground resistors only load the sources); remove them"
+            )
+        for name, arr in (("conductance", self.conductance), ("g_min", self.g_min), ("g_max", self.g_max)):
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+            if bad.size:
+                raise ValueError(
+                    f"{name} must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
+                    f"(values {arr[bad[:3]].tolist()})"
+                )
+        if np.any(self.g_min > self.g_max):
+            raise ValueError("g_min exceeds g_max for some edges")
+        tol = 1e-12 * np.maximum(self.g_max, 1e-300)
+        out = np.flatnonzero((self.conductance < self.g_min - tol) | (self.conductance > self.g_max + tol))
+        if out.size:
+            k = out[0]
+            raise ValueError(
+                f"conductance of edge {k} = {self.conductance[k]:.4g} S is outside its realizable range "
+                f"[{self.g_min[k]:.4g}, {self.g_max[k]:.4g}] S ({out.size} edges in all); "
+                "clip it with network.project(g)"
+            )
+        if self.outputs.size and (self.outputs.min() < 0 or self.outputs.max() >= n):
+            raise ValueError(f"output indices must be neurons 0…{n - 1}, got {self.outputs.tolist()}")
+        self._check_well_posed()
+
+    def _check_well_posed(self):
+        """Every neuron needs a resistive path to ground or a source."""
+        n = self.n_neurons
+        e = self.edges[self.conductance > 0]
+        anchored = np.zeros(n, dtype=bool)
+        for a, b in e:
+            if a >= 0 and a < n and (b < 0 or b >= n):
+                anchored[a] = True
+            if b >= 0 and b < n and (a < 0 or a >= n):
+                anchored[b] = True
+        inner = e[(e[:, 0] >= 0) & (e[:, 0] < n) & (e[:, 1] >= 0) & (e[:, 1] < n)]
+        graph = sp.coo_matrix((np.ones(len(inner)), (inner[:, 0], inner[:, 1])), shape=(n, n))
+        _, label = sp.csgraph.connected_components(graph, directed=False)
+        good_labels = np.unique(label[anchored])
+        floating = np.flatnonzero(~np.isin(label, good_labels))
+        if floating.size:
+            raise IllPosedNetworkError(
+                f"neuron(s) {floating[:10].tolist()} have no resistive path to ground or a source, so the "
+                "operating point is not unique; add a leak conductance to ground or an input conductance"
+            )
+
+    # --- kernel-equation matrices ---------------------------------------------------------------
+    def incidence(self):
+        """(A_n, A_s): sparse incidence of the edges on neurons (n×m) and sources (p×m)."""
+        n, p, m = self.n_neurons, self.n_sources, self.n_edges
+        rows, cols, vals = [], [], []
+        for side, sign in ((0, 1.0), (1, -1.0)):
+            t = self.edges[:, side]
+            keep = t >= 0
+            rows.append(t[keep])
+            cols.append(np.flatnonzero(keep))
+            vals.append(np.full(keep.sum(), sign))
+        A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + p, m))
+        return A[:n], A[n:]
+
+    def kernel(self, sparse=False):
+        """H, B, C, D of 0 ∈ H v + N₊(v) + B u, y = −C v − D u."""
+        An, As = self.incidence()
+        G = sp.diags(self.conductance)
+        H = An @ G @ An.T
+        B = An @ G @ As.T
+        D = As @ G @ As.T
+        if not sparse:
+            H, B, D = H.toarray(), B.toarray(), D.toarray()
+        return H, B, B.T, D
+
+    # --- operating point --------------------------------------------------------------------------
+    def source_voltages(self, x):
+        return self.encoding.encode(x)
+
+    def solve(self, x=None, *, u=None, inject=None, **kwargs):
+        """Operating point for features x (or source voltages u): an `Equilibrium` of node voltages.
+
+        inject: optional currents (batch, n) or (n,) injected into the neuron nodes (amperes) —
+        the perturbation of hardware linearization.
+        """
+        if (x is None) == (u is None):
+            raise ValueError("give exactly one of features x or source voltages u")
+        u = self.source_voltages(x) if u is None else self._check_u(u)
+        H, B, _, _ = self.kernel()
+        q = np.atleast_2d(u) @ B.T
+        if inject is not None:
+            q = q - np.asarray(inject, dtype=float)
+        return solve_exact(H, q, self.element, **kwargs)
+
+    def _check_u(self, u):
+        u = np.asarray(u, dtype=float)
+        if u.ndim not in (1, 2) or u.shape[-1] != self.n_sources:
+            raise ValueError(f"source voltages must have shape ({self.n_sources},) or (batch, {self.n_sources}); got {u.shape}")
+        return np.atleast_2d(u)
+
+    def drops(self, v, u):
+        """Voltage across every edge from terminal a to terminal b: (batch, m)."""
+        An, As = self.incidence()
+        return np.atleast_2d(v) @ An.toarray() + np.atleast_2d(u) @ As.toarray()
+
+    def readout(self, v):
+        return np.atleast_2d(v)[:, self.outputs]
+
+    def logits(self, v):
+        return self.readout_gain * self.readout(v)
+
+    # --- parameters -------------------------------------------------------------------------------
+    def project(self, g):
+        """Clip conductances onto their realizable ranges."""
+        return np.clip(g, self.g_min, self.g_max)
+
+    def with_conductance(self, g):
+        return replace(self, conductance=np.array(g, dtype=float))
+
+    def to_mondeq(self, scale=None):
+        from .conversions import mondeq_from_network
+        return mondeq_from_network(self, scale)
+
+    # --- constructors -----------------------------------------------------------------------------
+    @classmethod
+    def layered(cls, n_features, hidden, n_outputs, *, differential=True, input_scale=1.0, bias=1.0,
+                g_min=1e-6, g_max=1e-3, hidden_coupling=False, input_to_outputs=True, leak=True,
+                readout_gain=10.0, element=None, rng=None):
+        """The kit's default topology for classification.
+
+        Neurons 0…hidden−1 are hidden, the last n_outputs are outputs.  Every neuron has a
+        conductance to every source (differential inputs and bias rails) and a leak to ground;
+        every hidden neuron couples to every output neuron; optional hidden–hidden couplings.
+        Conductances start log-uniform in the lower part of [g_min, g_max].
+        """
+        rng = np.random.default_rng(rng)
+        enc = InputEncoding(n_features, differential=differential, scale=input_scale, bias=bias)
+        n = hidden + n_outputs
+        p = enc.n_sources
+        edges = []
+        for j in range(n):
+            if j < hidden or input_to_outputs:
+                edges += [(j, n + s) for s in range(p)]
+            if leak:
+                edges.append((j, GROUND))
+        for h in range(hidden):
+            for o in range(hidden, n):
+                edges.append((h, o))
+        if hidden_coupling:
+            for a in range(hidden):
+                for b in range(a + 1, hidden):
+                    edges.append((a, b))
+        edges = np.array(edges, dtype=np.int64)
+        lo, hi = np.log(max(g_min, g_max * 1e-3)), np.log(g_max)
+        g = np.exp(rng.uniform(lo, lo + 0.5 * (hi - lo), size=len(edges)))
+        return cls(n, enc, edges, np.clip(g, g_min, g_max), g_min, g_max,
+                   np.arange(hidden, n), element or IdealDiode(), readout_gain)
+
+    # --- plain data ---------------------------------------------------------------------------------
+    def to_arrays(self):
+        meta = {
+            "kind": "resistor_diode_network",
+            "n_neurons": int(self.n_neurons),
+            "encoding": self.encoding.to_dict(),
+            "element": self.element.to_dict(),
+            "readout_gain": float(self.readout_gain),
+        }
+        arrays = {"edges": self.edges, "conductance": self.conductance, "g_min": self.g_min,
+                  "g_max": self.g_max, "outputs": self.outputs}
+        return meta, arrays
+
+    @classmethod
+    def from_arrays(cls, meta, arrays):
+        return cls(meta["n_neurons"], InputEncoding.from_dict(meta["encoding"]), arrays["edges"],
+                   arrays["conductance"], arrays["g_min"], arrays["g_max"], arrays["outputs"],
+                   element_from_dict(meta["element"]), meta["readout_gain"])
