@@ -34,6 +34,9 @@ def mondeq_from_network(net, scale=None):
     c = float(np.max(np.diag(H))) if scale is None else float(scale)
     E, e0 = net.encoding.matrix, net.encoding.offset
     W = np.eye(net.n_neurons) - H / c
+    if not net.diodes.all():
+        raise ValueError("the monDEQ form needs a diode at every neuron; this network has linear nodes "
+                         f"{np.flatnonzero(~net.diodes)[:10].tolist()}")
     return MonDEQ(W, -B @ E / c, -B @ e0 / c, net.element)
 
 

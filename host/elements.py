@@ -29,6 +29,7 @@ __all__ = [
     "DiodeReLU",
     "SeriesResistanceDiode",
     "element_from_dict",
+    "PerNode",
 ]
 
 
@@ -224,6 +225,35 @@ class SeriesResistanceDiode(SmoothElement):
 
     def to_dict(self):
         return {"kind": "series_resistance", "resistance": float(self.resistance)}
+
+
+class PerNode:
+    """`element` at the nodes where mask is True; no element (a linear node) elsewhere."""
+
+    def __init__(self, element, mask):
+        self.element = element
+        self.mask = np.asarray(mask, dtype=bool)
+        self.is_box = element.is_box
+
+    @property
+    def lower(self):
+        return np.where(self.mask, self.element.lower, -np.inf)
+
+    @property
+    def upper(self):
+        return np.where(self.mask, self.element.upper, np.inf)
+
+    def resolvent(self, x, alpha=1.0):
+        return np.where(self.mask, self.element.resolvent(x, alpha), x)
+
+    def current(self, v):
+        return np.where(self.mask, self.element.current(v), 0.0)
+
+    def slope(self, v):
+        return np.where(self.mask, self.element.slope(v), 0.0)
+
+    def start(self, v):
+        return np.where(self.mask, self.element.start(v), v)
 
 
 _KINDS = {

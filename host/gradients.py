@@ -36,9 +36,9 @@ class Gradient:
 
 def _assemble(net, u, v, mu):
     """Gradient from node adjoints μ (batch, n): ∂ℓ/∂g_e = −V_e·λ_e."""
-    An, _ = net.incidence()
+    An, _ = net.incidence_dense()
     V = net.drops(v, u)
-    lam = mu @ An.toarray()
+    lam = mu @ An
     per_sample = -V * lam
     _, B, _, _ = net.kernel()
     d_u = -mu @ B
@@ -75,7 +75,7 @@ def implicit_gradient(net, dl_dv, x=None, *, u=None, equilibrium=None):
     if net.element.is_box:
         D = (eq.state == 0).astype(float)
     else:
-        D = 1.0 / (1.0 + net.element.slope(v) / c)
+        D = 1.0 / (1.0 + net.node_element.slope(v) / c)
     M = np.eye(net.n_neurons)[None] - D[:, :, None] * W[None]
     lam_tilde = np.linalg.solve(np.transpose(M, (0, 2, 1)), g[:, :, None])[:, :, 0]
     return _assemble(net, u, v, D * lam_tilde / c)
@@ -88,16 +88,17 @@ def linearized_conductance(net, v, state=None):
     with shorted a boolean mask.  Real diodes: their slope F'(v), nothing shorted.
     """
     v = np.atleast_2d(v)
-    if net.element.is_box:
-        lo = np.broadcast_to(np.asarray(net.element.lower, float), v.shape[1:])
-        hi = np.broadcast_to(np.asarray(net.element.upper, float), v.shape[1:])
+    element = net.node_element
+    if element.is_box:
+        lo = np.broadcast_to(np.asarray(element.lower, float), v.shape[1:])
+        hi = np.broadcast_to(np.asarray(element.upper, float), v.shape[1:])
         if state is None:
             tol = 1e-12 * max(1.0, float(np.max(np.abs(v))))
             shorted = (np.abs(v - lo) <= tol) | (np.abs(v - hi) <= tol)
         else:
             shorted = state != 0
         return np.zeros_like(v), shorted
-    return net.element.slope(v), np.zeros(v.shape, dtype=bool)
+    return element.slope(v), np.zeros(v.shape, dtype=bool)
 
 
 def _adjoint_by_linear_network(net, v, g, state):

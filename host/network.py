@@ -15,12 +15,13 @@ the sources are y = −C v − D u with C = Bᵀ and D = A_s G A_sᵀ (the kerne
 Chaffey 2025).  The voltage across edge e from a to b is V_e = (A_nᵀ v + A_sᵀ u)_e.
 """
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from .elements import IdealDiode, element_from_dict
+from .elements import IdealDiode, PerNode, element_from_dict
 from .encoding import InputEncoding
 from .solvers import solve_exact
 
@@ -43,7 +44,8 @@ class ResistorDiodeNetwork:
     g_max: np.ndarray  # (m,)
     outputs: np.ndarray  # (k,) neuron indices read as the network's outputs
     element: object = field(default_factory=IdealDiode)
-    readout_gain: float = 10.0  # logits = readout_gain · v_out (1/V), an amplifier after the array
+    readout_gain: float = 30.0  # logits = readout_gain · v_out (1/V), an amplifier after the array
+    diodes: np.ndarray | None = None  # (n,) bool: which neurons carry the element (default: all)
 
     def __post_init__(self):
         self.edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
@@ -52,6 +54,10 @@ class ResistorDiodeNetwork:
         self.g_min = np.broadcast_to(np.asarray(self.g_min, dtype=float), (m,)).copy()
         self.g_max = np.broadcast_to(np.asarray(self.g_max, dtype=float), (m,)).copy()
         self.outputs = np.asarray(self.outputs, dtype=np.int64).reshape(-1)
+        n = self.n_neurons
+        self.diodes = np.ones(n, dtype=bool) if self.diodes is None else np.asarray(self.diodes, dtype=bool).reshape(-1)
+        if self.diodes.shape != (n,):
+            raise ValueError(f"diodes mask must have one entry per neuron ({n}), got {self.diodes.shape}")
         self.validate()
 
     # --- structure ---------------------------------------------------------------------------
@@ -104,12 +110,11 @@ class ResistorDiodeNetwork:
         """Every neuron needs a resistive path to ground or a source."""
         n = self.n_neurons
         e = self.edges[self.conductance > 0]
+        is_neuron = (e >= 0) & (e < n)
         anchored = np.zeros(n, dtype=bool)
-        for a, b in e:
-            if a >= 0 and a < n and (b < 0 or b >= n):
-                anchored[a] = True
-            if b >= 0 and b < n and (a < 0 or a >= n):
-                anchored[b] = True
+        for side in (0, 1):
+            rows = is_neuron[:, side] & ~is_neuron[:, 1 - side]
+            anchored[e[rows, side]] = True
         inner = e[(e[:, 0] >= 0) & (e[:, 0] < n) & (e[:, 1] >= 0) & (e[:, 1] < n)]
         graph = sp.coo_matrix((np.ones(len(inner)), (inner[:, 0], inner[:, 1])), shape=(n, n))
         _, label = sp.csgraph.connected_components(graph, directed=False)
@@ -124,6 +129,19 @@ class ResistorDiodeNetwork:
     # --- kernel-equation matrices ---------------------------------------------------------------
     def incidence(self):
         """(A_n, A_s): sparse incidence of the edges on neurons (n×m) and sources (p×m)."""
+        cache = self.__dict__.get("_incidence")
+        if cache is None:
+            cache = self.__dict__["_incidence"] = self._build_incidence()
+        return cache
+
+    def incidence_dense(self):
+        cache = self.__dict__.get("_incidence_dense")
+        if cache is None:
+            An, As = self.incidence()
+            cache = self.__dict__["_incidence_dense"] = (An.toarray(), As.toarray())
+        return cache
+
+    def _build_incidence(self):
         n, p, m = self.n_neurons, self.n_sources, self.n_edges
         rows, cols, vals = [], [], []
         for side, sign in ((0, 1.0), (1, -1.0)):
@@ -146,6 +164,11 @@ class ResistorDiodeNetwork:
             H, B, D = H.toarray(), B.toarray(), D.toarray()
         return H, B, B.T, D
 
+    @property
+    def node_element(self):
+        """The element relation at every node (linear where a neuron has no diode)."""
+        return self.element if self.diodes.all() else PerNode(self.element, self.diodes)
+
     # --- operating point --------------------------------------------------------------------------
     def source_voltages(self, x):
         return self.encoding.encode(x)
@@ -163,7 +186,7 @@ class ResistorDiodeNetwork:
         q = np.atleast_2d(u) @ B.T
         if inject is not None:
             q = q - np.asarray(inject, dtype=float)
-        return solve_exact(H, q, self.element, **kwargs)
+        return solve_exact(H, q, self.node_element, **kwargs)
 
     def _check_u(self, u):
         u = np.asarray(u, dtype=float)
@@ -173,8 +196,8 @@ class ResistorDiodeNetwork:
 
     def drops(self, v, u):
         """Voltage across every edge from terminal a to terminal b: (batch, m)."""
-        An, As = self.incidence()
-        return np.atleast_2d(v) @ An.toarray() + np.atleast_2d(u) @ As.toarray()
+        An, As = self.incidence_dense()
+        return np.atleast_2d(v) @ An + np.atleast_2d(u) @ As
 
     def readout(self, v):
         return np.atleast_2d(v)[:, self.outputs]
@@ -188,7 +211,11 @@ class ResistorDiodeNetwork:
         return np.clip(g, self.g_min, self.g_max)
 
     def with_conductance(self, g):
-        return replace(self, conductance=np.array(g, dtype=float))
+        """A copy with new conductances (same structure; cached incidence is shared)."""
+        new = copy.copy(self)
+        new.conductance = np.array(g, dtype=float).reshape(self.conductance.shape)
+        new.validate()
+        return new
 
     def to_mondeq(self, scale=None):
         from .conversions import mondeq_from_network
@@ -198,13 +225,15 @@ class ResistorDiodeNetwork:
     @classmethod
     def layered(cls, n_features, hidden, n_outputs, *, differential=True, input_scale=1.0, bias=1.0,
                 g_min=1e-6, g_max=1e-3, hidden_coupling=False, input_to_outputs=True, leak=True,
-                readout_gain=10.0, element=None, rng=None):
+                readout_gain=30.0, element=None, output_diodes=False, rng=None):
         """The kit's default topology for classification.
 
         Neurons 0…hidden−1 are hidden, the last n_outputs are outputs.  Every neuron has a
         conductance to every source (differential inputs and bias rails) and a leak to ground;
         every hidden neuron couples to every output neuron; optional hidden–hidden couplings.
-        Conductances start log-uniform in the lower part of [g_min, g_max].
+        Output nodes carry no diode unless output_diodes (a linear readout: a clamped output
+        would pass no gradient).  Conductances start log-uniform in the lower part of
+        [g_min, g_max].
         """
         rng = np.random.default_rng(rng)
         enc = InputEncoding(n_features, differential=differential, scale=input_scale, bias=bias)
@@ -226,8 +255,10 @@ class ResistorDiodeNetwork:
         edges = np.array(edges, dtype=np.int64)
         lo, hi = np.log(max(g_min, g_max * 1e-3)), np.log(g_max)
         g = np.exp(rng.uniform(lo, lo + 0.5 * (hi - lo), size=len(edges)))
+        diodes = np.ones(n, dtype=bool)
+        diodes[hidden:] = output_diodes
         return cls(n, enc, edges, np.clip(g, g_min, g_max), g_min, g_max,
-                   np.arange(hidden, n), element or IdealDiode(), readout_gain)
+                   np.arange(hidden, n), element or IdealDiode(), readout_gain, diodes)
 
     # --- plain data ---------------------------------------------------------------------------------
     def to_arrays(self):
@@ -239,11 +270,11 @@ class ResistorDiodeNetwork:
             "readout_gain": float(self.readout_gain),
         }
         arrays = {"edges": self.edges, "conductance": self.conductance, "g_min": self.g_min,
-                  "g_max": self.g_max, "outputs": self.outputs}
+                  "g_max": self.g_max, "outputs": self.outputs, "diodes": self.diodes}
         return meta, arrays
 
     @classmethod
     def from_arrays(cls, meta, arrays):
         return cls(meta["n_neurons"], InputEncoding.from_dict(meta["encoding"]), arrays["edges"],
                    arrays["conductance"], arrays["g_min"], arrays["g_max"], arrays["outputs"],
-                   element_from_dict(meta["element"]), meta["readout_gain"])
+                   element_from_dict(meta["element"]), meta["readout_gain"], arrays.get("diodes"))

@@ -128,6 +128,7 @@ def certify(H, q, x, element=IdealDiode(), iterations=0):
         wrong = np.where(at_lo, np.maximum(-w, 0), np.where(at_hi, np.maximum(w, 0), np.abs(w)))
         dual = np.max(wrong, axis=1)
         dist = np.minimum(np.abs(x - lo), np.abs(hi - x))
+        dist = np.where(np.isfinite(dist), dist, 0.0)  # unbounded (linear) nodes: covered by `dual`
         complementarity = np.max(np.abs(w) * dist, axis=1)
     else:
         state = np.zeros(x.shape, dtype=np.int8)

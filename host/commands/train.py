@@ -1,10 +1,65 @@
-"""`diodenet train` (placeholder until implemented)."""
+"""`diodenet train`: train a resistor–diode network on a built-in dataset."""
+
+import json
+
+from ..cli import UserError
+from ..datasets import DATASETS, load_dataset
+from ..network import ResistorDiodeNetwork
+from ..train import GRADIENTS, TrainConfig, train
 
 
 def register(sub):
-    p = sub.add_parser("train", help="(not yet implemented)")
+    p = sub.add_parser("train", help="train a resistor-diode network on a built-in dataset",
+                       description="Train the conductances of a resistor-diode network (ideal diodes, "
+                       "differential inputs) and write model.npz, metrics.json, training.png to DIR.")
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="built-in dataset (no download)")
+    p.add_argument("--hidden", type=int, default=32, help="hidden neurons (default 32)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate on g/g_max (default 0.01)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--gradient", choices=GRADIENTS, default="implicit",
+                   help="implicit differentiation or the hardware-linearization rule")
+    p.add_argument("--gain", type=float, default=30.0, help="readout gain, logits per volt (default 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
+    p.add_argument("--no-resume", action="store_true", help="ignore a checkpoint in the output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print final metrics as one JSON line last")
     p.set_defaults(func=run)
 
 
+def train_from_args(dataset, hidden, epochs, output, *, batch_size=32, lr=0.01, optimizer="adam",
+                    gradient="implicit", gain=30.0, seed=0, resume=True, progress=True):
+    """Build the default network for `dataset`, train it, return (result, data)."""
+    if hidden < 1 or epochs < 0:
+        raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
+    data = load_dataset(dataset, seed=seed)
+    net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain, rng=seed)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                         gradient=gradient, seed=seed)
+    return train(net, data, config, output, resume=resume, progress=progress), data
+
+
+def summary(result, output):
+    final = dict(result.final)
+    final.pop("train_loss_running", None)
+    final.update({"epochs": len(result.history), "neurons": int(result.network.n_neurons),
+                  "conductances": int(result.network.n_edges), "model": f"{output}/model.npz"})
+    return final
+
+
 def run(args):
-    raise NotImplementedError("diodenet train is not implemented yet")
+    result, data = train_from_args(args.dataset, args.hidden, args.epochs, args.output,
+                                   batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                                   gradient=args.gradient, gain=args.gain, seed=args.seed,
+                                   resume=not args.no_resume, progress=not args.quiet)
+    final = summary(result, args.output)
+    print(f"dataset {data.name}: {final['neurons']} neurons, {final['conductances']} conductances, "
+          f"{final['epochs']} epochs in {final.get('wall_time', 0):.1f} s")
+    for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+        if key in final:
+            print(f"  {key:15s} {final[key]:.4f}")
+    print(f"  wrote {args.output}/model.npz, metrics.json, training.png")
+    if args.json:
+        print(json.dumps(final))

@@ -1,0 +1,167 @@
+"""Training a resistor–diode network: mini-batch gradient descent on its conductances.
+
+Each step solves the batch's operating points, takes ∂ℓ/∂v at the outputs, gets ∂ℓ/∂g either by
+implicit differentiation or by the hardware-linearization rule (both in `gradients`), and updates
+normalized conductances with Adam or SGD projected onto [g_min, g_max].  Progress shows in a bar;
+with an output directory every epoch ends with an atomic checkpoint (model, optimizer state,
+RNG state, history) from which `train(..., resume=True)` continues exactly; the final model,
+metrics.json and a loss/accuracy plot are written there too.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .gradients import hardware_linearization_gradient, implicit_gradient
+from .losses import network_loss
+from .modelio import atomic_savez, atomic_write_text, save_model
+from .network import ResistorDiodeNetwork
+from .optim import make_optimizer
+
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "GRADIENTS"]
+
+GRADIENTS = ("implicit", "linearization")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 0.01
+    optimizer: str = "adam"
+    loss: str | None = None  # default: cross_entropy for classification, mse for regression
+    gradient: str = "implicit"
+    seed: int = 0
+
+    def validate(self):
+        if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
+        if self.gradient not in GRADIENTS:
+            raise ValueError(f"unknown gradient {self.gradient!r}; use one of {', '.join(GRADIENTS)}")
+
+
+@dataclass
+class TrainResult:
+    network: ResistorDiodeNetwork
+    history: list
+    wall_time: float
+
+    @property
+    def final(self):
+        return self.history[-1] if self.history else {}
+
+
+def _loss_kind(config, data):
+    return config.loss or ("cross_entropy" if data.task == "classification" else "mse")
+
+
+def evaluate(net, x, y, loss_kind="cross_entropy"):
+    """Loss and (for classification) accuracy of the network on x, y."""
+    eq = net.solve(x)
+    loss, _, pred = network_loss(net, eq.x, y, loss_kind)
+    out = {"loss": loss}
+    if loss_kind == "cross_entropy":
+        out["accuracy"] = float(np.mean(pred == np.asarray(y)))
+    return out
+
+
+def _gradient(net, x, y, loss_kind, method):
+    u = net.source_voltages(x)
+    eq = net.solve(u=u)
+    loss, dl_dv, pred = network_loss(net, eq.x, y, loss_kind)
+    if method == "implicit":
+        grad = implicit_gradient(net, dl_dv, u=u, equilibrium=eq)
+    else:
+        grad = hardware_linearization_gradient(net, dl_dv, u=u, measurement=eq)
+    return loss, grad.conductance
+
+
+def _fingerprint(net, data, config):
+    return {"dataset": data.name, "n_neurons": int(net.n_neurons), "n_edges": int(net.n_edges),
+            "edges_sum": int(net.edges.sum()), "loss": _loss_kind(config, data),
+            "batch_size": config.batch_size, "optimizer": config.optimizer}
+
+
+def train(net, data, config=None, out_dir=None, *, resume=True, progress=True):
+    """Train `net` on `data` (a `datasets.Dataset`); returns a `TrainResult`."""
+    config = config or TrainConfig()
+    config.validate()
+    if net.encoding.n_features != data.n_features:
+        raise ValueError(f"network expects {net.encoding.n_features} features, dataset {data.name} has {data.n_features}")
+    loss_kind = _loss_kind(config, data)
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt = out / "checkpoint.npz" if out else None
+    scale = np.where(net.g_max > 0, net.g_max, 1.0)
+    lower = net.g_min / scale
+    upper = np.where(net.g_max > 0, 1.0, 0.0)
+    opt = make_optimizer(config.optimizer, config.lr)
+    rng = np.random.default_rng(config.seed)
+    history, start_epoch, elapsed = [], 0, 0.0
+    fingerprint = _fingerprint(net, data, config)
+    if ckpt is not None and resume and ckpt.exists():
+        net, history, start_epoch, elapsed = _load_checkpoint(ckpt, net, opt, rng, fingerprint)
+
+    theta = net.conductance / scale
+    t0 = time.perf_counter() - elapsed
+    n_train = len(data.x_train)
+    bar = tqdm(range(start_epoch, config.epochs), desc=f"train {data.name}", unit="epoch",
+               disable=not progress, initial=start_epoch, total=config.epochs)
+    for epoch in bar:
+        order = rng.permutation(n_train)
+        losses = []
+        for s in range(0, n_train, config.batch_size):
+            idx = order[s:s + config.batch_size]
+            loss, grad_g = _gradient(net, data.x_train[idx], data.y_train[idx], loss_kind, config.gradient)
+            theta = np.clip(opt.step(theta, grad_g * scale), lower, upper)
+            net = net.with_conductance(theta * scale)
+            losses.append(loss * len(idx))
+        record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}
+        for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+            for key, val in evaluate(net, x, y, loss_kind).items():
+                record[f"{split}_{key}"] = val
+        record["wall_time"] = time.perf_counter() - t0
+        history.append(record)
+        bar.set_postfix({k: f"{record[k]:.4f}" for k in ("train_loss", "test_loss", "test_accuracy") if k in record})
+        if ckpt is not None:
+            _save_checkpoint(ckpt, net, opt, rng, history, epoch + 1, record["wall_time"], fingerprint, config)
+    wall = time.perf_counter() - t0
+    if out is not None:
+        _write_outputs(out, net, history, config, data)
+    return TrainResult(net, history, wall)
+
+
+def _save_checkpoint(path, net, opt, rng, history, epoch, wall, fingerprint, config):
+    meta, arrays = net.to_arrays()
+    state = {"epoch": epoch, "wall_time": wall, "history": history, "rng": rng.bit_generator.state,
+             "fingerprint": fingerprint, "config": asdict(config), "model": meta}
+    opt_state = {f"opt_{k}": v for k, v in opt.state().items()}
+    atomic_savez(path, state=np.array(json.dumps(state)), **arrays, **opt_state)
+
+
+def _load_checkpoint(path, net, opt, rng, fingerprint):
+    with np.load(path, allow_pickle=False) as f:
+        data = {k: f[k] for k in f.files}
+    state = json.loads(str(data["state"]))
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(
+            f"checkpoint {path} was made with a different configuration ({state['fingerprint']}); "
+            "use a new output directory or pass --no-resume (resume=False)"
+        )
+    net = ResistorDiodeNetwork.from_arrays(state["model"], data)
+    opt.load_state({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
+    rng.bit_generator.state = state["rng"]
+    return net, state["history"], state["epoch"], state["wall_time"]
+
+
+def _write_outputs(out, net, history, config, data):
+    from .plots import plot_training
+    save_model(out / "model.npz", net)
+    metrics = {"dataset": data.name, "config": asdict(config), "history": history,
+               "final": history[-1] if history else {}}
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    if history:
+        plot_training(history, out / "training.png", title=f"{data.name}: {net.n_neurons} neurons, {net.n_edges} conductances")
