@@ -42,6 +42,3 @@ def main(argv=None):
         print(f"diodenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -105,7 +105,6 @@ def train(net, data, config=None, out_dir=None, *, resume=True, progress=True):
     if ckpt is not None and resume and ckpt.exists():
         net, history, start_epoch, elapsed = _load_checkpoint(ckpt, net, opt, rng, fingerprint)
 
-    theta = net.conductance / scale
     t0 = time.perf_counter() - elapsed
     n_train = len(data.x_train)
     bar = tqdm(range(start_epoch, config.epochs), desc=f"train {data.name}", unit="epoch",
@@ -116,7 +115,7 @@ def train(net, data, config=None, out_dir=None, *, resume=True, progress=True):
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
             loss, grad_g = _gradient(net, data.x_train[idx], data.y_train[idx], loss_kind, config.gradient)
-            theta = np.clip(opt.step(theta, grad_g * scale), lower, upper)
+            theta = np.clip(opt.step(net.conductance / scale, grad_g * scale), lower, upper)
             net = net.with_conductance(theta * scale)
             losses.append(loss * len(idx))
         record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}

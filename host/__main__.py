@@ -1,0 +1,7 @@
+"""`python -m diodenet.host` is the `diodenet` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,168 @@
+"""Random resistor–diode netlists for tests.
+
+`random_netlist(rng, ...)` returns a `Generated`: the ngspice text plus the same circuit as plain
+element tuples, so that tests can check the kit's parser and solvers against independent code.
+
+Every node gets a resistive path to ground (a random spanning tree of resistors), resistances
+span decades, voltage sources drive some nodes against ground (optionally one floating source
+between two nodes), current sources connect random nodes, and diodes take every placement:
+node–node, node–ground in both orientations, and node–source (one terminal on a driven node).
+Diodes are never placed across a source alone (ideal diodes would short it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+GROUND = "0"
+PLACEMENTS = ("node-node", "anode-ground", "cathode-ground", "node-source")
+
+
+@dataclass
+class Generated:
+    text: str
+    nodes: list[str]                                          # non-ground, as written
+    resistors: list[tuple[str, str, str, float]] = field(default_factory=list)
+    vsources: list[tuple[str, str, str, float]] = field(default_factory=list)
+    isources: list[tuple[str, str, str, float]] = field(default_factory=list)
+    diodes: list[tuple[str, str, str, str]] = field(default_factory=list)  # name, a, c, model
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
+    placements: list[str] = field(default_factory=list)
+
+    def with_options(self, line: str) -> str:
+        """The netlist text with an extra card inserted before `.end`."""
+        body = self.text.rstrip().splitlines()
+        assert body[-1].lower() == ".end"
+        return "\n".join(body[:-1] + [line, ".end"]) + "\n"
+
+    def with_models(self, params: dict[str, str]) -> str:
+        """The netlist text with every `.model` card replaced by D(params)."""
+        card = " ".join(f"{k}={v}" for k, v in params.items())
+        out = []
+        for ln in self.text.splitlines():
+            if ln.lower().startswith(".model"):
+                name = ln.split()[1]
+                ln = f".model {name} D({card})"
+            out.append(ln)
+        return "\n".join(out) + "\n"
+
+
+def _node_name(rng, k):
+    style = rng.integers(3)
+    return (f"n{k}", f"N_{k}", f"Out{k}")[style]
+
+
+def random_netlist(rng: np.random.Generator, n_nodes: int = 6, n_diodes: int = 5,
+                   n_vsources: int = 2, n_isources: int = 1, extra_resistors: int = 3,
+                   floating_vsource: bool = False, rs: bool = False, n_models: int = 2,
+                   decades: tuple[float, float] = (1.0, 6.0), volts: float = 5.0,
+                   title: str = "random resistor-diode netlist") -> Generated:
+    nodes = [_node_name(rng, k) for k in range(1, n_nodes + 1)]
+    gen = Generated(text="", nodes=nodes)
+    all_nodes = nodes + [GROUND]
+
+    def rval():
+        return float(np.round(10 ** rng.uniform(*decades), 3))
+
+    # Resistive spanning tree over nodes + ground, then extra resistors.
+    order = list(rng.permutation(len(all_nodes)))
+    pairs = []
+    for k in range(1, len(order)):
+        a = all_nodes[order[k]]
+        b = all_nodes[order[rng.integers(k)]]
+        pairs.append((a, b))
+    for _ in range(extra_resistors):
+        a, b = rng.choice(len(all_nodes), size=2, replace=False)
+        pairs.append((all_nodes[a], all_nodes[b]))
+    for k, (a, b) in enumerate(pairs, 1):
+        gen.resistors.append((f"R{k}", a, b, rval()))
+
+    # Voltage sources to ground on distinct nodes (ground either terminal).
+    driven = list(rng.choice(nodes, size=min(n_vsources, n_nodes - 1), replace=False))
+    for k, nd in enumerate(driven, 1):
+        val = float(np.round(rng.uniform(-volts, volts), 4))
+        if rng.random() < 0.5:
+            gen.vsources.append((f"V{k}", nd, GROUND, val))
+        else:
+            gen.vsources.append((f"V{k}", GROUND, nd, val))
+    free = [nd for nd in nodes if nd not in driven]
+    if floating_vsource and len(free) >= 2:
+        a, b = rng.choice(free, size=2, replace=False)
+        gen.vsources.append((f"Vf", str(a), str(b), float(np.round(rng.uniform(-2, 2), 4))))
+        driven.append(str(a))
+        free.remove(str(a))
+    for k in range(1, n_isources + 1):
+        a, b = rng.choice(len(all_nodes), size=2, replace=False)
+        val = float(np.round(rng.uniform(-1, 1) * 10 ** rng.uniform(-5, -3), 9))
+        gen.isources.append((f"I{k}", all_nodes[a], all_nodes[b], val))
+
+    # Diode models.
+    for k in range(1, n_models + 1):
+        params = {"IS": float(f"{10 ** rng.uniform(-16, -9):.4g}"),
+                  "N": float(np.round(rng.uniform(0.8, 2.0), 3))}
+        if rs:
+            params["RS"] = float(np.round(10 ** rng.uniform(0, 3), 2))
+        gen.models[f"dmod{k}"] = params
+    model_names = list(gen.models)
+
+    # Diodes: cycle through the placements so that each appears.  A diode must not close a
+    # loop made of diodes and voltage sources only (with at least one source): ideal diodes
+    # would short the source, and real ones would carry absurd currents.
+    hard = [(a, b, "v") for _, a, b, _ in gen.vsources]
+
+    def closes_source_loop(a, c):
+        seen = {(a, False)}
+        todo = [(a, False)]
+        while todo:
+            u, used_v = todo.pop()
+            if u == c and used_v:
+                return True
+            for x, y, kind in hard:
+                for p, q in ((x, y), (y, x)):
+                    if p == u:
+                        st = (q, used_v or kind == "v")
+                        if st not in seen:
+                            seen.add(st)
+                            todo.append(st)
+        return False
+
+    for k in range(1, n_diodes + 1):
+        for attempt in range(50):
+            kind = PLACEMENTS[(k - 1) % len(PLACEMENTS)] if k <= len(PLACEMENTS) and \
+                attempt < 10 else PLACEMENTS[rng.integers(len(PLACEMENTS))]
+            if kind == "node-node":
+                a, c = (str(x) for x in rng.choice(nodes, size=2, replace=False))
+            elif kind == "node-source" and driven and free:
+                s, o = str(rng.choice(driven)), str(rng.choice(free))
+                a, c = (s, o) if rng.random() < 0.5 else (o, s)
+            elif kind == "cathode-ground":
+                a, c = str(rng.choice(nodes)), GROUND
+            else:
+                kind = "anode-ground"
+                a, c = GROUND, str(rng.choice(nodes))
+            if not closes_source_loop(a, c):
+                break
+        else:
+            continue
+        hard.append((a, c, "d"))
+        gen.diodes.append((f"D{k}", a, c, str(rng.choice(model_names))))
+        gen.placements.append(kind)
+
+    lines = [title]
+    for name, a, b, v in gen.resistors:
+        lines.append(f"{name} {a} {b} {v!r}")
+    for name, a, b, v in gen.vsources:
+        lines.append(f"{name} {a} {b} DC {v!r}")
+    for name, a, b, v in gen.isources:
+        lines.append(f"{name} {a} {b} {v!r}")
+    for name, a, c, mdl in gen.diodes:
+        lines.append(f"{name} {a} {c} {mdl}")
+    for mname, params in gen.models.items():
+        lines.append(f".model {mname} D(" + " ".join(f"{k}={v!r}" for k, v in params.items())
+                     + ")")
+    lines.append(".op")
+    lines.append(".end")
+    gen.text = "\n".join(lines) + "\n"
+    return gen

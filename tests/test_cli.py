@@ -1,0 +1,39 @@
+"""The `diodenet` command end to end, in a subprocess as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def diodenet(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "diodenet.host", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def test_train_digits_reaches_95_percent(tmp_path):
+    """Acceptance: a resistor-only network with ideal diodes and differential inputs, default settings."""
+    r = diodenet("train", "--dataset", "digits", "-o", str(tmp_path), "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    final = json.loads(r.stdout.strip().splitlines()[-1])
+    assert final["test_accuracy"] >= 0.95
+    assert (tmp_path / "training.png").exists()
+
+
+def test_missing_and_bad_options_are_clear(tmp_path):
+    r = diodenet("train", "--epochs", "1")
+    assert r.returncode == 2 and "--dataset" in r.stderr
+    r = diodenet("train", "--dataset", "mnist")
+    assert r.returncode == 2 and "invalid choice: 'mnist'" in r.stderr
+    r = diodenet("train", "--dataset", "xor", "--hidden", "0", "-o", str(tmp_path))
+    assert r.returncode == 2 and "--hidden" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_runs_and_reports(tmp_path):
+    r = diodenet("demo", "-o", str(tmp_path), "--epochs", "2", "--quiet", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["test_accuracy"] > 0.8
+    assert summary["gradient_cosine"] > 0.999999

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from diodenet.host.encoding import InputEncoding
+from diodenet.host.network import GROUND, IllPosedNetworkError, ResistorDiodeNetwork
+
+
+def small_net(rng, **kw):
+    return ResistorDiodeNetwork.layered(5, 4, 3, hidden_coupling=True, rng=rng, **kw)
+
+
+def test_kernel_matrices_follow_kirchhoff(rng):
+    net = small_net(rng, output_diodes=True)
+    H, B, C, D = net.kernel()
+    n, p = net.n_neurons, net.n_sources
+    assert H.shape == (n, n) and B.shape == (n, p) and C.shape == (p, n) and D.shape == (p, p)
+    assert np.allclose(H, H.T)
+    assert np.all(H - np.diag(np.diag(H)) <= 0)  # M-matrix sign pattern
+    assert np.all(B <= 0) and np.allclose(C, B.T) and np.all(np.linalg.eigvalsh(D) >= -1e-18)
+    x = rng.uniform(size=(7, 5))
+    u = net.source_voltages(x)
+    eq = net.solve(x)
+    v = eq.x
+    # KCL edge by edge: the current leaving each neuron through its conductances is the diode current.
+    V = net.drops(v, u)
+    current = V * net.conductance
+    leaving = np.zeros_like(v)
+    for e, (a, b) in enumerate(net.edges):
+        if 0 <= a < n:
+            leaving[:, a] += current[:, e]
+        if 0 <= b < n:
+            leaving[:, b] -= current[:, e]
+    assert np.allclose(leaving, v @ H.T + u @ B.T, atol=1e-15)
+    assert leaving.min() > -1e-15  # diode current ≥ 0
+    assert np.abs(leaving * v).max() < 1e-15  # complementary
+    # port equation: y = −C v − D u is the current flowing into each source from the network
+    into_source = np.zeros_like(u)
+    for e, (a, b) in enumerate(net.edges):
+        if b >= n:
+            into_source[:, b - n] += current[:, e]
+    assert np.allclose(-(v @ C.T) - u @ D.T, into_source, atol=1e-15)
+
+
+def test_linear_output_nodes_are_unclamped(rng):
+    net = small_net(rng)
+    assert not net.diodes[net.outputs].any()
+    x = rng.uniform(size=(50, 5))
+    v = net.solve(x).x
+    assert v[:, net.outputs].min() < 0  # no diode: free to go below ground
+    assert v[:, ~net.diodes].shape[1] == 3 and v[:, net.diodes].min() >= 0
+
+
+def test_input_encoding():
+    enc = InputEncoding(3, differential=True, scale=0.5, bias=2.0)
+    u = enc.encode(np.array([1.0, -2.0, 0.0]))
+    assert u.tolist() == [0.5, -1.0, 0.0, -0.5, 1.0, -0.0, 2.0, -2.0]
+    assert enc.n_sources == 8 and len(enc.source_names) == 8
+    single = InputEncoding(2, differential=False)
+    assert single.encode(np.array([[1.0, 2.0]])).tolist() == [[1.0, 2.0, 1.0]]
+    with pytest.raises(ValueError, match="shape"):
+        enc.encode(np.zeros(4))
+    with pytest.raises(ValueError, match="scale"):
+        InputEncoding(2, scale=-1)
+
+
+def test_bad_networks_get_clear_errors(rng):
+    enc = InputEncoding(1)
+    edges = [(0, 2), (1, GROUND)]
+    ok = ResistorDiodeNetwork(2, enc, edges, [1e-3, 1e-3], 0, 1e-2, [1])
+    assert ok.solve(np.array([0.5])).max_residual == 0
+    with pytest.raises(IllPosedNetworkError, match=r"neuron\(s\) \[0, 1\]"):
+        ResistorDiodeNetwork(2, enc, [(0, 1)], [1e-3], 0, 1e-2, [1])
+    with pytest.raises(ValueError, match="finite and ≥ 0"):
+        ResistorDiodeNetwork(2, enc, edges, [-1e-3, 1e-3], -1, 1e-2, [1])
+    with pytest.raises(ValueError, match="finite and ≥ 0"):
+        ResistorDiodeNetwork(2, enc, edges, [np.nan, 1e-3], 0, 1e-2, [1])
+    with pytest.raises(ValueError, match="outside its realizable range"):
+        ResistorDiodeNetwork(2, enc, edges, [1.0, 1e-3], 0, 1e-2, [1])
+    with pytest.raises(ValueError, match="touch no neuron"):
+        ResistorDiodeNetwork(2, enc, edges + [(2, 3)], [1e-3] * 3, 0, 1e-2, [1])
+    with pytest.raises(ValueError, match="shape"):
+        ok.solve(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="exactly one"):
+        ok.solve()
+
+
+def test_projection_and_with_conductance(rng):
+    net = small_net(rng)
+    g = net.conductance * 1e6
+    projected = net.project(g)
+    assert np.all(projected <= net.g_max) and np.all(projected >= net.g_min)
+    other = net.with_conductance(projected)
+    assert other is not net and np.array_equal(other.conductance, projected)

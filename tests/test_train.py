@@ -1,0 +1,75 @@
+import json
+
+import numpy as np
+import pytest
+
+from diodenet.host import train as train_module
+from diodenet.host.datasets import load_dataset
+from diodenet.host.modelio import load_model
+from diodenet.host.network import ResistorDiodeNetwork
+from diodenet.host.train import TrainConfig, train
+
+
+def moons_setup():
+    data = load_dataset("moons")
+    net = ResistorDiodeNetwork.layered(2, 12, 2, hidden_coupling=True, rng=0)
+    return net, data
+
+
+@pytest.mark.parametrize("gradient", ["implicit", "linearization"])
+def test_training_lowers_the_loss_and_learns_moons(tmp_path, gradient):
+    net, data = moons_setup()
+    result = train(net, data, TrainConfig(epochs=12, lr=0.02, gradient=gradient), tmp_path, progress=False)
+    h = result.history
+    assert h[-1]["train_loss"] < 0.6 * h[0]["train_loss"]
+    assert h[-1]["test_accuracy"] > 0.85
+    assert np.all(result.network.conductance <= result.network.g_max)
+    assert np.all(result.network.conductance >= result.network.g_min)
+    for name in ("model.npz", "metrics.json", "training.png", "checkpoint.npz"):
+        assert (tmp_path / name).stat().st_size > 0
+    saved = load_model(tmp_path / "model.npz")
+    assert np.array_equal(saved.conductance, result.network.conductance)
+    assert json.loads((tmp_path / "metrics.json").read_text())["final"]["epoch"] == 12
+
+
+def test_both_gradients_train_identically():
+    net, data = moons_setup()
+    a = train(net, data, TrainConfig(epochs=2, gradient="implicit"), progress=False)
+    b = train(net, data, TrainConfig(epochs=2, gradient="linearization"), progress=False)
+    assert np.allclose(a.network.conductance, b.network.conductance, rtol=1e-6)
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    net, data = moons_setup()
+    config = TrainConfig(epochs=4, lr=0.02)
+    straight = train(net, data, config, tmp_path / "a", progress=False)
+
+    calls = {"n": 0}
+    real_gradient = train_module._gradient
+
+    def crash_in_epoch_three(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2 * 15 + 3:  # 15 batches per epoch: crash three batches into epoch 3
+            raise KeyboardInterrupt
+        return real_gradient(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_gradient", crash_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        train(net, data, config, tmp_path / "b", progress=False)
+    monkeypatch.setattr(train_module, "_gradient", real_gradient)
+    assert not (tmp_path / "b" / "model.npz").exists()
+    resumed = train(net, data, config, tmp_path / "b", progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert np.array_equal(resumed.network.conductance, straight.network.conductance)
+
+
+def test_checkpoint_of_another_configuration_is_refused(tmp_path):
+    net, data = moons_setup()
+    train(net, data, TrainConfig(epochs=1), tmp_path, progress=False)
+    other = ResistorDiodeNetwork.layered(2, 5, 2, rng=0)
+    with pytest.raises(ValueError, match="different configuration"):
+        train(other, data, TrainConfig(epochs=2), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="features"):
+        train(ResistorDiodeNetwork.layered(3, 5, 2, rng=0), data, TrainConfig(epochs=1), progress=False)
+    with pytest.raises(ValueError, match="unknown gradient"):
+        train(net, data, TrainConfig(gradient="magic"), progress=False)
