@@ -1,0 +1,381 @@
+"""Command processor: one request frame in, its actions on the buses, one reply frame out.
+
+Reads the frame from the FrameReceiver's buffer, checks argument length and ranges, drives the
+potentiometer, DAC and ADC SPI masters (pot writes are read back and verified), configures and starts
+the sequencer, and writes the reply body (seq, cmd, status, data) to the FrameSender.  Every frame --
+good, bad, unknown -- gets exactly one reply.  Command set: `diodenet.hdl.protocol.Cmd`.
+"""
+
+from amaranth import Module, Signal, Mux, Cat, Const, Value
+from amaranth.lib import wiring, stream, memory
+from amaranth.lib.wiring import In, Out
+
+from . import protocol as P
+from .link import FrameByte
+from ..boards.parts import MCP4351, AD5628, AD7928
+
+ARGS_BYTES = 11          # the longest fixed argument list (SEQ_CONFIG)
+DATA_BYTES = 11          # the longest register-built reply data (SEQ_CONFIG_READ)
+
+
+def _be(*fields):
+    """Big-endian concatenation of (value, n_bytes) fields -> (expression, total bytes)."""
+    parts, total = [], 0
+    for value, n in reversed(fields):
+        value = Value.cast(value)
+        if len(value) < 8 * n:
+            value = Cat(value, Const(0, 8 * n - len(value)))
+        parts.append(value[:8 * n])
+        total += n
+    return Cat(*parts), total
+
+
+class Controller(wiring.Component):
+    def __init__(self, *, n_pot_chips, n_dacs=2, n_inputs=8, n_adc=8, sample_depth=256,
+                 hello=b"", caps=b"", max_len=P.MAX_REQUEST):
+        self.n_pot_chips = n_pot_chips
+        self.n_dacs = n_dacs
+        self.n_inputs = n_inputs
+        self.n_adc = n_adc
+        self.sample_depth = sample_depth
+        self.hello = bytes(hello)
+        self.caps = bytes(caps)
+        self.max_len = max_len
+        n_words = sample_depth * n_inputs
+        super().__init__({
+            # frame receiver
+            "frame_valid": In(1), "frame_status": In(8), "frame_len": In(range(max_len + 1)),
+            "frame_ack": Out(1), "rd_addr": Out(range(max_len)), "rd_data": In(8),
+            # reply bodies to the frame sender
+            "reply": Out(stream.Signature(FrameByte)),
+            # potentiometer bus
+            "pot_start": Out(1), "pot_wdata": Out(16), "pot_cs": Out(range(max(2, n_pot_chips))),
+            "pot_ready": In(1), "pot_done": In(1), "pot_rdata": In(16),
+            # DAC bus
+            "dac_start": Out(1), "dac_wdata": Out(32), "dac_cs": Out(1),
+            "dac_ready": In(1), "dac_done": In(1),
+            # ADC bus
+            "adc_start": Out(1), "adc_wdata": Out(16),
+            "adc_ready": In(1), "adc_done": In(1), "adc_rdata": In(16),
+            # sample memory write port
+            "sample_waddr": Out(range(n_words)), "sample_wdata": Out(16), "sample_we": Out(1),
+            # sequencer
+            "seq_start": Out(1), "seq_abort": Out(1), "seq_busy": In(1), "seq_samples_done": In(16),
+            "seq_first": Out(16), "seq_count": Out(16),
+            "seq_settle": Out(16, init=P.SeqConfig.settle),
+            "seq_oversample_log2": Out(2, init=P.SeqConfig.oversample_log2),
+            "seq_pert_forward": Out(12, init=P.SeqConfig.pert_forward[0]).array(2),
+            "seq_pert_perturbed": Out(12, init=P.SeqConfig.pert_perturbed[0]).array(2),
+            "batch_last": Out(16),
+            # status
+            "rx_errors": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rom_bytes = self.hello + self.caps
+        m.submodules.rom = rom = memory.Memory(shape=8, depth=max(2, len(rom_bytes)),
+                                               init=list(rom_bytes))
+        rom_rd = rom.read_port()
+
+        ptr = Signal(range(self.max_len + 1))
+        seq = Signal(8)
+        cmd = Signal(8)
+        args = Signal(8 * ARGS_BYTES)
+        n_args = Signal(range(self.max_len + 1))
+        body_len = Signal(range(self.max_len + 1))
+        load_addr = Signal(16)
+        status = Signal(8)
+        last_error = Signal(8)
+        rdata = Signal(8 * DATA_BYTES)
+        rlen = Signal(range(3 + max(DATA_BYTES, len(rom_bytes)) + 1))
+        ri = Signal.like(rlen)
+        rom_mode = Signal()
+        rom_ptr = Signal(range(max(2, len(rom_bytes)) + 1))
+        readback = Signal(16)
+        load_hi = Signal(8)
+
+        def arg(i, n_bytes, total):
+            """Argument bytes i .. i+n_bytes-1 of a `total`-byte argument list (big-endian)."""
+            lo = (total - i - n_bytes) * 8
+            return args[lo:lo + 8 * n_bytes]
+
+        def reply(st, *fields):
+            value, n = _be(*fields) if fields else (Const(0, 8), 0)
+            stmts = [status.eq(st), rlen.eq(3 + n), rom_mode.eq(0)]
+            if n:
+                stmts.append(rdata.eq(value << (8 * (DATA_BYTES - n))))
+            return stmts
+
+        def fail(st):
+            return reply(st)
+
+        m.d.comb += self.rd_addr.eq(ptr)
+        m.d.sync += self.seq_start.eq(0)      # one-cycle pulse, after seq_first/seq_count settle
+        m.d.comb += rom_rd.addr.eq(rom_ptr)
+        C = P.Cmd
+
+        def check_len(c):
+            return n_args == P.ARG_LENGTH[c]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.frame_valid):
+                    m.d.sync += [ptr.eq(0), seq.eq(0), cmd.eq(0), args.eq(0),
+                                 body_len.eq(self.frame_len - 2),
+                                 n_args.eq(self.frame_len - 4)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):                      # buffer address `ptr` presented
+                m.next = "GOT"
+            with m.State("GOT"):
+                b = self.rd_data
+                with m.If(ptr == 0):
+                    m.d.sync += seq.eq(b)
+                with m.Elif(ptr == 1):
+                    m.d.sync += cmd.eq(b)
+                with m.Else():
+                    m.d.sync += args.eq(Cat(b, args[:-8]))
+                    with m.If(ptr == 2):
+                        m.d.sync += load_addr[8:].eq(b)
+                    with m.If(ptr == 3):
+                        m.d.sync += load_addr[:8].eq(b)
+                m.d.sync += ptr.eq(ptr + 1)
+                bad = self.frame_status != P.Status.OK
+                with m.If(bad & ((ptr == 1) | (ptr + 1 >= self.frame_len))):
+                    # frame-level error: echo the bytes we have, report the error
+                    with m.If(self.frame_len < 2):
+                        m.d.sync += cmd.eq(0)
+                    with m.If(ptr == 0):
+                        m.d.sync += seq.eq(Mux(self.frame_len >= 1, b, 0))
+                    m.d.sync += [*fail(self.frame_status), last_error.eq(self.frame_status),
+                                 self.rx_errors.eq(self.rx_errors + 1)]
+                    m.next = "REPLY"
+                with m.Elif(~bad & ((ptr + 1 == body_len) | (ptr == 1 + ARGS_BYTES))):
+                    m.next = "EXEC"
+                with m.Else():
+                    m.next = "FETCH"
+
+            with m.State("EXEC"):
+                m.next = "REPLY"
+                with m.Switch(cmd):
+                    with m.Case(C.HELLO, C.CAPS):
+                        is_caps = cmd == C.CAPS
+                        with m.If(~check_len(C.HELLO)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Else():
+                            m.d.sync += [status.eq(P.Status.OK), rom_mode.eq(1),
+                                         rom_ptr.eq(Mux(is_caps, len(self.hello), 0)),
+                                         rlen.eq(3 + Mux(is_caps, len(self.caps), len(self.hello)))]
+                    with m.Case(C.STATUS):
+                        with m.If(~check_len(C.STATUS)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Else():
+                            m.d.sync += reply(P.Status.OK, (self.seq_busy, 1), (self.rx_errors, 2),
+                                              (self.seq_samples_done, 2), (last_error, 1))
+                    with m.Case(C.POT_WRITE, C.POT_READ):
+                        is_write = cmd == C.POT_WRITE
+                        chip = Mux(is_write, arg(0, 1, 4), arg(0, 1, 2))
+                        wiper = Mux(is_write, arg(1, 1, 4), arg(1, 1, 2))[:8]
+                        code = arg(2, 2, 4)
+                        address = Mux(wiper == 0, MCP4351.WIPER_ADDRESS[0],
+                                      Mux(wiper == 1, MCP4351.WIPER_ADDRESS[1],
+                                          Mux(wiper == 2, MCP4351.WIPER_ADDRESS[2],
+                                              MCP4351.WIPER_ADDRESS[3])))
+                        with m.If(Mux(is_write, ~check_len(C.POT_WRITE), ~check_len(C.POT_READ))):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif((chip >= self.n_pot_chips) | (wiper >= MCP4351.wipers) |
+                                    (is_write & (code > MCP4351.code_max))):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [self.pot_cs.eq(chip),
+                                         self.pot_wdata.eq(Mux(is_write,
+                                             Cat(code[:10], Const(MCP4351.CMD_WRITE, 2), address[:4]),
+                                             Cat(Const(0x3FF, 10), Const(MCP4351.CMD_READ, 2),
+                                                 address[:4]))),
+                                         readback.eq(Cat(Const(0x3FF, 10), Const(MCP4351.CMD_READ, 2),
+                                                         address[:4]))]
+                            m.next = "POT_GO"
+                    with m.Case(C.DAC_WRITE, C.DAC_RAW):
+                        is_raw = cmd == C.DAC_RAW
+                        dac = Mux(is_raw, arg(0, 1, 5), arg(0, 1, 4))
+                        ch, code = arg(1, 1, 4), arg(2, 2, 4)
+                        with m.If(Mux(is_raw, ~check_len(C.DAC_RAW), ~check_len(C.DAC_WRITE))):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif(self.seq_busy):
+                            m.d.sync += fail(P.Status.ERR_BUSY)
+                        with m.Elif((dac >= self.n_dacs) |
+                                    (~is_raw & ((ch >= AD5628.channels) | (code >= 4096)))):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [self.dac_cs.eq(dac),
+                                         self.dac_wdata.eq(Mux(is_raw, arg(1, 4, 5),
+                                             Cat(Const(0, 8), code[:12], ch[:4],
+                                                 Const(AD5628.CMD_WRITE_UPDATE, 4), Const(0, 4))))]
+                            m.next = "DAC_GO"
+                    with m.Case(C.ADC_READ):
+                        ch = arg(0, 1, 1)
+                        with m.If(~check_len(C.ADC_READ)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif(self.seq_busy):
+                            m.d.sync += fail(P.Status.ERR_BUSY)
+                        with m.Elif(ch >= self.n_adc):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [self.adc_wdata.eq(
+                                Cat(Const(0, 4), Const(AD7928.control(0), 12)) |
+                                (ch[:3] << (4 + AD7928.ADD_SHIFT))), ptr.eq(0)]
+                            m.next = "ADC_GO"
+                    with m.Case(C.SEQ_CONFIG):
+                        pf = [arg(3, 2, 11), arg(5, 2, 11)]
+                        pp = [arg(7, 2, 11), arg(9, 2, 11)]
+                        with m.If(~check_len(C.SEQ_CONFIG)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif(self.seq_busy):
+                            m.d.sync += fail(P.Status.ERR_BUSY)
+                        with m.Elif((arg(2, 1, 11) > 3) |
+                                    (Cat(*(v[12:] for v in pf + pp)) != 0)):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [self.seq_settle.eq(arg(0, 2, 11)),
+                                         self.seq_oversample_log2.eq(arg(2, 1, 11)),
+                                         *(self.seq_pert_forward[i].eq(pf[i]) for i in range(2)),
+                                         *(self.seq_pert_perturbed[i].eq(pp[i]) for i in range(2)),
+                                         *reply(P.Status.OK)]
+                    with m.Case(C.SEQ_CONFIG_READ):
+                        with m.If(~check_len(C.SEQ_CONFIG_READ)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Else():
+                            m.d.sync += reply(P.Status.OK, (self.seq_settle, 2),
+                                              (self.seq_oversample_log2, 1),
+                                              (self.seq_pert_forward[0], 2),
+                                              (self.seq_pert_forward[1], 2),
+                                              (self.seq_pert_perturbed[0], 2),
+                                              (self.seq_pert_perturbed[1], 2))
+                    with m.Case(C.LOAD_SAMPLES):
+                        n_words = self.sample_depth * self.n_inputs
+                        words = (n_args - 2) >> 1
+                        with m.If((n_args < 4) | n_args[0]):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif(self.seq_busy):
+                            m.d.sync += fail(P.Status.ERR_BUSY)
+                        with m.Elif(load_addr + words > n_words):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [ptr.eq(4), self.sample_waddr.eq(load_addr),
+                                         *reply(P.Status.OK)]
+                            m.next = "LOAD_FETCH_HI"
+                    with m.Case(C.RUN_BATCH):
+                        first, count = arg(0, 2, 4), arg(2, 2, 4)
+                        with m.If(~check_len(C.RUN_BATCH)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif(self.seq_busy):
+                            m.d.sync += fail(P.Status.ERR_BUSY)
+                        with m.Elif((count == 0) | (first + count > self.sample_depth)):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [self.seq_start.eq(1), self.seq_first.eq(first), self.seq_count.eq(count),
+                                         self.batch_last.eq(first + count - 1),
+                                         *reply(P.Status.OK)]
+                    with m.Case(C.ABORT):
+                        with m.If(~check_len(C.ABORT)):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Else():
+                            m.d.comb += self.seq_abort.eq(1)
+                            m.d.sync += reply(P.Status.OK)
+                    with m.Default():
+                        m.d.sync += fail(P.Status.ERR_UNKNOWN_CMD)
+
+            # ---- potentiometer: one frame (write or read), then a read-back for writes ----------
+            with m.State("POT_GO"):
+                with m.If(self.pot_ready):
+                    m.d.comb += self.pot_start.eq(1)
+                    m.next = "POT_WAIT"
+            with m.State("POT_WAIT"):
+                with m.If(self.pot_done):
+                    ok, value = self.pot_rdata[9], self.pot_rdata[:9]
+                    with m.If(~ok):
+                        m.d.sync += fail(P.Status.ERR_PART)
+                        m.next = "REPLY"
+                    with m.Elif(self.pot_wdata[10:12] == MCP4351.CMD_WRITE):
+                        m.d.sync += self.pot_wdata.eq(readback)
+                        m.next = "POT_GO"
+                    with m.Elif(cmd == C.POT_WRITE):
+                        m.d.sync += reply(Mux(value == arg(2, 2, 4), P.Status.OK,
+                                              P.Status.ERR_VERIFY), (value, 2))
+                        m.next = "REPLY"
+                    with m.Else():
+                        m.d.sync += reply(P.Status.OK, (value, 2))
+                        m.next = "REPLY"
+            # ---- DAC: one frame ------------------------------------------------------------------
+            with m.State("DAC_GO"):
+                with m.If(self.dac_ready):
+                    m.d.comb += self.dac_start.eq(1)
+                    m.next = "DAC_WAIT"
+            with m.State("DAC_WAIT"):
+                with m.If(self.dac_done):
+                    m.d.sync += reply(P.Status.OK)
+                    m.next = "REPLY"
+            # ---- ADC: select the channel, then convert it (the AD7928 pipelines the select) ------
+            with m.State("ADC_GO"):
+                with m.If(self.adc_ready):
+                    m.d.comb += self.adc_start.eq(1)
+                    m.next = "ADC_WAIT"
+            with m.State("ADC_WAIT"):
+                with m.If(self.adc_done):
+                    m.d.sync += ptr.eq(ptr + 1)
+                    with m.If(ptr == 0):
+                        m.next = "ADC_GO"
+                    with m.Else():
+                        m.d.sync += reply(P.Status.OK, (self.adc_rdata[12:15], 1),
+                                          (self.adc_rdata[:12], 2))
+                        m.next = "REPLY"
+            # ---- LOAD_SAMPLES: copy big-endian words from the frame buffer -----------------------
+            with m.State("LOAD_FETCH_HI"):
+                m.next = "LOAD_GOT_HI"
+            with m.State("LOAD_GOT_HI"):
+                m.d.sync += [load_hi.eq(self.rd_data), ptr.eq(ptr + 1)]
+                m.next = "LOAD_FETCH_LO"
+            with m.State("LOAD_FETCH_LO"):
+                m.next = "LOAD_GOT_LO"
+            with m.State("LOAD_GOT_LO"):
+                m.d.comb += [self.sample_we.eq(1), self.sample_wdata.eq(Cat(self.rd_data, load_hi))]
+                m.d.sync += ptr.eq(ptr + 1)
+                m.next = "LOAD_NEXT"
+            with m.State("LOAD_NEXT"):
+                m.d.sync += self.sample_waddr.eq(self.sample_waddr + 1)
+                with m.If(ptr == body_len):
+                    m.next = "REPLY"
+                with m.Else():
+                    m.next = "LOAD_FETCH_HI"
+
+            # ---- reply: seq, cmd, status, data (register or ROM) ---------------------------------
+            with m.State("REPLY"):
+                m.d.sync += ri.eq(0)
+                m.next = "R_BYTE"
+            with m.State("R_BYTE"):
+                byte = Signal(8)
+                with m.Switch(ri):
+                    with m.Case(0):
+                        m.d.comb += byte.eq(seq)
+                    with m.Case(1):
+                        m.d.comb += byte.eq(cmd)
+                    with m.Case(2):
+                        m.d.comb += byte.eq(status)
+                    with m.Default():
+                        m.d.comb += byte.eq(Mux(rom_mode, rom_rd.data, rdata[-8:]))
+                m.d.comb += [self.reply.valid.eq(1), self.reply.payload.data.eq(byte),
+                             self.reply.payload.last.eq(ri + 1 == rlen)]
+                with m.If(self.reply.ready):
+                    m.d.sync += ri.eq(ri + 1)
+                    with m.If(ri >= 3):
+                        m.d.sync += [rdata.eq(rdata << 8), rom_ptr.eq(rom_ptr + 1)]
+                    with m.If(ri + 1 == rlen):
+                        m.d.comb += self.frame_ack.eq(1)
+                        m.next = "DONE"
+                    with m.Elif(ri >= 2):
+                        m.next = "R_ROM"             # let the ROM read port catch up
+            with m.State("R_ROM"):
+                m.next = "R_BYTE"
+            with m.State("DONE"):                        # frame_valid falls one cycle after the ack
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,325 @@
+"""The host <-> controller protocol, defined once (pure Python, no Amaranth).
+
+Imported by the gateware (`diodenet.hdl`), the host driver and the co-simulation models.
+
+Wire format
+-----------
+Every message in either direction is one *frame*::
+
+    COBS( body || CRC16(body) as 2 bytes, big-endian ) || 0x00
+
+* Framing: Consistent Overhead Byte Stuffing (Cheshire & Baker, 1999); the only 0x00 on the wire is
+  the frame delimiter, so a receiver resynchronises at the next 0x00 after any error.
+* CRC: CRC-16/CCITT-FALSE -- polynomial 0x1021, init 0xFFFF, no reflection, no final XOR
+  (check value: crc16(b"123456789") == 0x29B1).
+* Request body:  ``seq:u8  cmd:u8  args...``
+* Reply body:    ``seq:u8  cmd:u8  status:u8  data...``   (seq and cmd echo the request)
+* Result body:   ``rseq:u8 0x80 status:u8 sample:u16 forward[n_adc]:u16 perturbed[n_adc]:u16``
+  sent unsolicited during a batch; ``rseq`` counts result frames (mod 256) so the host sees a lost one;
+  bit 7 of ``status`` marks the batch's last sample, the low bits carry result error flags.
+
+All multi-byte integers are big-endian.  The host numbers its requests (``seq``, mod 256) and sends
+the next request after the reply to the previous one (stop-and-wait); the controller echoes ``seq``,
+so a duplicated or lost reply is visible.  A frame that fails to decode still gets a reply: ``seq``
+and ``cmd`` are the first two decoded bytes when present (else 0) and ``status`` is the error code.
+Results frames may be interleaved with replies; they are told apart by ``cmd == CMD_RESULT``.
+"""
+
+from dataclasses import dataclass
+import enum
+import struct
+
+PROTOCOL_VERSION = 1
+GATEWARE_VERSION = (0, 1)
+
+#: largest decoded request body + CRC the controller accepts (bytes); longer frames get ERR_TOO_LONG
+MAX_REQUEST = 64
+#: largest reply body + CRC the controller emits
+MAX_REPLY = 80
+
+CRC16_POLY = 0x1021
+CRC16_INIT = 0xFFFF
+CRC16_NAME = "CRC-16/CCITT-FALSE"
+
+
+class Cmd(enum.IntEnum):
+    HELLO = 0x01         # -> protocol version, gateware version, board id
+    CAPS = 0x02          # -> capability block (see Caps)
+    STATUS = 0x03        # -> Status
+    POT_WRITE = 0x10     # chip:u8 wiper:u8 code:u16 -> readback:u16 (write, then read back and verify)
+    POT_READ = 0x11      # chip:u8 wiper:u8 -> code:u16
+    DAC_WRITE = 0x20     # dac:u8 channel:u8 code:u16 -> ()  (write to and update channel now)
+    DAC_RAW = 0x21       # dac:u8 word:u32 -> ()  (any 32-bit AD5628 frame, e.g. internal reference on)
+    ADC_READ = 0x30      # channel:u8 -> channel:u8 code:u16
+    SEQ_CONFIG = 0x40    # settle:u16 oversample_log2:u8 pert_fwd[2]:u16 pert_pert[2]:u16 -> ()
+    SEQ_CONFIG_READ = 0x41  # -> the same fields
+    LOAD_SAMPLES = 0x42  # word_addr:u16 codes:u16... (sample s, input i at word s*n_dac_inputs+i)
+    RUN_BATCH = 0x43     # first:u16 count:u16 -> () then `count` result frames
+    ABORT = 0x44         # -> () ; stops a running batch after the current sample
+    RESULT = 0x80        # controller -> host only
+
+
+class Status(enum.IntEnum):
+    OK = 0x00
+    ERR_CRC = 0x01        # CRC mismatch
+    ERR_FRAMING = 0x02    # COBS block overruns the delimiter
+    ERR_TOO_SHORT = 0x03  # fewer than seq+cmd+CRC bytes
+    ERR_TOO_LONG = 0x04   # decoded frame longer than MAX_REQUEST
+    ERR_UNKNOWN_CMD = 0x05
+    ERR_LENGTH = 0x06     # wrong argument length for the command
+    ERR_ARG = 0x07        # argument out of range (chip, wiper, channel, code, address)
+    ERR_BUSY = 0x08       # a batch is running
+    ERR_VERIFY = 0x09     # potentiometer read-back differs from the written code
+    ERR_PART = 0x0A       # a part reported an error (MCP4351 CMDERR low)
+
+
+#: result status flag bits (low bits of the result frame status byte)
+RESULT_ADC_CHANNEL_MISMATCH = 0x01  # the AD7928 channel id in DOUT differed from the one requested
+RESULT_LAST = 0x80
+
+#: frame-level errors counted in Status.rx_errors
+FRAME_ERRORS = (Status.ERR_CRC, Status.ERR_FRAMING, Status.ERR_TOO_SHORT, Status.ERR_TOO_LONG)
+
+#: argument lengths (bytes after cmd) of each request; None = variable
+ARG_LENGTH = {
+    Cmd.HELLO: 0, Cmd.CAPS: 0, Cmd.STATUS: 0, Cmd.POT_WRITE: 4, Cmd.POT_READ: 2,
+    Cmd.DAC_WRITE: 4, Cmd.DAC_RAW: 5, Cmd.ADC_READ: 1, Cmd.SEQ_CONFIG: 11, Cmd.SEQ_CONFIG_READ: 0,
+    Cmd.LOAD_SAMPLES: None, Cmd.RUN_BATCH: 4, Cmd.ABORT: 0,
+}
+
+
+# --- CRC-16/CCITT-FALSE ------------------------------------------------------------------
+
+def crc16_update(crc, byte):
+    """One byte of CRC-16/CCITT-FALSE (MSB first)."""
+    crc ^= (byte & 0xFF) << 8
+    for _ in range(8):
+        crc = ((crc << 1) ^ CRC16_POLY) if crc & 0x8000 else (crc << 1)
+        crc &= 0xFFFF
+    return crc
+
+
+def crc16(data, crc=CRC16_INIT):
+    for b in data:
+        crc = crc16_update(crc, b)
+    return crc
+
+
+# --- COBS --------------------------------------------------------------------------------
+
+def cobs_encode(data):
+    """COBS-encode `data` (without the trailing 0x00 delimiter)."""
+    out = bytearray([0])
+    code_at, code = 0, 1
+    for b in data:
+        if b == 0:
+            out[code_at] = code
+            code_at, code = len(out), 1
+            out.append(0)
+        else:
+            out.append(b)
+            code += 1
+            if code == 0xFF:
+                out[code_at] = code
+                code_at, code = len(out), 1
+                out.append(0)
+    out[code_at] = code
+    return bytes(out)
+
+
+class FrameError(Exception):
+    def __init__(self, status, message=""):
+        super().__init__(message or status.name)
+        self.status = status
+
+
+def cobs_decode(data):
+    """Decode one COBS frame (delimiter stripped). Raises FrameError(ERR_FRAMING)."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == 0:
+            raise FrameError(Status.ERR_FRAMING, "zero byte inside a COBS frame")
+        if i + code > len(data):
+            raise FrameError(Status.ERR_FRAMING, "COBS block runs past the end of the frame")
+        out += data[i + 1:i + code]
+        i += code
+        if code < 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+# --- frames ------------------------------------------------------------------------------
+
+def encode_frame(body):
+    """body -> wire bytes (COBS of body+CRC, then the 0x00 delimiter)."""
+    body = bytes(body)
+    return cobs_encode(body + struct.pack(">H", crc16(body))) + b"\x00"
+
+
+def decode_frame(wire, max_len=None):
+    """Wire bytes of one frame (with or without the delimiter) -> body. Raises FrameError.
+    max_len: longest decoded length accepted (the controller uses MAX_REQUEST)."""
+    wire = bytes(wire)
+    if wire.endswith(b"\x00"):
+        wire = wire[:-1]
+    raw = cobs_decode(wire)
+    if max_len is not None and len(raw) > max_len:
+        raise FrameError(Status.ERR_TOO_LONG)
+    if len(raw) < 4:
+        raise FrameError(Status.ERR_TOO_SHORT)
+    body, crc = raw[:-2], struct.unpack(">H", raw[-2:])[0]
+    if crc16(body) != crc:
+        raise FrameError(Status.ERR_CRC)
+    return body
+
+
+def controller_frame_check(wire):
+    """What the controller's receiver concludes about one frame (wire bytes without delimiter).
+
+    Returns (status, decoded_bytes); status None means "ignored" (empty frame). Mirrors the gateware exactly: the receiver decodes COBS on the
+    fly, stops storing (but keeps counting) past MAX_REQUEST, and checks in this order:
+    framing, too long, too short, CRC.  Used by the tests to predict the error reply.
+    """
+    if len(wire) == 0:
+        return None, b""          # an empty frame (two delimiters in a row) is ignored, no reply
+    out = bytearray()
+    remaining, code, framing_error = 0, 0xFF, False
+    for i, b in enumerate(wire):
+        if b == 0:
+            raise ValueError("delimiter inside a frame")
+        if remaining == 0:
+            if i > 0 and code < 0xFF:
+                out.append(0)
+            code, remaining = b, b - 1
+        else:
+            out.append(b)
+            remaining -= 1
+    if remaining != 0:
+        framing_error = True
+    if framing_error:
+        return Status.ERR_FRAMING, bytes(out)
+    if len(out) > MAX_REQUEST:
+        return Status.ERR_TOO_LONG, bytes(out)
+    if len(out) < 4:
+        return Status.ERR_TOO_SHORT, bytes(out)
+    if crc16(out[:-2]) != (out[-2] << 8 | out[-1]):
+        return Status.ERR_CRC, bytes(out)
+    return Status.OK, bytes(out)
+
+
+def request(seq, cmd, args=b""):
+    """Wire bytes of a request."""
+    return encode_frame(bytes([seq & 0xFF, int(cmd)]) + bytes(args))
+
+
+@dataclass(frozen=True)
+class Reply:
+    seq: int
+    cmd: int
+    status: int
+    data: bytes
+
+
+def parse_reply(body):
+    if len(body) < 3:
+        raise FrameError(Status.ERR_TOO_SHORT, "reply shorter than seq+cmd+status")
+    return Reply(body[0], body[1], body[2], bytes(body[3:]))
+
+
+def split_frames(stream):
+    """Split a byte stream at 0x00 delimiters -> (list of complete frames with delimiter, rest)."""
+    frames, start = [], 0
+    for i, b in enumerate(stream):
+        if b == 0:
+            frames.append(bytes(stream[start:i + 1]))
+            start = i + 1
+    return frames, bytes(stream[start:])
+
+
+# --- payload layouts ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SeqConfig:
+    """Measurement sequencer settings (SEQ_CONFIG)."""
+    settle: int = 72                  # settle time, in controller clock cycles (72 = 6 us at 12 MHz)
+    oversample_log2: int = 2          # 2**k conversions of each channel per phase, summed
+    pert_forward: tuple = (2048, 2048)    # perturbation DAC codes during the forward phase
+    pert_perturbed: tuple = (2048, 2048)  # ... during the perturbed phase
+
+    def pack(self):
+        return struct.pack(">HB4H", self.settle, self.oversample_log2,
+                           *self.pert_forward, *self.pert_perturbed)
+
+    @classmethod
+    def unpack(cls, data):
+        s, k, a, b, c, d = struct.unpack(">HB4H", data)
+        return cls(s, k, (a, b), (c, d))
+
+
+@dataclass(frozen=True)
+class ControllerStatus:
+    busy: bool
+    rx_errors: int
+    batch_done: int
+    last_error: int
+
+    LAYOUT = ">BHHB"
+
+    @classmethod
+    def unpack(cls, data):
+        flags, rx, done, last = struct.unpack(cls.LAYOUT, data)
+        return cls(bool(flags & 1), rx, done, last)
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Capability block (CAPS reply data); written into the gateware as a ROM."""
+    protocol: int
+    board: str              # up to 12 ASCII characters
+    clock_hz: int
+    baud: int
+    n_pot_chips: int
+    wipers_per_chip: int
+    pot_bits: int
+    pot_r_ab: int           # ohms
+    pot_r_w: int            # ohms
+    n_dacs: int
+    n_dac_inputs: int       # DAC channels the sequencer drives per sample (DAC0 ch 0..n-1)
+    dac_bits: int
+    n_adc: int              # ADC channels converted per phase
+    adc_bits: int
+    sample_depth: int       # samples the sample memory holds
+    max_request: int
+    max_reply: int
+    part_ids: str           # e.g. "MCP4351,AD5628,AD7928"
+
+    LAYOUT = ">B12sIIBBBIHBBBBBHBB"
+
+    def pack(self):
+        fixed = struct.pack(
+            self.LAYOUT, self.protocol, self.board.encode()[:12].ljust(12, b"\0"),
+            self.clock_hz, self.baud, self.n_pot_chips, self.wipers_per_chip, self.pot_bits,
+            self.pot_r_ab, self.pot_r_w, self.n_dacs, self.n_dac_inputs, self.dac_bits, self.n_adc,
+            self.adc_bits, self.sample_depth, self.max_request, self.max_reply)
+        return fixed + self.part_ids.encode()
+
+    @classmethod
+    def unpack(cls, data):
+        n = struct.calcsize(cls.LAYOUT)
+        f = struct.unpack(cls.LAYOUT, data[:n])
+        return cls(f[0], f[1].rstrip(b"\0").decode(), *f[2:], part_ids=data[n:].decode())
+
+
+def result_length(n_adc):
+    """Body length of a result frame (without CRC)."""
+    return 3 + 2 + 4 * n_adc
+
+
+def parse_result(body, n_adc):
+    """Result frame body -> (rseq, status, sample, forward list, perturbed list)."""
+    if len(body) != result_length(n_adc) or body[1] != Cmd.RESULT:
+        raise FrameError(Status.ERR_LENGTH, "not a result frame")
+    vals = struct.unpack(f">H{2 * n_adc}H", body[3:])
+    return body[0], body[2], vals[0], list(vals[1:1 + n_adc]), list(vals[1 + n_adc:])

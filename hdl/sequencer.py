@@ -1,0 +1,212 @@
+"""Measurement sequencer: forward and perturbed phases for a batch of samples, no host round trips.
+
+Per sample s (inputs from the sample memory) and phase (forward, then perturbed):
+
+1. pulse LDAC: every DAC output takes the value preloaded in its input register (AD5628 "LDAC" pin);
+2. wait `settle` clocks;
+3. convert every ADC channel 2**oversample_log2 times and push the per-channel sums to `results`;
+   meanwhile, on the DAC bus, preload the next phase's codes into the DAC input registers
+   (perturbed phase: the perturbation codes; next forward phase: sample s+1's inputs and the forward
+   perturbation codes) -- so DAC traffic never stalls the ADC.
+
+The AD7928 pipelines its channel select: each frame's DIN chooses the channel of the *next* conversion
+and DOUT carries the result of the channel chosen one frame earlier, tagged with its address.  The
+sequencer selects channel 0 in a dummy frame at batch start and always ends a phase by selecting
+channel 0 again.  A sum whose channel tag differs from the expected one gets bit 15 set.
+
+Results (16-bit words): per sample, the sample index, then n_adc forward sums, then n_adc perturbed
+sums.  A phase starts only when the results FIFO has room for all its words (`results_room`), so
+pushes never fail.
+"""
+
+from amaranth import Module, Signal, Mux, Cat, Const
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..boards.parts import AD5628, AD7928
+
+
+class Sequencer(wiring.Component):
+    def __init__(self, *, n_inputs=8, n_adc=8, pert_channels=(1, 2), input_dac=0, pert_dac=1,
+                 sample_depth=256):
+        assert n_adc <= AD7928.channels and n_inputs <= AD5628.channels
+        self.n_inputs = n_inputs
+        self.n_adc = n_adc
+        self.pert_channels = pert_channels
+        self.input_dac = input_dac
+        self.pert_dac = pert_dac
+        self.sample_depth = sample_depth
+        addr_w = (sample_depth * n_inputs - 1).bit_length()
+        super().__init__({
+            # control
+            "start": In(1),
+            "abort": In(1),
+            "first": In(16),
+            "count": In(16),
+            "settle": In(16),
+            "oversample_log2": In(2),
+            "pert_forward": In(12).array(len(pert_channels)),
+            "pert_perturbed": In(12).array(len(pert_channels)),
+            "busy": Out(1),
+            "samples_done": Out(16),
+            # sample memory read port (sync, 1 cycle)
+            "sample_addr": Out(addr_w),
+            "sample_data": In(16),
+            # DAC bus (SPIMaster of AD5628 format, n_cs = 2) and LDAC
+            "dac_start": Out(1), "dac_wdata": Out(32), "dac_cs": Out(1),
+            "dac_ready": In(1), "dac_done": In(1),
+            "ldac": Out(1),
+            # ADC bus (SPIMaster of AD7928 format)
+            "adc_start": Out(1), "adc_wdata": Out(16),
+            "adc_ready": In(1), "adc_done": In(1), "adc_rdata": In(16),
+            # results FIFO
+            "results_valid": Out(1), "results_data": Out(16),
+            "results_room": In(range(1024)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n_in, n_adc, n_p = self.n_inputs, self.n_adc, len(self.pert_channels)
+
+        sample = Signal(16)           # sample being measured
+        end = Signal(16)
+        phase = Signal()              # 0 forward, 1 perturbed
+        settle = Signal(16)
+        aborting = Signal()
+
+        # ---- ADC converter: conversions k = 0 .. n_adc * 2**os - 1 of one phase ---------------------
+        conv_total = Signal(range(n_adc * 8 + 1))
+        issued = Signal(range(n_adc * 8 + 1))
+        completed = Signal(range(n_adc * 8 + 1))
+        conv_run = Signal()
+        conv_go = Signal()
+        dummy = Signal()              # the batch's first frame only selects channel 0
+        acc = Signal(16)
+        mismatch = Signal()
+        os_ = self.oversample_log2
+
+        def channel_of(k):
+            return Mux(os_ == 0, k, Mux(os_ == 1, k >> 1, Mux(os_ == 2, k >> 2, k >> 3)))[:3]
+
+        rep_mask = Mux(os_ == 0, 0, Mux(os_ == 1, 1, Mux(os_ == 2, 3, 7)))
+        next_k = issued + 1
+        next_ch = Mux(next_k == conv_total, 0, channel_of(next_k))
+        control = Cat(Const(0, 4), Const(AD7928.control(0), 12)) | (next_ch << (4 + AD7928.ADD_SHIFT))
+        dummy_word = AD7928.frame(0)
+
+        m.d.comb += self.adc_wdata.eq(Mux(dummy, dummy_word, control))
+        with m.If(conv_go):
+            m.d.sync += [conv_run.eq(1), issued.eq(0), completed.eq(0), acc.eq(0), mismatch.eq(0),
+                         conv_total.eq(n_adc << os_)]
+        with m.If(conv_run & (issued != conv_total) & self.adc_ready & ~dummy):
+            m.d.comb += self.adc_start.eq(1)
+            m.d.sync += issued.eq(issued + 1)
+        with m.If(conv_run & self.adc_done & ~dummy):
+            k = completed
+            tag, code = self.adc_rdata[12:15], self.adc_rdata[:12]
+            bad = tag != channel_of(k)
+            last_rep = (k & rep_mask) == rep_mask
+            with m.If(last_rep):
+                m.d.comb += [self.results_valid.eq(1),
+                             self.results_data.eq(Cat((acc + code)[:15], mismatch | bad))]
+                m.d.sync += [acc.eq(0), mismatch.eq(0)]
+            with m.Else():
+                m.d.sync += [acc.eq(acc + code), mismatch.eq(mismatch | bad)]
+            m.d.sync += completed.eq(completed + 1)
+            with m.If(completed + 1 == conv_total):
+                m.d.sync += conv_run.eq(0)
+
+        # ---- DAC preloader: writes j = 0 .. n-1 of "input registers for the next phase" -------------
+        dac_run = Signal()
+        dac_go = Signal()
+        dac_inputs = Signal()         # this preload includes the sample inputs (next forward phase)
+        dac_pert_sel = Signal()       # 0: forward perturbation codes, 1: perturbed ones
+        dac_sample = Signal(16)
+        j = Signal(range(n_in + n_p + 1))
+        j_end = Signal(range(n_in + n_p + 1))
+        dac_wait = Signal()           # sample memory read in flight
+        pert_codes = Signal(12)
+        pert_ch = Signal(4)
+        for i, ch in enumerate(self.pert_channels):
+            with m.If(j == n_in + i):
+                m.d.comb += [pert_ch.eq(ch),
+                             pert_codes.eq(Mux(dac_pert_sel, self.pert_perturbed[i],
+                                               self.pert_forward[i]))]
+        is_input = j < n_in
+        m.d.comb += [
+            self.sample_addr.eq(dac_sample * n_in + j),
+            self.dac_cs.eq(Mux(is_input, self.input_dac, self.pert_dac)),
+            self.dac_wdata.eq(Mux(is_input,
+                                  Cat(Const(0, 8), self.sample_data[:12], j[:4],
+                                      Const(AD5628.CMD_WRITE_INPUT, 4), Const(0, 4)),
+                                  Cat(Const(0, 8), pert_codes, pert_ch,
+                                      Const(AD5628.CMD_WRITE_INPUT, 4), Const(0, 4)))),
+        ]
+        with m.If(dac_go):
+            m.d.sync += [dac_run.eq(1), dac_wait.eq(1)]
+        with m.Elif(dac_run):
+            with m.If(j == j_end):
+                m.d.sync += dac_run.eq(0)
+            with m.Elif(dac_wait):
+                m.d.sync += dac_wait.eq(0)          # sample_data valid from the next cycle
+            with m.Elif(self.dac_ready):
+                m.d.comb += self.dac_start.eq(1)
+                m.d.sync += [j.eq(j + 1), dac_wait.eq(1)]
+
+        # ---- phase control ----------------------------------------------------------------------
+        room_needed = Mux(phase, n_adc, n_adc + 1)
+        m.d.comb += self.busy.eq(1)
+        with m.If(self.abort):
+            m.d.sync += aborting.eq(1)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.busy.eq(0)
+                with m.If(self.start):
+                    m.d.sync += [sample.eq(self.first), end.eq(self.first + self.count),
+                                 phase.eq(0), aborting.eq(0), self.samples_done.eq(0),
+                                 # preload sample `first` and the forward perturbation
+                                 dac_sample.eq(self.first), j.eq(0), j_end.eq(n_in + n_p),
+                                 dac_pert_sel.eq(0), dummy.eq(1)]
+                    m.d.comb += dac_go.eq(1)
+                    m.next = "DUMMY"
+            with m.State("DUMMY"):      # select channel 0 for the first conversion
+                with m.If(self.adc_ready):
+                    m.d.comb += self.adc_start.eq(1)
+                    m.next = "DUMMY_WAIT"
+            with m.State("DUMMY_WAIT"):
+                with m.If(self.adc_done):
+                    m.d.sync += dummy.eq(0)
+                    m.next = "WAIT"
+            with m.State("WAIT"):       # previous phase's conversions and DAC preload finished
+                with m.If(~conv_run & ~dac_run & ~conv_go & ~dac_go &
+                          (self.results_room >= room_needed)):
+                    m.d.sync += [self.ldac.eq(1), settle.eq(self.settle)]
+                    m.next = "SETTLE"
+            with m.State("SETTLE"):
+                m.d.sync += self.ldac.eq(0)
+                with m.If(settle != 0):
+                    m.d.sync += settle.eq(settle - 1)
+                with m.Else():
+                    m.d.comb += conv_go.eq(1)
+                    with m.If(~phase):
+                        m.d.comb += [self.results_valid.eq(1), self.results_data.eq(sample)]
+                        # preload the perturbation codes for the perturbed phase
+                        m.d.sync += [j.eq(n_in), j_end.eq(n_in + n_p), dac_pert_sel.eq(1)]
+                        m.d.comb += dac_go.eq(1)
+                        m.d.sync += phase.eq(1)
+                        m.next = "WAIT"
+                    with m.Else():
+                        m.d.sync += [phase.eq(0), sample.eq(sample + 1),
+                                     self.samples_done.eq(self.samples_done + 1)]
+                        with m.If((sample + 1 != end) & ~aborting & ~self.abort):
+                            # preload the next sample's inputs and the forward perturbation
+                            m.d.sync += [dac_sample.eq(sample + 1), j.eq(0), j_end.eq(n_in + n_p),
+                                         dac_pert_sel.eq(0)]
+                            m.d.comb += dac_go.eq(1)
+                            m.next = "WAIT"
+                        with m.Else():
+                            m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(~conv_run & ~conv_go):
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,116 @@
+"""SPI master parameterized by a part's frame format (`diodenet.boards.parts.SPIFormat`)."""
+
+import math
+
+from amaranth import Module, Signal, Cat
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+
+def sclk_divisor(clk_hz, fmt):
+    """System clocks per SCLK half period so that SCLK <= the part's maximum."""
+    return max(1, math.ceil(clk_hz / (2 * fmt.max_sclk)))
+
+
+def cs_idle_cycles(clk_hz, fmt):
+    """System clocks chip select stays high between frames (>= the part's minimum, >= 1)."""
+    return max(1, math.ceil(fmt.min_cs_high * clk_hz))
+
+
+class SPIMaster(wiring.Component):
+    """One SPI frame of `fmt.width` bits per `start`, in the part's mode and bit order.
+
+    Control: when `ready`, a cycle with `start` latches `wdata` and `cs` (which chip select) and runs
+    a frame; `done` pulses for one cycle when chip select has been released, with the received bits in
+    `rdata` (kept until the next frame ends).  `ready` returns after the part's minimum chip-select
+    high time, so frames can run back to back.
+
+    Pins: `sclk`, `copi`, `cipo`, and `cs_active` + `cs_index`; the board maps those onto one-hot
+    active-low selects or onto a decoder's address lines.
+
+    Timing (div = system clocks per SCLK half period): chip select asserts, one half period later the
+    leading SCLK edge, 2*width edges in all, one half period of hold, chip select releases.  With
+    cpha = 0 the first bit is on COPI when chip select asserts and the part's bit is sampled at each
+    leading edge; with cpha = 1 COPI changes at leading edges and CIPO is sampled at trailing edges.
+    CIPO is sampled at the system clock that moves SCLK, i.e. just before the edge.
+    """
+
+    def __init__(self, fmt, *, divisor=1, n_cs=1, cs_idle=1):
+        self.fmt = fmt
+        self.divisor = divisor
+        self.n_cs = n_cs
+        self.cs_idle = cs_idle
+        super().__init__({
+            "start": In(1),
+            "wdata": In(fmt.width),
+            "cs": In(range(max(2, n_cs))),
+            "ready": Out(1),
+            "done": Out(1),
+            "rdata": Out(fmt.width),
+            "sclk": Out(1, init=fmt.cpol),
+            "copi": Out(1),
+            "cipo": In(1),
+            "cs_active": Out(1),
+            "cs_index": Out(range(max(2, n_cs))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, w = self.fmt, self.fmt.width
+        shreg = Signal(w)
+        inreg = Signal(w)
+        edges = Signal(range(2 * w + 1))
+        timer = Signal(range(max(self.divisor, self.cs_idle) + 1))
+        idle = Signal(range(self.cs_idle + 1))
+
+        def out_bit(value):
+            return value[w - 1] if fmt.msb_first else value[0]
+
+        def shifted(value):
+            return (value << 1)[:w] if fmt.msb_first else (value >> 1)
+
+        def sampled(value):
+            return Cat(self.cipo, value[:w - 1]) if fmt.msb_first else Cat(value[1:], self.cipo)
+
+        m.d.sync += self.done.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.ready.eq(idle == 0)
+                with m.If(idle != 0):
+                    m.d.sync += idle.eq(idle - 1)
+                with m.Elif(self.start):
+                    m.d.sync += [
+                        shreg.eq(self.wdata), self.cs_index.eq(self.cs), self.cs_active.eq(1),
+                        self.copi.eq(out_bit(self.wdata)), edges.eq(2 * w),
+                        timer.eq(self.divisor - 1),
+                    ]
+                    m.next = "SHIFT"
+            with m.State("SHIFT"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    m.d.sync += [timer.eq(self.divisor - 1), edges.eq(edges - 1)]
+                    leading = edges[0] == 0          # edges counts down from 2w: even = leading
+                    with m.If(leading):
+                        m.d.sync += self.sclk.eq(~fmt.cpol & 1)
+                        if fmt.cpha == 0:
+                            m.d.sync += inreg.eq(sampled(inreg))
+                        else:
+                            m.d.sync += [self.copi.eq(out_bit(shreg)), shreg.eq(shifted(shreg))]
+                    with m.Else():
+                        m.d.sync += self.sclk.eq(fmt.cpol)
+                        if fmt.cpha == 0:
+                            m.d.sync += [shreg.eq(shifted(shreg)),
+                                         self.copi.eq(out_bit(shifted(shreg)))]
+                        else:
+                            m.d.sync += inreg.eq(sampled(inreg))
+                        with m.If(edges == 1):
+                            m.next = "HOLD"
+            with m.State("HOLD"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    m.d.sync += [self.cs_active.eq(0), self.done.eq(1), self.rdata.eq(inreg),
+                                 self.copi.eq(0), idle.eq(self.cs_idle - 1)]
+                    m.next = "IDLE"
+        return m
