@@ -61,7 +61,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 say "installing Python dependencies into .venv (about a minute on first use)"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+log=.venv/setup-pip.log
+if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e '.[test]'; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    say "pip failed; the full log is $log"
+    exit 1
+fi
 echo "$want" > "$stamp"
 say "ready"
