@@ -1,0 +1,80 @@
+"""The measurement seam: one interface for "an array you can program and measure" (DESIGN.md §2).
+
+Training by hardware linearization is written once against `MeasurementBackend`; each fidelity
+implements it:
+
+* `IdealBackend` (here) — the exact reference solver;
+* the spice backend (diodenet.analog) — the device-level circuit in ngspice, conductances quantized
+  through the potentiometer part, readings through the ADC quantizer;
+* the board backend — a controller over a pyserial URL (real or co-simulated board).
+
+The protocol, in the array's own terms:
+  program(g)        set every tunable conductance (siemens, one per edge of `network`); returns the
+                    conductances actually realized (after projection / part quantization);
+  measure(u, inject) apply source voltages u (batch, p), optionally inject currents (batch, n)
+                    into the neuron nodes (the output perturbation of hardware linearization), let
+                    the array settle and read every neuron node voltage → `Measurement`.
+A backend never returns a reading it could not take: a sample whose measurement failed is marked
+in `Measurement.ok` (and its voltages are NaN), never silently filled in.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Measurement", "MeasurementBackend", "IdealBackend"]
+
+
+@dataclass
+class Measurement:
+    """Node voltages of a batch of settles, with the source voltages actually applied."""
+
+    v: np.ndarray  # (batch, n) neuron node voltages, NaN where not ok
+    u: np.ndarray  # (batch, p) source voltages as applied (after DAC quantization)
+    ok: np.ndarray  # (batch,) bool: the measurement succeeded
+    state: np.ndarray | None = None  # (batch, n) diode states where the backend knows them
+
+    def drops(self, network):
+        """V_e, the voltage across every edge from terminal a to b: (batch, m)."""
+        return network.drops(self.v, self.u)
+
+
+@runtime_checkable
+class MeasurementBackend(Protocol):
+    network: object  # a ResistorDiodeNetwork: structure, ranges and the conductances programmed
+
+    def program(self, conductance: np.ndarray) -> np.ndarray: ...
+
+    def measure(self, u: np.ndarray, inject: np.ndarray | None = None) -> Measurement: ...
+
+    def close(self) -> None: ...
+
+
+class IdealBackend:
+    """The reference solver behind the seam: exact operating points, conductances projected onto
+    their ranges (no quantization, no noise)."""
+
+    name = "ideal"
+
+    def __init__(self, network):
+        self.network = network
+
+    def program(self, conductance):
+        g = self.network.project(np.asarray(conductance, dtype=float))
+        self.network = self.network.with_conductance(g)
+        return g
+
+    def measure(self, u, inject=None):
+        u = self.network._check_u(u)
+        eq = self.network.solve(u=u, inject=inject)
+        return Measurement(eq.x, u, np.ones(len(u), dtype=bool), eq.state)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
