@@ -1,8 +1,16 @@
 """Training a resistor–diode network: mini-batch gradient descent on its conductances.
 
-Each step solves the batch's operating points, takes ∂ℓ/∂v at the outputs, gets ∂ℓ/∂g either by
-implicit differentiation or by the hardware-linearization rule (both in `gradients`), and updates
-normalized conductances with Adam or SGD projected onto [g_min, g_max].  Progress shows in a bar;
+Training runs against a measurement backend (`seam`): the ideal reference solver by default, or a
+device-level or hardware backend.  Each step gets ∂ℓ/∂g by one of three methods:
+
+* "implicit" — implicit differentiation with the reference solver (ideal backend only);
+* "linearization" — hardware linearization measured through the backend (`hwlin`): a forward
+  and an output-perturbed measurement per sample, ∂ℓ/∂g_e = −V_e·λ_e;
+* "eqprop" — equilibrium propagation with a finite nudge, the baseline.
+
+The update is Adam or SGD on normalized conductances θ = g/g_max, projected onto
+[g_min, g_max]; the backend then programs them and reports what it realized (e.g. quantized to
+potentiometer codes), while the optimizer keeps the unquantized "shadow" values.  Progress shows in a bar;
 with an output directory every epoch ends with an atomic checkpoint (model, optimizer state,
 RNG state, history) from which `train(..., resume=True)` continues exactly; the final model,
 metrics.json and a loss/accuracy plot are written there too.
@@ -16,15 +24,17 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .gradients import hardware_linearization_gradient, implicit_gradient
+from .gradients import implicit_gradient
+from .hwlin import DEFAULT_EPSILON, measure_gradient
 from .losses import network_loss
 from .modelio import atomic_savez, atomic_write_text, save_model
 from .network import ResistorDiodeNetwork
 from .optim import make_optimizer
+from .seam import IdealBackend
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "GRADIENTS"]
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "METHODS"]
 
-GRADIENTS = ("implicit", "linearization")
+METHODS = ("implicit", "linearization", "eqprop")
 
 
 @dataclass
@@ -34,14 +44,18 @@ class TrainConfig:
     lr: float = 0.01
     optimizer: str = "adam"
     loss: str | None = None  # default: cross_entropy for classification, mse for regression
-    gradient: str = "implicit"
+    method: str = "implicit"
+    epsilon: float = DEFAULT_EPSILON  # relative output perturbation (linearization) or nudge (eqprop)
+    centered: bool = False
     seed: int = 0
 
     def validate(self):
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
-        if self.gradient not in GRADIENTS:
-            raise ValueError(f"unknown gradient {self.gradient!r}; use one of {', '.join(GRADIENTS)}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if not self.epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
 
 
 @dataclass
@@ -59,25 +73,38 @@ def _loss_kind(config, data):
     return config.loss or ("cross_entropy" if data.task == "classification" else "mse")
 
 
-def evaluate(net, x, y, loss_kind="cross_entropy"):
-    """Loss and (for classification) accuracy of the network on x, y."""
-    eq = net.solve(x)
-    loss, _, pred = network_loss(net, eq.x, y, loss_kind)
+def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
+    """Loss and (for classification) accuracy on x, y — measured through `backend` when given.
+
+    A sample whose measurement failed counts as wrong and is left out of the loss."""
+    if backend is None:
+        eq = net.solve(x)
+        v, ok = eq.x, np.ones(len(eq.x), dtype=bool)
+    else:
+        meas = [backend.measure(net.source_voltages(x[s:s + chunk])) for s in range(0, len(x), chunk)]
+        v = np.concatenate([m.v for m in meas])
+        ok = np.concatenate([m.ok for m in meas])
+    y = np.asarray(y)
+    loss, _, pred = network_loss(net, v[ok], y[ok], loss_kind)
     out = {"loss": loss}
     if loss_kind == "cross_entropy":
-        out["accuracy"] = float(np.mean(pred == np.asarray(y)))
+        out["accuracy"] = float(np.sum(pred == y[ok]) / len(y))
+    if not ok.all():
+        out["failed"] = int((~ok).sum())
     return out
 
 
-def _gradient(net, x, y, loss_kind, method):
+def _gradient(backend, x, y, loss_kind, config):
+    """(loss, ∂ℓ/∂g, number of samples skipped because a measurement failed)."""
+    net = backend.network
     u = net.source_voltages(x)
-    eq = net.solve(u=u)
-    loss, dl_dv, pred = network_loss(net, eq.x, y, loss_kind)
-    if method == "implicit":
-        grad = implicit_gradient(net, dl_dv, u=u, equilibrium=eq)
-    else:
-        grad = hardware_linearization_gradient(net, dl_dv, u=u, measurement=eq)
-    return loss, grad.conductance
+    if config.method == "implicit":
+        eq = net.solve(u=u)
+        loss, dl_dv, _ = network_loss(net, eq.x, y, loss_kind)
+        return loss, implicit_gradient(net, dl_dv, u=u, equilibrium=eq).conductance, 0
+    g = measure_gradient(backend, u, y, loss=loss_kind, method=config.method, epsilon=config.epsilon,
+                         centered=config.centered)
+    return g.loss, g.conductance, g.n_failed
 
 
 def _fingerprint(net, data, config):
@@ -86,10 +113,16 @@ def _fingerprint(net, data, config):
             "batch_size": config.batch_size, "optimizer": config.optimizer}
 
 
-def train(net, data, config=None, out_dir=None, *, resume=True, progress=True):
-    """Train `net` on `data` (a `datasets.Dataset`); returns a `TrainResult`."""
+def train(net, data, config=None, out_dir=None, *, backend=None, resume=True, progress=True):
+    """Train `net` on `data` (a `datasets.Dataset`) through `backend` (default: the ideal
+    reference solver); returns a `TrainResult` whose network holds the realized conductances."""
     config = config or TrainConfig()
     config.validate()
+    if backend is None:
+        backend = IdealBackend(net)
+    elif config.method == "implicit" and not isinstance(backend, IdealBackend):
+        raise ValueError("method 'implicit' needs the reference solver (ideal backend); on a "
+                         f"{getattr(backend, 'name', type(backend).__name__)} backend use 'linearization' or 'eqprop'")
     if net.encoding.n_features != data.n_features:
         raise ValueError(f"network expects {net.encoding.n_features} features, dataset {data.name} has {data.n_features}")
     loss_kind = _loss_kind(config, data)
@@ -102,8 +135,11 @@ def train(net, data, config=None, out_dir=None, *, resume=True, progress=True):
     rng = np.random.default_rng(config.seed)
     history, start_epoch, elapsed = [], 0, 0.0
     fingerprint = _fingerprint(net, data, config)
+    shadow = net.conductance.copy()  # the optimizer's unquantized conductances
     if ckpt is not None and resume and ckpt.exists():
-        net, history, start_epoch, elapsed = _load_checkpoint(ckpt, net, opt, rng, fingerprint)
+        net, shadow, history, start_epoch, elapsed = _load_checkpoint(ckpt, net, opt, rng, fingerprint)
+    backend.network = net.with_conductance(backend.program(shadow))
+    measured = None if isinstance(backend, IdealBackend) else backend
 
     t0 = time.perf_counter() - elapsed
     n_train = len(data.x_train)
@@ -111,30 +147,38 @@ def train(net, data, config=None, out_dir=None, *, resume=True, progress=True):
                disable=not progress, initial=start_epoch, total=config.epochs)
     for epoch in bar:
         order = rng.permutation(n_train)
-        losses = []
+        losses, skipped = [], 0
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
-            loss, grad_g = _gradient(net, data.x_train[idx], data.y_train[idx], loss_kind, config.gradient)
-            theta = np.clip(opt.step(net.conductance / scale, grad_g * scale), lower, upper)
-            net = net.with_conductance(theta * scale)
+            loss, grad_g, failed = _gradient(backend, data.x_train[idx], data.y_train[idx], loss_kind, config)
+            skipped += failed
+            if failed == len(idx):
+                continue  # nothing measured: no step on made-up data
+            theta = np.clip(opt.step(shadow / scale, grad_g * scale), lower, upper)
+            shadow = theta * scale
+            backend.network = backend.network.with_conductance(backend.program(shadow))
             losses.append(loss * len(idx))
+        net = backend.network
         record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}
+        if skipped:
+            record["skipped_samples"] = skipped
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-            for key, val in evaluate(net, x, y, loss_kind).items():
+            for key, val in evaluate(net, x, y, loss_kind, measured).items():
                 record[f"{split}_{key}"] = val
         record["wall_time"] = time.perf_counter() - t0
         history.append(record)
         bar.set_postfix({k: f"{record[k]:.4f}" for k in ("train_loss", "test_loss", "test_accuracy") if k in record})
         if ckpt is not None:
-            _save_checkpoint(ckpt, net, opt, rng, history, epoch + 1, record["wall_time"], fingerprint, config)
+            _save_checkpoint(ckpt, net, shadow, opt, rng, history, epoch + 1, record["wall_time"], fingerprint, config)
     wall = time.perf_counter() - t0
     if out is not None:
         _write_outputs(out, net, history, config, data)
     return TrainResult(net, history, wall)
 
 
-def _save_checkpoint(path, net, opt, rng, history, epoch, wall, fingerprint, config):
+def _save_checkpoint(path, net, shadow, opt, rng, history, epoch, wall, fingerprint, config):
     meta, arrays = net.to_arrays()
+    arrays = {**arrays, "shadow": shadow}
     state = {"epoch": epoch, "wall_time": wall, "history": history, "rng": rng.bit_generator.state,
              "fingerprint": fingerprint, "config": asdict(config), "model": meta}
     opt_state = {f"opt_{k}": v for k, v in opt.state().items()}
@@ -153,7 +197,7 @@ def _load_checkpoint(path, net, opt, rng, fingerprint):
     net = ResistorDiodeNetwork.from_arrays(state["model"], data)
     opt.load_state({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
     rng.bit_generator.state = state["rng"]
-    return net, state["history"], state["epoch"], state["wall_time"]
+    return net, data["shadow"], state["history"], state["epoch"], state["wall_time"]
 
 
 def _write_outputs(out, net, history, config, data):

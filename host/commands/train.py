@@ -2,10 +2,12 @@
 
 import json
 
+from ..backends import BACKENDS, open_backend
 from ..cli import UserError
 from ..datasets import DATASETS, load_dataset
+from ..hwlin import DEFAULT_EPSILON
 from ..network import ResistorDiodeNetwork
-from ..train import GRADIENTS, TrainConfig, train
+from ..train import METHODS, TrainConfig, train
 
 
 def register(sub):
@@ -18,8 +20,14 @@ def register(sub):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.01, help="learning rate on g/g_max (default 0.01)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--gradient", choices=GRADIENTS, default="implicit",
-                   help="implicit differentiation or the hardware-linearization rule")
+    p.add_argument("--backend", default="ideal", metavar="BACKEND",
+                   help=f"where the network is measured: {', '.join(BACKENDS)}, or a board's serial URL (default ideal)")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="gradient: implicit (reference solver), linearization (measured: forward + "
+                        "perturbed settle), eqprop (finite nudge); default implicit on ideal, else linearization")
+    p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON,
+                   help=f"relative output perturbation / nudge (default {DEFAULT_EPSILON:g})")
+    p.add_argument("--centered", action="store_true", help="centered ±epsilon perturbation")
     p.add_argument("--gain", type=float, default=30.0, help="readout gain, logits per volt (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
@@ -29,16 +37,19 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def train_from_args(dataset, hidden, epochs, output, *, batch_size=32, lr=0.01, optimizer="adam",
-                    gradient="implicit", gain=30.0, seed=0, resume=True, progress=True):
-    """Build the default network for `dataset`, train it, return (result, data)."""
+def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=DEFAULT_EPSILON,
+                    centered=False, batch_size=32, lr=0.01, optimizer="adam", gain=30.0, seed=0,
+                    resume=True, progress=True):
+    """Build the default network for `dataset`, train it through `backend`, return (result, data)."""
     if hidden < 1 or epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
+    method = method or ("implicit" if backend == "ideal" else "linearization")
     data = load_dataset(dataset, seed=seed)
     net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain, rng=seed)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                         gradient=gradient, seed=seed)
-    return train(net, data, config, output, resume=resume, progress=progress), data
+                         method=method, epsilon=epsilon, centered=centered, seed=seed)
+    with open_backend(backend, net) as array:
+        return train(net, data, config, output, backend=array, resume=resume, progress=progress), data
 
 
 def summary(result, output):
@@ -51,8 +62,9 @@ def summary(result, output):
 
 def run(args):
     result, data = train_from_args(args.dataset, args.hidden, args.epochs, args.output,
-                                   batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                                   gradient=args.gradient, gain=args.gain, seed=args.seed,
+                                   backend=args.backend, method=args.method, epsilon=args.epsilon,
+                                   centered=args.centered, batch_size=args.batch_size, lr=args.lr,
+                                   optimizer=args.optimizer, gain=args.gain, seed=args.seed,
                                    resume=not args.no_resume, progress=not args.quiet)
     final = summary(result, args.output)
     print(f"dataset {data.name}: {final['neurons']} neurons, {final['conductances']} conductances, "

@@ -1,0 +1,98 @@
+"""Gradients measured on the array itself, through the measurement seam (DESIGN.md §1.4).
+
+Hardware linearization: a forward measurement gives every edge's drop V_e; a second measurement
+with currents ε·∂ℓ/∂v injected at the outputs (on top of the operating point) gives
+λ_e ≈ ΔV_e/ε (centered: (V_e(+ε) − V_e(−ε))/2ε); then ∂ℓ/∂g_e = −V_e·λ_e.  Exact for ideal diodes
+while no diode changes state; for real diodes it differentiates the real device.
+
+Equilibrium propagation (Scellier & Bengio 2017) as a baseline: nudge the outputs towards lower
+loss with a finite β (currents −β·∂ℓ/∂v) and use the change of each element's dissipation,
+∂ℓ/∂g_e ≈ (V_e(β)² − V_e(0)²)/(2β); its bias is O(β) even on a linear network.
+
+Nothing here calls a reference solver: only `backend.measure`.
+
+ε and β are relative: the injected current is scaled so that the largest node moves by about
+ε × (the largest node voltage) — small enough that diodes keep their states, large enough that
+the change stands above the converter noise (see `benchmarks/epsilon_tradeoff.py`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import network_loss
+
+__all__ = ["MeasuredGradient", "measure_gradient", "METHODS", "DEFAULT_EPSILON"]
+
+METHODS = ("linearization", "eqprop")
+DEFAULT_EPSILON = 1e-3
+
+
+@dataclass
+class MeasuredGradient:
+    loss: float  # mean loss over the samples that measured ok
+    conductance: np.ndarray  # (m,) ∂ℓ/∂g summed over the ok samples
+    ok: np.ndarray  # (batch,) samples whose every measurement succeeded
+    forward: object  # the forward Measurement
+    extra: object = None  # loss-function extra output (e.g. predictions)
+
+    @property
+    def n_failed(self):
+        return int((~self.ok).sum())
+
+
+def _injection_scale(network, v, g, epsilon):
+    """Amperes per unit of ∂ℓ/∂v so that the response is ~epsilon of the voltage scale."""
+    H, _, _, _ = network.kernel()
+    g_node = float(np.mean(np.diag(H)))
+    vscale = max(float(np.nanmax(np.abs(v))), 1e-9)
+    gmax = np.max(np.abs(g), axis=1, keepdims=True)
+    gmax = np.where(gmax > 0, gmax, 1.0)
+    return epsilon * vscale * g_node / gmax
+
+
+def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linearization",
+                     epsilon=DEFAULT_EPSILON, centered=False):
+    """∂ℓ/∂g for every edge from measurements of `backend` at source voltages u (batch, p).
+
+    The loss (`losses.network_loss` of kind `loss`) is the mean over the samples whose forward
+    measurement succeeded; samples whose forward or perturbed measurement failed are excluded and
+    reported in `ok`, never used.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon}")
+    network = backend.network
+    targets = np.asarray(targets)
+    fwd = backend.measure(u)
+    ok = fwd.ok.copy()
+    m = network.n_edges
+    if not ok.any():
+        return MeasuredGradient(float("nan"), np.zeros(m), ok, fwd)
+    rows = np.flatnonzero(ok)
+    v, uu = fwd.v[rows], fwd.u[rows]
+    value, dl_dv, extra = network_loss(network, v, targets[rows], loss)
+    amps = _injection_scale(network, v, dl_dv, epsilon)
+    V = network.drops(v, uu)
+    if method == "linearization":
+        plus = backend.measure(uu, inject=amps * dl_dv)
+        good = plus.ok.copy()
+        if centered:
+            minus = backend.measure(uu, inject=-amps * dl_dv)
+            good &= minus.ok
+            lam = (plus.drops(network) - minus.drops(network)) / (2 * amps)
+        else:
+            lam = (plus.drops(network) - V) / amps
+        per_sample = -V * lam
+    else:  # equilibrium propagation: nudge towards lower loss
+        nudged = backend.measure(uu, inject=-amps * dl_dv)
+        good = nudged.ok.copy()
+        per_sample = (nudged.drops(network) ** 2 - V**2) / (2 * amps)
+    ok[rows[~good]] = False
+    if not good.all():
+        if not good.any():
+            return MeasuredGradient(float("nan"), np.zeros(m), ok, fwd)
+        # re-average over the samples that measured ok in every phase
+        per_sample = per_sample[good] * (len(good) / good.sum())
+    return MeasuredGradient(value, per_sample.sum(axis=0), ok, fwd, extra)
