@@ -166,3 +166,84 @@ def random_netlist(rng: np.random.Generator, n_nodes: int = 6, n_diodes: int = 5
     lines.append(".end")
     gen.text = "\n".join(lines) + "\n"
     return gen
+
+
+# --------------------------------------------------------------------------------------------
+# Independent reference computations (they use only the element tuples, not the kit's code).
+
+
+def reference_mna(gen: Generated):
+    """(K, b, N, n_nodes) built directly from the element tuples.
+
+    Unknowns: node voltages (gen.nodes order) then voltage-source branch currents (flowing from
+    n+ through the source to n-).  Column k of N is e_cathode − e_anode of diode k.
+    """
+    index = {name: k for k, name in enumerate(gen.nodes)}
+    index[GROUND] = -1
+    n, nv = len(gen.nodes), len(gen.vsources)
+    K = np.zeros((n + nv, n + nv))
+    b = np.zeros(n + nv)
+    for _, a, c, r in gen.resistors:
+        i, j = index[a], index[c]
+        for p, q, s in ((i, i, 1.0), (j, j, 1.0), (i, j, -1.0), (j, i, -1.0)):
+            if p >= 0 and q >= 0:
+                K[p, q] += s / r
+    for k, (_, a, c, v) in enumerate(gen.vsources):
+        i, j = index[a], index[c]
+        if i >= 0:
+            K[i, n + k] += 1.0
+            K[n + k, i] += 1.0
+        if j >= 0:
+            K[j, n + k] -= 1.0
+            K[n + k, j] -= 1.0
+        b[n + k] = v
+    for _, a, c, v in gen.isources:
+        i, j = index[a], index[c]
+        if i >= 0:
+            b[i] -= v
+        if j >= 0:
+            b[j] += v
+    N = np.zeros((n + nv, len(gen.diodes)))
+    for k, (_, a, c, _) in enumerate(gen.diodes):
+        i, j = index[a], index[c]
+        if j >= 0:
+            N[j, k] += 1.0
+        if i >= 0:
+            N[i, k] -= 1.0
+    return K, b, N, n
+
+
+def _refined_lstsq(A, r):
+    y = np.linalg.lstsq(A, r, rcond=None)[0]
+    for _ in range(2):  # iterative refinement, residual in extended precision
+        res = (r.astype(np.longdouble) - A.astype(np.longdouble) @ y.astype(np.longdouble))
+        y = y + np.linalg.lstsq(A, res.astype(float), rcond=None)[0]
+    return y
+
+
+def brute_force_ideal(gen: Generated, rtol: float = 1e-9):
+    """Node-voltage vectors of every consistent ideal-diode state (all 2^m states tried).
+
+    State S (the conducting diodes): solve K x = b + N_S i_S with N_Sᵀ x = 0; it is consistent
+    when i_S ≥ 0 and every other diode's reverse voltage Nᵀx ≥ 0 (within rtol).
+    """
+    import itertools
+
+    K, b, N, n = reference_mna(gen)
+    size = K.shape[0]
+    m = N.shape[1]
+    found = []
+    for state in itertools.product((False, True), repeat=m):
+        S = np.flatnonzero(state)
+        A = np.block([[K, -N[:, S]], [-N[:, S].T, np.zeros((S.size, S.size))]])
+        r = np.concatenate([b, np.zeros(S.size)])
+        y = _refined_lstsq(A, r)
+        if np.max(np.abs(A @ y - r)) > 1e-8 * max(np.max(np.abs(r)), 1e-12):
+            continue  # inconsistent (e.g. conducting diodes in a loop with a source)
+        x, i_s = y[:size], y[size:]
+        w = N.T @ x
+        vs = max(np.max(np.abs(x[:n]), initial=0.0), np.max(np.abs(b[n:]), initial=0.0), 1e-6)
+        cs = max(np.max(np.abs(i_s), initial=0.0), 1e-15)
+        if np.all(i_s >= -rtol * cs) and np.all(np.delete(w, S) >= -rtol * vs):
+            found.append(x[:n])
+    return found

@@ -1,0 +1,391 @@
+"""Operating points of resistor–diode netlists: ideal diodes against brute force, Shockley diodes
+against ngspice, the LCP solvers against enumeration, and the error cases."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from diodenet.host import diode_model as dm
+from diodenet.host.circuit_solver import CircuitError, solve_ideal, solve_shockley
+from diodenet.host.lemke import LCPInfeasible, lemke, principal_pivoting, solve_lcp
+from diodenet.host.netlist import parse_netlist
+
+from netlist_gen import PLACEMENTS, brute_force_ideal, random_netlist
+
+TIGHT = ".options reltol=1e-12 abstol=1e-18 vntol=1e-15"
+
+
+def _random_case(rng, **overrides):
+    kw = dict(n_nodes=int(rng.integers(2, 9)), n_diodes=int(rng.integers(1, 8)),
+              n_vsources=int(rng.integers(0, 3)), n_isources=int(rng.integers(0, 3)),
+              floating_vsource=bool(rng.random() < 0.3), rs=bool(rng.random() < 0.5))
+    kw.update(overrides)
+    return random_netlist(rng, **kw)
+
+
+def _vector(op, gen):
+    return np.array([op.node_voltages[name] for name in gen.nodes])
+
+
+# ---------------------------------------------------------------------------------------------
+# ideal diodes
+
+
+def test_ideal_matches_brute_force_on_random_netlists():
+    rng = np.random.default_rng(2024)
+    placements = set()
+    worst = 0.0
+    checked = 0
+    for _ in range(120):
+        gen = _random_case(rng)
+        placements.update(gen.placements)
+        states = brute_force_ideal(gen)
+        op = solve_ideal(parse_netlist(gen.text))
+        v = _vector(op, gen)
+        assert states, "brute force found no consistent diode state"
+        scale = max(np.max(np.abs(states[0])), 1e-6)
+        # Uniqueness: every consistent state gives the same node voltages.
+        for other in states[1:]:
+            assert np.max(np.abs(other - states[0])) <= 1e-9 * scale
+        err = np.max(np.abs(v - states[0])) / scale
+        worst = max(worst, err)
+        assert err <= 1e-9, gen.text
+        assert op.certificate.ok(1e-9)
+        # Complementarity in the reported quantities.
+        for d in parse_netlist(gen.text).diodes:
+            i, vd = op.diode_currents[d.name], op.diode_voltages[d.name]
+            assert i >= 0.0 and vd <= 1e-9 * scale
+            assert abs(i * vd) <= 1e-9 * scale * max(abs(i), 1e-15)
+        checked += 1
+    assert placements == set(PLACEMENTS)
+    assert checked == 120
+
+
+def test_ideal_parallel_and_antiparallel_diodes_use_the_exact_fallback():
+    # Two identical diodes in parallel make M singular: the principal pivots meet a singular
+    # block and Lemke's algorithm takes over; the voltages must still be exact.
+    text = """parallel diodes
+V1 in 0 DC 3
+R1 in a 1k
+D1 a b dm
+D2 a b dm
+D3 b a dm
+R2 b 0 2k
+I1 0 b 1m
+.model dm D(IS=1e-14)
+.end
+"""
+    op = solve_ideal(parse_netlist(text))
+    # Conducting a→b: a = b, and (3 − a)/1k + 1 mA = a/2k  →  a = 8/3 V.
+    assert op.node_voltages["a"] == pytest.approx(8.0 / 3.0, rel=1e-12)
+    assert op.node_voltages["b"] == pytest.approx(8.0 / 3.0, rel=1e-12)
+    total = op.diode_currents["D1"] + op.diode_currents["D2"]
+    assert total == pytest.approx((3 - 8.0 / 3.0) / 1e3, rel=1e-9)
+    assert op.diode_currents["D3"] == 0.0
+    assert op.certificate.ok(1e-12)
+
+
+def test_ideal_with_no_solution_names_the_diodes():
+    # A diode forward-biased directly across a voltage source: no ideal operating point.
+    text = """short
+V1 a 0 DC 1
+R1 a 0 1k
+D1 a 0 dm
+.model dm D(IS=1e-14)
+.end
+"""
+    with pytest.raises(CircuitError, match="D1"):
+        solve_ideal(parse_netlist(text))
+    # Reverse-biased it is fine.
+    op = solve_ideal(parse_netlist(text.replace("DC 1", "DC -1")))
+    assert op.node_voltages["a"] == -1.0 and op.diode_currents["D1"] == 0.0
+
+
+def test_no_solution_circuit_agrees_with_brute_force():
+    rng = np.random.default_rng(7)
+    gen = random_netlist(rng, n_nodes=3, n_diodes=1, n_vsources=1, n_isources=0)
+    # Put a diode straight across the driven node and ground, forward-biased.
+    name, a, c, v = gen.vsources[0]
+    driven = a if c == "0" else c
+    sign = 1.0 if a == driven else -1.0  # V(driven) = sign * v
+    anode, cathode = (driven, "0") if sign * v > 0 else ("0", driven)
+    gen.diodes.append(("D9", anode, cathode, "dmod1"))
+    gen.text = gen.text.replace(".op", f"D9 {anode} {cathode} dmod1\n.op")
+    assert brute_force_ideal(gen) == []
+    with pytest.raises(CircuitError, match="no operating point"):
+        solve_ideal(parse_netlist(gen.text))
+
+
+# ---------------------------------------------------------------------------------------------
+# structural errors
+
+
+def test_floating_node_is_named():
+    text = """floating
+V1 a 0 DC 1
+R1 a 0 1k
+D1 a Mid dm
+D2 Mid 0 dm
+R2 x y 1k
+.model dm D(IS=1e-14)
+.end
+"""
+    for solver in (solve_ideal, solve_shockley):
+        with pytest.raises(CircuitError) as info:
+            solver(parse_netlist(text))
+        msg = str(info.value)
+        assert "'Mid'" in msg and "'x'" in msg and "'y'" in msg and "'a'" not in msg
+        assert "not unique" in msg
+
+
+def test_voltage_source_loop_is_named():
+    text = """loop
+V1 a 0 DC 1
+V2 b a DC 2
+V3 b 0 DC 3
+R1 a b 1k
+.end
+"""
+    with pytest.raises(CircuitError) as info:
+        solve_ideal(parse_netlist(text))
+    msg = str(info.value)
+    assert "line 4" in msg and all(v in msg for v in ("V1", "V2", "V3"))
+
+
+def test_floating_voltage_source_between_nodes():
+    text = """floating source
+V1 in 0 DC 2
+R1 in a 1k
+Vf a b DC 0.5
+R2 b 0 1k
+D1 0 b dm
+.model dm D(IS=1e-14)
+.end
+"""
+    op = solve_ideal(parse_netlist(text))
+    # (2 − a)/1k = b/1k with a − b = 0.5  →  b = 0.75 (diode reverse-biased).
+    assert op.node_voltages["b"] == pytest.approx(0.75, rel=1e-14)
+    assert op.source_currents["Vf"] == pytest.approx(0.75e-3, rel=1e-12)  # a → b inside Vf
+    assert op.diode_currents["D1"] == 0.0
+    # Turned around, the diode conducts and clamps b to ground: a = 0.5 V.
+    op = solve_ideal(parse_netlist(text.replace("D1 0 b", "D1 b 0")))
+    assert op.node_voltages["b"] == 0.0
+    assert op.node_voltages["a"] == pytest.approx(0.5, rel=1e-14)
+    assert op.diode_currents["D1"] == pytest.approx(1.5e-3, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shockley diodes
+
+
+def _single_diode(is_, n, current, r=1e6, extra=""):
+    return f"""single diode
+I1 0 a {current!r}
+R1 a 0 {r!r}
+D1 a 0 dm
+.model dm D(IS={is_!r} N={n!r}{extra})
+.end
+"""
+
+
+def test_shockley_single_diode_solves_its_scalar_equation():
+    for is_, n, cur in ((1e-14, 1.0, 1e-3), (3e-9, 1.7, 2e-5), (1e-16, 0.9, 0.5)):
+        op = solve_shockley(parse_netlist(_single_diode(is_, n, cur)))
+        v = op.node_voltages["a"]
+        i_d = is_ * math.expm1(v / (n * dm.thermal_voltage())) + dm.DEFAULT_GMIN * v
+        # KCL at the node, to rounding.
+        assert abs(cur - v / 1e6 - i_d) <= 1e-14 * cur
+        # The same equation solved for v: v = N·Vt·ln(1 + i_diode/IS).
+        i_j = cur - v / 1e6 - dm.DEFAULT_GMIN * v
+        assert v == pytest.approx(n * dm.thermal_voltage() * math.log1p(i_j / is_), rel=1e-12)
+
+
+def test_shockley_series_resistance_and_area():
+    cur, rs, area = 2e-3, 50.0, 4.0
+    text = _single_diode(1e-14, 1.2, cur, extra=f" RS={rs}").replace("D1 a 0 dm",
+                                                                    f"D1 a 0 dm area={area}")
+    op = solve_shockley(parse_netlist(text))
+    v = op.node_voltages["a"]
+    i_d = op.diode_currents["D1"]
+    vj = v - i_d * rs / area  # junction voltage behind the (area-scaled) series resistance
+    assert i_d == pytest.approx(area * 1e-14 * math.expm1(vj / (1.2 * dm.thermal_voltage()))
+                                + dm.DEFAULT_GMIN * vj, rel=1e-12)
+    assert cur - v / 1e6 - i_d == pytest.approx(0.0, abs=1e-15)
+
+
+def test_shockley_beyond_breakdown_raises():
+    text = """zener
+V1 in 0 DC -20
+R1 in a 1k
+D1 0 a dz
+R2 a 0 1meg
+.model dz D(IS=1e-14 BV=5 IBV=1m)
+.end
+"""
+    # D1's anode is ground and its cathode at about −20 V: forward!  Flip it to reverse-bias.
+    text = text.replace("D1 0 a dz", "D1 a 0 dz")
+    with pytest.raises(CircuitError, match=r"line 4.*D1.*0\.9·BV"):
+        solve_shockley(parse_netlist(text))
+    ok = solve_shockley(parse_netlist(text.replace("BV=5", "BV=50")))
+    assert ok.node_voltages["a"] == pytest.approx(-20 * 1e6 / (1e6 + 1e3), rel=1e-6)
+
+
+def test_shockley_without_ideal_solution_still_converges():
+    # An ideal diode would short the source; a real one carries a large but finite current.
+    text = """diode across a source
+V1 a 0 DC 0.75
+R1 a 0 1k
+D1 a 0 dm
+.model dm D(IS=1e-14)
+.end
+"""
+    op = solve_shockley(parse_netlist(text))
+    expected = 1e-14 * math.expm1(0.75 / dm.thermal_voltage()) + dm.DEFAULT_GMIN * 0.75
+    assert op.diode_currents["D1"] == pytest.approx(expected, rel=1e-12)
+    assert op.source_currents["V1"] == pytest.approx(-(expected + 0.75e-3), rel=1e-12)
+
+
+@pytest.mark.spice
+def test_shockley_matches_ngspice_on_random_netlists():
+    from diodenet.analog.ngspice_engine import get_engine
+
+    eng = get_engine()
+    rng = np.random.default_rng(99)
+    worst = 0.0
+    with_rs = 0
+    for _ in range(60):
+        gen = _random_case(rng)
+        with_rs += "RS=" in gen.text
+        op = solve_shockley(parse_netlist(gen.text))
+        ref = eng.operating_point(gen.with_options(TIGHT))
+        scale = max(max(abs(v) for v in ref.values()), 1e-6)
+        err = max(abs(ref[name.lower()] - v) for name, v in op.node_voltages.items()) / scale
+        assert set(ref) == {name.lower() for name in op.node_voltages}
+        assert err <= 1e-6, gen.text
+        worst = max(worst, err)
+    assert with_rs >= 10
+
+
+@pytest.mark.spice
+def test_shockley_matches_ngspice_with_temperature_and_options():
+    from diodenet.analog.ngspice_engine import get_engine
+
+    eng = get_engine()
+    rng = np.random.default_rng(5)
+    variants = [
+        (".temp 75", {"IS": "1e-13", "N": "1.3"}),
+        (".options tnom=40 gmin=1e-9", {"IS": "1e-12", "N": "1.1"}),
+        (".temp -20", {"IS": "2e-14", "N": "1.5", "EG": "0.69", "XTI": "2"}),
+        (".temp 60", {"IS": "1e-13", "TNOM": "10", "RS": "20", "TRS1": "0.01", "TRS2": "1e-4"}),
+        ("", {"IS": "1e-13", "BV": "50", "IBV": "1e-5", "CJO": "2p", "TT": "1n", "M": "0.4"}),
+        (".options epsmin=1e-25", {"IS": "1e-30", "N": "1"}),
+    ]
+    for card, params in variants:
+        for _ in range(4):
+            gen = random_netlist(rng, n_nodes=5, n_diodes=5, n_vsources=2)
+            gen.text = gen.with_models(params)
+            gen.text = gen.with_options(TIGHT)
+            if card:
+                gen.text = gen.with_options(card)
+            lines = [ln + " area=2.5" if ln.startswith("D2 ") else ln
+                     for ln in gen.text.splitlines()]
+            text = "\n".join(lines) + "\n"
+            op = solve_shockley(parse_netlist(text))
+            ref = eng.operating_point(text)
+            scale = max(max(abs(v) for v in ref.values()), 1e-6)
+            err = max(abs(ref[k.lower()] - v) for k, v in op.node_voltages.items()) / scale
+            assert err <= 1e-6, (card, params, text)
+
+
+@pytest.mark.spice
+def test_ideal_is_close_to_ngspice_with_near_ideal_diodes():
+    from diodenet.analog.ngspice_engine import get_engine
+
+    eng = get_engine()
+    rng = np.random.default_rng(3)
+    n_emission, is_ = 0.001, 1e-14
+    for _ in range(25):
+        gen = _random_case(rng, n_vsources=int(rng.integers(1, 3)), rs=False)
+        gen.text = gen.with_options(TIGHT)
+        text = gen.with_models({"IS": repr(is_), "N": repr(n_emission)})
+        op = solve_ideal(parse_netlist(text))
+        ref = eng.operating_point(text)
+        # Each conducting near-ideal diode drops at most N·Vt·ln(10 A / IS) ≈ 0.9 mV.
+        bound = 2 * max(len(gen.diodes), 1) * n_emission * dm.thermal_voltage() \
+            * math.log(10.0 / is_)
+        err = max(abs(ref[k.lower()] - v) for k, v in op.node_voltages.items())
+        assert err <= bound, text
+
+
+# ---------------------------------------------------------------------------------------------
+# the LCP solvers
+
+
+def _lcp_enumerate(M, q):
+    """All w = Mz + q over complementary supports with a nonsingular principal block."""
+    n = q.size
+    out = []
+    for mask in itertools.product((False, True), repeat=n):
+        S = np.flatnonzero(mask)
+        z = np.zeros(n)
+        if S.size:
+            sub = M[np.ix_(S, S)]
+            if np.linalg.matrix_rank(sub) < S.size:
+                continue
+            z[S] = np.linalg.solve(sub, -q[S])
+        w = M @ z + q
+        if z.min() >= -1e-9 * max(1.0, np.abs(z).max()) and w.min() >= -1e-9:
+            out.append(w)
+    return out
+
+
+def test_lcp_solvers_on_random_psd_problems():
+    rng = np.random.default_rng(11)
+    by_method = {}
+    infeasible = 0
+    for _ in range(300):
+        n = int(rng.integers(1, 7))
+        r = int(rng.integers(1, n + 1))
+        A = rng.normal(size=(n, r))
+        M = A @ A.T + (np.diag(rng.uniform(0.0, 1.0, n)) if rng.random() < 0.3 else 0.0)
+        q = rng.normal(size=n)
+        ws = _lcp_enumerate(M, q)
+        try:
+            res = solve_lcp(M, q)
+        except LCPInfeasible:
+            infeasible += 1
+            assert ws == []
+            continue
+        assert ws, "solver found a solution that enumeration did not"
+        # w is unique for PSD M.
+        assert np.max(np.abs(res.w - ws[0])) <= 1e-7 * max(1.0, np.abs(ws[0]).max())
+        assert res.z.min() >= 0.0 and res.w.min() >= -1e-9
+        assert np.max(np.abs(res.z * res.w)) <= 1e-8 * max(1.0, np.abs(res.z).max())
+        by_method[res.method] = by_method.get(res.method, 0) + 1
+    assert infeasible > 0
+    assert by_method.get("principal-pivoting", 0) > 0 and by_method.get("lemke", 0) > 0
+
+
+def test_lemke_alone_and_principal_pivoting_agree_on_pd_problems():
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        n = int(rng.integers(1, 9))
+        A = rng.normal(size=(n, n))
+        M = A @ A.T + 0.5 * np.eye(n)
+        q = rng.normal(size=n)
+        a = lemke(M, q)
+        b = principal_pivoting(M, q)
+        assert b is not None
+        assert np.allclose(a.z, b.z, atol=1e-9, rtol=1e-9)
+        assert b.residual <= 1e-12 * max(1.0, np.abs(b.z).max())
+
+
+def test_lemke_reports_infeasibility():
+    M = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    q = np.array([1.0, -2.0])  # w1 + w2 = q1 + q2 = −1 < 0 for every z: no solution
+    with pytest.raises(LCPInfeasible):
+        lemke(M, q)
+    with pytest.raises(LCPInfeasible):
+        solve_lcp(M, q)
