@@ -13,6 +13,8 @@ COMMANDS = [
     "demo",
     "train",
     "solve",
+    "gradcheck",
+    "compile",
 ]
 
 

@@ -45,6 +45,16 @@ def _assemble(net, u, v, mu):
     return Gradient(per_sample.sum(axis=0), d_u, d_u @ net.encoding.matrix, per_sample)
 
 
+def _gradient_from_drops(net, u, v, lam):
+    """Gradient from measured adjoint drops λ_e (batch, m); ∂ℓ/∂u from the source edges' drops."""
+    V = net.drops(v, u)
+    per_sample = -V * lam
+    _, As = net.incidence_dense()
+    # ∂ℓ/∂u_p = −Σ_e g_e·λ_e·(A_s)_pe: the adjoint current drawn from source p
+    d_u = -(lam * net.conductance) @ As.T
+    return Gradient(per_sample.sum(axis=0), d_u, d_u @ net.encoding.matrix, per_sample)
+
+
 def _sources(net, x, u):
     if (x is None) == (u is None):
         raise ValueError("give exactly one of features x or source voltages u")
@@ -113,23 +123,6 @@ def _adjoint_by_linear_network(net, v, g, state):
     return lam
 
 
-def _adjoint_by_perturbation(net, u, v, g, epsilon, centered):
-    """λ ≈ ΔV/ε from forward measurements with currents ε·g injected at the outputs.
-
-    epsilon is relative: the injected current is scaled so the largest node moves by about
-    epsilon × (the largest node voltage)."""
-    H, _, _, _ = net.kernel()
-    gmax = np.max(np.abs(g), axis=1, keepdims=True)
-    gmax = np.where(gmax > 0, gmax, 1.0)
-    vscale = max(float(np.max(np.abs(v))), 1e-12)
-    amps = epsilon * vscale * float(np.mean(np.diag(H))) / gmax  # A per unit of g, per sample
-    plus = net.solve(u=u, inject=amps * g).x
-    if centered:
-        minus = net.solve(u=u, inject=-amps * g).x
-        return (plus - minus) / (2 * amps)
-    return (plus - v) / amps
-
-
 def hardware_linearization_gradient(net, dl_dv, x=None, *, u=None, method="adjoint", epsilon=1e-4,
                                     centered=False, measurement=None):
     """Gradient by the hardware-linearization rule ∂ℓ/∂g_e = −V_e·λ_e, from measurements only.
@@ -145,7 +138,10 @@ def hardware_linearization_gradient(net, dl_dv, x=None, *, u=None, method="adjoi
     if method == "adjoint":
         mu = _adjoint_by_linear_network(net, v, g, meas.state if net.element.is_box else None)
     elif method == "perturb":
-        mu = _adjoint_by_perturbation(net, u, v, g, epsilon, centered)
+        from .hwlin import measure_adjoint
+        from .seam import IdealBackend
+        lam, _ = measure_adjoint(IdealBackend(net), u, v, g, epsilon, centered)
+        return _gradient_from_drops(net, u, v, lam)
     else:
         raise ValueError(f"unknown method {method!r}; use 'adjoint' or 'perturb'")
     return _assemble(net, u, v, mu)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .losses import network_loss
 
-__all__ = ["MeasuredGradient", "measure_gradient", "METHODS", "DEFAULT_EPSILON"]
+__all__ = ["MeasuredGradient", "measure_gradient", "measure_adjoint", "METHODS", "DEFAULT_EPSILON"]
 
 METHODS = ("linearization", "eqprop")
 DEFAULT_EPSILON = 1e-3
@@ -51,6 +51,22 @@ def _injection_scale(network, v, g, epsilon):
     return epsilon * vscale * g_node / gmax
 
 
+def measure_adjoint(backend, u, v, dl_dv, epsilon=DEFAULT_EPSILON, centered=False):
+    """Adjoint drops λ (batch, m) ≈ ΔV/ε from output-perturbed measurements at u.
+
+    v: the forward node voltages at u.  Returns (λ, ok) with ok the samples whose perturbed
+    measurement(s) succeeded."""
+    network = backend.network
+    amps = _injection_scale(network, v, dl_dv, epsilon)
+    plus = backend.measure(u, inject=amps * dl_dv)
+    ok = plus.ok.copy()
+    if centered:
+        minus = backend.measure(u, inject=-amps * dl_dv)
+        ok &= minus.ok
+        return (plus.drops(network) - minus.drops(network)) / (2 * amps), ok
+    return (plus.drops(network) - network.drops(v, u)) / amps, ok
+
+
 def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linearization",
                      epsilon=DEFAULT_EPSILON, centered=False):
     """∂ℓ/∂g for every edge from measurements of `backend` at source voltages u (batch, p).
@@ -73,19 +89,12 @@ def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linea
     rows = np.flatnonzero(ok)
     v, uu = fwd.v[rows], fwd.u[rows]
     value, dl_dv, extra = network_loss(network, v, targets[rows], loss)
-    amps = _injection_scale(network, v, dl_dv, epsilon)
     V = network.drops(v, uu)
     if method == "linearization":
-        plus = backend.measure(uu, inject=amps * dl_dv)
-        good = plus.ok.copy()
-        if centered:
-            minus = backend.measure(uu, inject=-amps * dl_dv)
-            good &= minus.ok
-            lam = (plus.drops(network) - minus.drops(network)) / (2 * amps)
-        else:
-            lam = (plus.drops(network) - V) / amps
+        lam, good = measure_adjoint(backend, uu, v, dl_dv, epsilon, centered)
         per_sample = -V * lam
     else:  # equilibrium propagation: nudge towards lower loss
+        amps = _injection_scale(network, v, dl_dv, epsilon)
         nudged = backend.measure(uu, inject=-amps * dl_dv)
         good = nudged.ok.copy()
         per_sample = (nudged.drops(network) ** 2 - V**2) / (2 * amps)

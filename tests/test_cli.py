@@ -37,3 +37,16 @@ def test_demo_runs_and_reports(tmp_path):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["test_accuracy"] > 0.8
     assert summary["gradient_cosine"] > 0.999999
+
+
+def test_gradcheck_ideal_meets_its_target(tmp_path):
+    r = diodenet("gradcheck", "--backend", "ideal", "--json", "--plot", str(tmp_path / "g.png"))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["rel_error"] <= 1e-9 and result["cosine"] >= 0.999999
+    assert (tmp_path / "g.png").stat().st_size > 10_000
+
+
+def test_unknown_backend_is_a_clear_error(tmp_path):
+    r = diodenet("train", "--dataset", "xor", "--backend", "fpga9000", "-o", str(tmp_path))
+    assert r.returncode == 2 and "unknown backend 'fpga9000'" in r.stderr

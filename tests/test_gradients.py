@@ -38,6 +38,7 @@ def test_hardware_linearization_equals_implicit_gradient(rng, element, loss):
         assert rel(adjoint.sources, exact.sources) <= 1e-9
         perturbed = hardware_linearization_gradient(net, dl_dv, x, method="perturb", centered=True, epsilon=1e-5)
         assert rel(perturbed.conductance, exact.conductance) <= 1e-6
+        assert rel(perturbed.sources, exact.sources) <= 1e-6
 
 
 @pytest.mark.parametrize("element", [None, ShockleyDiode(1e-12, 1.2)], ids=["ideal", "shockley"])
