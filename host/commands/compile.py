@@ -1,0 +1,90 @@
+"""`diodenet compile MONDEQ.npz --input X.npy [--diode ideal|1n4148|bat54] -o OUT.cir`.
+
+Compiles a ReLU monDEQ (arrays W (n×n), U (n×d), b (n) in an .npz, e.g. trained in PyTorch)
+driven by one input vector into a complete ngspice netlist: leak resistors, transformer-coupled
+unit resistors (symmetric part), gyrators (skew part), the input and bias sources, and a diode
+at every node z0 … z{n−1}, whose operating point is the fixed point z* in volts.
+"""
+
+import json
+
+
+def register(sub):
+    p = sub.add_parser(
+        "compile", help="compile a monDEQ (W, U, b) and an input into an ngspice netlist",
+        description="Compile a well-posed ReLU monDEQ z = ReLU(Wz + Ux + b) driven by input x into an "
+                    "RTGD circuit (resistors, ideal transformers, gyrators, diodes) written as a plain "
+                    "ngspice netlist; nodes z0 … z{n-1} settle at the fixed point in volts.")
+    p.add_argument("model", metavar="MONDEQ.npz", help="arrays W (n×n), U (n×d), b (n)")
+    p.add_argument("--input", required=True, metavar="X.npy", help="input vector of length d (.npy)")
+    p.add_argument("--diode", default="ideal", choices=["ideal", "1n4148", "bat54"],
+                   help="diode model: the kit's ideal-diode approximation (default) or a real part")
+    p.add_argument("--scale", type=float, default=1e-3,
+                   help="conductance per unit of I - W, siemens (default 1e-3)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.cir", help="netlist to write")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=run)
+
+
+def _load_input(path, d):
+    import numpy as np
+    from ..cli import UserError
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"no input file at {path}") from None
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path} is not a NumPy .npy array: {exc}") from None
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise UserError(f"{path} is not a single NumPy array (.npy)")
+    try:
+        x = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: the input must be a numeric array, got dtype {x.dtype}") from None
+    if x.size != d or x.ndim > 2 or (x.ndim == 2 and 1 not in x.shape):
+        raise UserError(f"{path}: the monDEQ takes {d} inputs, the file holds an array of shape {x.shape}")
+    return x.reshape(-1)
+
+
+def run(args):
+    import numpy as np
+
+    from diodenet.analog.compiler import NotWellPosedError, compile_mondeq
+    from diodenet.analog.netlist import write_netlist
+    from diodenet.host.mondeq import MonDEQ
+
+    from ..cli import UserError
+
+    try:
+        with np.load(args.model, allow_pickle=False) as f:
+            missing = {"W", "U", "b"} - set(f.files)
+            if missing:
+                raise UserError(f"{args.model} lacks array(s) {', '.join(sorted(missing))} "
+                                "(a monDEQ file holds W (n×n), U (n×d), b (n))")
+            W, U, b = f["W"], f["U"], f["b"]
+    except FileNotFoundError:
+        raise UserError(f"no monDEQ file at {args.model}") from None
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{args.model} is not a NumPy .npz file: {exc}") from None
+    try:
+        model = MonDEQ(W, U, b)
+    except ValueError as exc:
+        raise UserError(f"{args.model}: {exc}") from None
+    x = _load_input(args.input, model.n_features)
+    try:
+        cc = compile_mondeq(model, x, diode=args.diode, scale=args.scale)
+    except NotWellPosedError as exc:
+        raise UserError(f"{args.model}: {exc}") from None
+    comments = [f"compiled by diodenet from {args.model} with input {args.input}",
+                f"nodes z0..z{cc.n - 1} settle at z* = ReLU(W z* + U x + b) in volts "
+                f"({args.diode} diodes; conductance scale {cc.scale:g} S per unit)",
+                f"leak {cc.leak:.6g} per unit, {cc.A.shape[0]} transformer-coupled unit resistors"]
+    write_netlist(args.output, cc.circuit, comments=comments)
+    summary = {"output": args.output, "n": cc.n, "d": cc.d, "diode": args.diode,
+               "elements": len(cc.circuit.elements), "leak": cc.leak,
+               "transformer_rows": int(cc.A.shape[0])}
+    print(f"compiled monDEQ n={cc.n}, d={cc.d} into {summary['elements']} elements "
+          f"({summary['transformer_rows']} transformer loops, leak {cc.leak:.4g}); wrote {args.output}")
+    if args.json:
+        print(json.dumps(summary))
