@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Gradient", "implicit_gradient", "hardware_linearization_gradient", "linearized_conductance"]
+__all__ = ["Gradient", "implicit_gradient", "hardware_linearization_gradient", "linearized_conductance",
+           "gradient_from_drops"]
 
 
 @dataclass
@@ -45,7 +46,7 @@ def _assemble(net, u, v, mu):
     return Gradient(per_sample.sum(axis=0), d_u, d_u @ net.encoding.matrix, per_sample)
 
 
-def _gradient_from_drops(net, u, v, lam):
+def gradient_from_drops(net, u, v, lam):
     """Gradient from measured adjoint drops λ_e (batch, m); ∂ℓ/∂u from the source edges' drops."""
     V = net.drops(v, u)
     per_sample = -V * lam
@@ -141,7 +142,7 @@ def hardware_linearization_gradient(net, dl_dv, x=None, *, u=None, method="adjoi
         from .hwlin import measure_adjoint
         from .seam import IdealBackend
         lam, _ = measure_adjoint(IdealBackend(net), u, v, g, epsilon, centered)
-        return _gradient_from_drops(net, u, v, lam)
+        return gradient_from_drops(net, u, v, lam)
     else:
         raise ValueError(f"unknown method {method!r}; use 'adjoint' or 'perturb'")
     return _assemble(net, u, v, mu)

@@ -94,52 +94,103 @@ def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
     return out
 
 
-def _gradient(backend, x, y, loss_kind, config):
-    """(loss, ∂ℓ/∂g, number of samples skipped because a measurement failed)."""
-    net = backend.network
-    u = net.source_voltages(x)
-    if config.method == "implicit":
-        eq = net.solve(u=u)
-        loss, dl_dv, _ = network_loss(net, eq.x, y, loss_kind)
-        return loss, implicit_gradient(net, dl_dv, u=u, equilibrium=eq).conductance, 0
-    g = measure_gradient(backend, u, y, loss=loss_kind, method=config.method, epsilon=config.epsilon,
-                         centered=config.centered)
-    return g.loss, g.conductance, g.n_failed
+class ArrayTask:
+    """One network on one measurement backend, seen by the training loop as a flat vector of
+    conductances (the interface a cascade implements too)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.measured = None if isinstance(backend, IdealBackend) else backend
+
+    @property
+    def model(self):
+        return self.backend.network
+
+    @property
+    def conductance(self):
+        return self.backend.network.conductance
+
+    @property
+    def g_min(self):
+        return self.backend.network.g_min
+
+    @property
+    def g_max(self):
+        return self.backend.network.g_max
+
+    @property
+    def n_features(self):
+        return self.backend.network.encoding.n_features
+
+    def restore(self, model):
+        self.backend.network = model
+
+    def program(self, g):
+        net = self.backend.network
+        self.backend.network = net.with_conductance(self.backend.program(g))
+        return self.backend.network.conductance
+
+    def gradient(self, x, y, loss_kind, config):
+        """(loss, ∂ℓ/∂g, number of samples skipped because a measurement failed)."""
+        net = self.backend.network
+        u = net.source_voltages(x)
+        if config.method == "implicit":
+            eq = net.solve(u=u)
+            loss, dl_dv, _ = network_loss(net, eq.x, y, loss_kind)
+            return loss, implicit_gradient(net, dl_dv, u=u, equilibrium=eq).conductance, 0
+        g = measure_gradient(self.backend, u, y, loss=loss_kind, method=config.method,
+                             epsilon=config.epsilon, centered=config.centered)
+        return g.loss, g.conductance, g.n_failed
+
+    def evaluate(self, x, y, loss_kind):
+        return evaluate(self.backend.network, x, y, loss_kind, self.measured)
+
+    def title(self, data):
+        net = self.backend.network
+        return f"{data.name}: {net.n_neurons} neurons, {net.n_edges} conductances"
 
 
-def _fingerprint(net, data, config):
-    return {"dataset": data.name, "n_neurons": int(net.n_neurons), "n_edges": int(net.n_edges),
-            "edges_sum": int(net.edges.sum()), "loss": _loss_kind(config, data),
-            "batch_size": config.batch_size, "optimizer": config.optimizer}
+def _fingerprint(task, data, config):
+    meta, arrays = task.model.to_arrays()
+    return {"dataset": data.name, "kind": meta["kind"], "n_params": int(task.conductance.size),
+            "structure": int(sum(int(np.asarray(v).sum()) for k, v in arrays.items() if "edges" in k)),
+            "loss": _loss_kind(config, data), "batch_size": config.batch_size, "optimizer": config.optimizer}
 
 
-def train(net, data, config=None, out_dir=None, *, backend=None, resume=True, progress=True):
-    """Train `net` on `data` (a `datasets.Dataset`) through `backend` (default: the ideal
-    reference solver); returns a `TrainResult` whose network holds the realized conductances."""
+def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, progress=True):
+    """Train `model` on `data` (a `datasets.Dataset`); returns a `TrainResult`.
+
+    model: a `ResistorDiodeNetwork` (measured through `backend`, default the ideal reference
+    solver) or a `cascade.Cascade` (backend: None or one backend per stage).  The result's
+    network holds the realized conductances."""
     config = config or TrainConfig()
     config.validate()
-    if backend is None:
-        backend = IdealBackend(net)
-    elif config.method == "implicit" and not isinstance(backend, IdealBackend):
+    if isinstance(model, ResistorDiodeNetwork):
+        task = ArrayTask(backend or IdealBackend(model))
+    else:
+        task = model.task(backend)
+    if config.method == "implicit" and getattr(task, "measured", None) is not None:
+        name = getattr(backend, "name", type(backend).__name__)
         raise ValueError("method 'implicit' needs the reference solver (ideal backend); on a "
-                         f"{getattr(backend, 'name', type(backend).__name__)} backend use 'linearization' or 'eqprop'")
-    if net.encoding.n_features != data.n_features:
-        raise ValueError(f"network expects {net.encoding.n_features} features, dataset {data.name} has {data.n_features}")
+                         f"{name} backend use 'linearization' or 'eqprop'")
+    if task.n_features != data.n_features:
+        raise ValueError(f"model expects {task.n_features} features, dataset {data.name} has {data.n_features}")
     loss_kind = _loss_kind(config, data)
     out = Path(out_dir) if out_dir is not None else None
     ckpt = out / "checkpoint.npz" if out else None
-    scale = np.where(net.g_max > 0, net.g_max, 1.0)
-    lower = net.g_min / scale
-    upper = np.where(net.g_max > 0, 1.0, 0.0)
+    g_max = task.g_max
+    scale = np.where(g_max > 0, g_max, 1.0)
+    lower = task.g_min / scale
+    upper = np.where(g_max > 0, 1.0, 0.0)
     opt = make_optimizer(config.optimizer, config.lr)
     rng = np.random.default_rng(config.seed)
     history, start_epoch, elapsed = [], 0, 0.0
-    fingerprint = _fingerprint(net, data, config)
-    shadow = net.conductance.copy()  # the optimizer's unquantized conductances
+    fingerprint = _fingerprint(task, data, config)
+    shadow = task.conductance.copy()  # the optimizer's unquantized conductances
     if ckpt is not None and resume and ckpt.exists():
-        net, shadow, history, start_epoch, elapsed = _load_checkpoint(ckpt, net, opt, rng, fingerprint)
-    backend.network = net.with_conductance(backend.program(shadow))
-    measured = None if isinstance(backend, IdealBackend) else backend
+        restored, shadow, history, start_epoch, elapsed = _load_checkpoint(ckpt, type(task.model), opt, rng, fingerprint)
+        task.restore(restored)
+    task.program(shadow)
 
     t0 = time.perf_counter() - elapsed
     n_train = len(data.x_train)
@@ -150,30 +201,30 @@ def train(net, data, config=None, out_dir=None, *, backend=None, resume=True, pr
         losses, skipped = [], 0
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
-            loss, grad_g, failed = _gradient(backend, data.x_train[idx], data.y_train[idx], loss_kind, config)
+            loss, grad_g, failed = task.gradient(data.x_train[idx], data.y_train[idx], loss_kind, config)
             skipped += failed
             if failed == len(idx):
                 continue  # nothing measured: no step on made-up data
             theta = np.clip(opt.step(shadow / scale, grad_g * scale), lower, upper)
             shadow = theta * scale
-            backend.network = backend.network.with_conductance(backend.program(shadow))
+            task.program(shadow)
             losses.append(loss * len(idx))
-        net = backend.network
         record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}
         if skipped:
             record["skipped_samples"] = skipped
         for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-            for key, val in evaluate(net, x, y, loss_kind, measured).items():
+            for key, val in task.evaluate(x, y, loss_kind).items():
                 record[f"{split}_{key}"] = val
         record["wall_time"] = time.perf_counter() - t0
         history.append(record)
         bar.set_postfix({k: f"{record[k]:.4f}" for k in ("train_loss", "test_loss", "test_accuracy") if k in record})
         if ckpt is not None:
-            _save_checkpoint(ckpt, net, shadow, opt, rng, history, epoch + 1, record["wall_time"], fingerprint, config)
+            _save_checkpoint(ckpt, task.model, shadow, opt, rng, history, epoch + 1, record["wall_time"],
+                             fingerprint, config)
     wall = time.perf_counter() - t0
     if out is not None:
-        _write_outputs(out, net, history, config, data)
-    return TrainResult(net, history, wall)
+        _write_outputs(out, task, history, config, data)
+    return TrainResult(task.model, history, wall)
 
 
 def _save_checkpoint(path, net, shadow, opt, rng, history, epoch, wall, fingerprint, config):
@@ -185,7 +236,7 @@ def _save_checkpoint(path, net, shadow, opt, rng, history, epoch, wall, fingerpr
     atomic_savez(path, state=np.array(json.dumps(state)), **arrays, **opt_state)
 
 
-def _load_checkpoint(path, net, opt, rng, fingerprint):
+def _load_checkpoint(path, model_class, opt, rng, fingerprint):
     with np.load(path, allow_pickle=False) as f:
         data = {k: f[k] for k in f.files}
     state = json.loads(str(data["state"]))
@@ -194,17 +245,17 @@ def _load_checkpoint(path, net, opt, rng, fingerprint):
             f"checkpoint {path} was made with a different configuration ({state['fingerprint']}); "
             "use a new output directory or pass --no-resume (resume=False)"
         )
-    net = ResistorDiodeNetwork.from_arrays(state["model"], data)
+    model = model_class.from_arrays(state["model"], data)
     opt.load_state({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
     rng.bit_generator.state = state["rng"]
-    return net, data["shadow"], state["history"], state["epoch"], state["wall_time"]
+    return model, data["shadow"], state["history"], state["epoch"], state["wall_time"]
 
 
-def _write_outputs(out, net, history, config, data):
+def _write_outputs(out, task, history, config, data):
     from .plots import plot_training
-    save_model(out / "model.npz", net)
+    save_model(out / "model.npz", task.model)
     metrics = {"dataset": data.name, "config": asdict(config), "history": history,
                "final": history[-1] if history else {}}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     if history:
-        plot_training(history, out / "training.png", title=f"{data.name}: {net.n_neurons} neurons, {net.n_edges} conductances")
+        plot_training(history, out / "training.png", title=task.title(data))

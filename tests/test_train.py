@@ -48,18 +48,18 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     straight = train(net, data, config, tmp_path / "a", progress=False)
 
     calls = {"n": 0}
-    real_gradient = train_module._gradient
+    real_gradient = train_module.ArrayTask.gradient
 
-    def crash_in_epoch_three(*args, **kwargs):
+    def crash_in_epoch_three(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] > 2 * 15 + 3:  # 15 batches per epoch: crash three batches into epoch 3
             raise KeyboardInterrupt
-        return real_gradient(*args, **kwargs)
+        return real_gradient(self, *args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_gradient", crash_in_epoch_three)
+    monkeypatch.setattr(train_module.ArrayTask, "gradient", crash_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         train(net, data, config, tmp_path / "b", progress=False)
-    monkeypatch.setattr(train_module, "_gradient", real_gradient)
+    monkeypatch.setattr(train_module.ArrayTask, "gradient", real_gradient)
     assert not (tmp_path / "b" / "model.npz").exists()
     resumed = train(net, data, config, tmp_path / "b", progress=False)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
