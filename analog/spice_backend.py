@@ -1,0 +1,250 @@
+"""The `spice` fidelity of the measurement seam (DESIGN.md §2): a `ResistorDiodeNetwork` as a
+device-level circuit in ngspice.
+
+* The netlist (`compiler.network_circuit`: neuron nodes n{j}, sources Vs{p}, resistors R{e},
+  diodes D{j} with a real card or the ideal-diode approximation, perturbation sources Ip{j}) is
+  written once and loaded once into the process's ngspice engine.
+* `program(g)` projects g onto the network's ranges (as the ideal backend does), quantizes every
+  conductance through the potentiometer part when one is given (the one code ↔ conductance map,
+  `boards.parts.Rheostat`), and `alter`s only the resistors whose value changed.
+* `measure(u, inject)` sets the source voltages (DAC-quantized when a DAC is given) and the
+  perturbation currents (altering only what changed), runs `op`, reads the neuron node voltages
+  (ADC-quantized when an ADC is given).  A failing `op` is retried with more Newton iterations and
+  gmin/source stepping; a sample that still fails is marked not ok and its voltages are NaN —
+  never the previous sample's values.
+
+conductance_scale s: the circuit carries s·g (siemens) for a model conductance g, and s·inject
+for an injected current.  Node voltages of an ideal-diode network do not change with s, so s maps a
+model's conductances into a part's range (`part_scale` picks one).  Conductances returned by
+`program` are in the model's units (realized circuit conductance / s).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ..host.elements import IdealDiode, ShockleyDiode
+from ..host.seam import Measurement
+from .compiler import network_circuit
+from .devices import DiodeCard, PartRangeError, Potentiometer, diode_card
+from .netlist import netlist_text
+
+__all__ = ["SpiceBackend", "part_scale", "card_for_element"]
+
+_counter = itertools.count()
+
+# Retry ladder for an `op` that failed: (description, ngspice `option` settings).
+# ngspice already tries dynamic gmin stepping and then source stepping when plain Newton fails;
+# the retries give both (and Newton) more steps.  GMIN itself is never raised: that would change
+# the circuit being solved.
+_RETRIES = (
+    ("more Newton iterations and gmin/source steps", "itl1=1000 gminsteps=100 srcsteps=100"),
+    ("many more Newton iterations and gmin/source steps", "itl1=10000 gminsteps=1000 srcsteps=1000"),
+)
+_DEFAULT_OPTIONS = "itl1=100 gminsteps=10 srcsteps=10"
+
+
+def card_for_element(element):
+    """The diode card that realizes a host element in SPICE: the ideal-diode approximation for
+    `IdealDiode`, the same IS and N for a `ShockleyDiode`."""
+    if isinstance(element, IdealDiode):
+        return diode_card("ideal")
+    if isinstance(element, ShockleyDiode):
+        return DiodeCard("DSHOCKLEY", IS=element.saturation_current, N=element.emission,
+                         source="host ShockleyDiode element")
+    raise ValueError(f"the spice backend realizes ideal or Shockley diodes at the neurons, not "
+                     f"{type(element).__name__}; pass diode=<card>")
+
+
+def part_scale(network, part, conductance=None):
+    """A conductance scale s that maps the network's conductances into the part's range:
+    the largest conductance to 0.9·g_max of the part, so that the smaller ones keep the
+    potentiometer's finer (high-resistance) steps.  Raises PartRangeError when the spread of the
+    conductances is wider than the part can realize."""
+    g = network.conductance if conductance is None else np.asarray(conductance, dtype=float)
+    g = g[g > 0]
+    if not g.size:
+        raise PartRangeError("no positive conductance to scale")
+    s = 0.9 * part.g_max / g.max()
+    if g.min() * s < part.g_min * (1 - 1e-9):
+        raise PartRangeError(
+            f"the conductances span {g.max() / g.min():.3g}:1 but a {part.name} rheostat spans only "
+            f"{part.g_max / part.g_min:.3g}:1; clip the model's conductances (g_min) or use a part "
+            "with a wider range")
+    return s
+
+
+class SpiceBackend:
+    """`MeasurementBackend` on ngspice.  See the module doc for the options."""
+
+    name = "spice"
+
+    def __init__(self, network, *, diode=None, part=None, conductance_scale=1.0, dac=None, adc=None,
+                 engine=None):
+        if engine is None:
+            try:
+                from .ngspice_engine import get_engine
+                engine = get_engine()
+            except OSError as exc:  # the shared library is missing
+                raise RuntimeError(f"the spice backend needs ngspice's shared library: {exc}") from None
+        self.engine = engine
+        self.network = network
+        self.card = card_for_element(network.element) if diode is None else diode_card(diode)
+        if isinstance(part, str):
+            from ..boards.parts import PARTS
+            if part not in PARTS:
+                raise ValueError(f"unknown part {part!r}; known: {', '.join(PARTS)}")
+            part = Potentiometer(PARTS[part])
+        self.part = part
+        if not (math.isfinite(conductance_scale) and conductance_scale > 0):
+            raise ValueError(f"conductance_scale must be > 0, got {conductance_scale!r}")
+        self.scale = float(conductance_scale)
+        self.dac = dac
+        self.adc = adc
+        self.codes = None
+        self.failures = 0          # samples marked not ok since construction
+        self.retried = 0           # samples that needed a retry
+        self.last_errors = []      # messages of the last failed samples
+        self._title = f"diodenet spice backend {next(_counter)} n={network.n_neurons}"
+        self._g_lo, self._g_hi = network.g_min.copy(), network.g_max.copy()
+        g_circuit = self._realize(network.project(network.conductance))
+        self.network = self._with_realized(network, g_circuit / self.scale)
+        self._r = 1.0 / g_circuit
+        self._u = np.zeros(network.n_sources)
+        self._inject = np.zeros(network.n_neurons)
+        self.circuit, self._edge_names = network_circuit(self.network, diode=self.card,
+                                                         conductance=g_circuit, title=self._title)
+        self._load()
+
+    # --- circuit management ------------------------------------------------------------------
+    @staticmethod
+    def _with_realized(net, g):
+        """A copy of net holding the realized conductances (a part may land half a code step
+        outside the model's range, so the copy's range is widened to include them)."""
+        import copy
+        new = copy.copy(net)
+        new.conductance = np.array(g, dtype=float)
+        new.g_min = np.minimum(net.g_min, new.conductance)
+        new.g_max = np.maximum(net.g_max, new.conductance)
+        new.validate()
+        return new
+
+    def _realize(self, g):
+        """Circuit conductances (siemens) for model conductances g (already validated)."""
+        gc = np.asarray(g, dtype=float) * self.scale
+        if self.part is None:
+            return gc
+        self.codes = self.part.codes(gc, what="conductance of edge")
+        return self.part.conductance(self.codes)
+
+    def netlist(self):
+        """The present circuit as plain ngspice text (the state ngspice holds)."""
+        for e, name in enumerate(self._edge_names):
+            self.circuit.set_value(name, self._r[e])
+        for p, val in enumerate(self._u):
+            self.circuit.set_value(f"Vs{p}", val)
+        for j, val in enumerate(self._inject):
+            self.circuit.set_value(f"Ip{j}", val)
+        return netlist_text(self.circuit)
+
+    def _load(self):
+        self.engine.load(self.netlist())
+        self.engine.exec_command(f"option {_DEFAULT_OPTIONS}")
+
+    def _ensure_loaded(self):
+        # ngspice holds one current circuit per process: reload ours if someone else's is there.
+        if getattr(self.engine, "_title", None) != self._title or not getattr(self.engine, "_loaded", False):
+            self._load()
+
+    # --- the seam -----------------------------------------------------------------------------
+    def program(self, conductance):
+        g = np.asarray(conductance, dtype=float).reshape(-1)
+        if g.shape != (self.network.n_edges,):
+            raise ValueError(f"program needs {self.network.n_edges} conductances, got {g.size}")
+        bad = np.flatnonzero(~np.isfinite(g) | (g < 0))
+        if bad.size:
+            raise PartRangeError(f"conductances must be finite and ≥ 0 siemens; bad at edges "
+                                 f"{bad[:10].tolist()} (values {g[bad[:3]].tolist()})")
+        g = np.clip(g, self._g_lo, self._g_hi)
+        gc = self._realize(g)
+        with np.errstate(divide="ignore"):
+            r = np.where(gc > 0, 1.0 / np.where(gc > 0, gc, 1.0), 1e15)
+        self._ensure_loaded()
+        changed = np.flatnonzero(r != self._r)
+        for e in changed:
+            self.engine.alter(self._edge_names[e], r[e])
+            self._r[e] = r[e]
+        realized = np.where(r < 1e15, 1.0 / r, 0.0) / self.scale
+        self.network = self._with_realized(self.network, realized)
+        return realized
+
+    def measure(self, u, inject=None):
+        u = self.network._check_u(u)
+        batch = len(u)
+        if self.dac is not None:
+            u = self.dac(u)
+        n = self.network.n_neurons
+        if inject is None:
+            inj = np.zeros((batch, n))
+        else:
+            inj = np.broadcast_to(np.asarray(inject, dtype=float), (batch, n))
+            if not np.all(np.isfinite(inj)):
+                raise ValueError("injected currents must be finite")
+        v = np.full((batch, n), np.nan)
+        ok = np.zeros(batch, dtype=bool)
+        self._ensure_loaded()
+        names = [f"n{j}" for j in range(n)]
+        for s in range(batch):
+            self._set_sources(u[s], inj[s] * self.scale)
+            volts = self._op()
+            if volts is None:
+                self.failures += 1
+                continue
+            v[s] = [volts[nm] for nm in names]
+            ok[s] = True
+        if self.adc is not None:
+            v[ok] = self.adc(v[ok])
+        conducting = (v < -self.card.forward_voltage(1e-9 * self.scale)) & self.network.diodes
+        state = np.where(ok[:, None] & conducting, -1, 0)
+        return Measurement(v, u, ok, state)
+
+    def _set_sources(self, u, inj):
+        for p in np.flatnonzero(u != self._u):
+            self.engine.alter(f"vs{p}", u[p])
+            self._u[p] = u[p]
+        for j in np.flatnonzero(inj != self._inject):
+            self.engine.alter(f"ip{j}", inj[j])
+            self._inject[j] = inj[j]
+
+    def _op(self):
+        """Node voltages of a fresh `op`, or None after the retries failed."""
+        from .ngspice_engine import SpiceError
+        try:
+            return self.engine.run_op()
+        except SpiceError as exc:
+            errors = [str(exc)]
+        self.retried += 1
+        try:
+            for what, opts in _RETRIES:
+                self.engine.exec_command(f"option {opts}")
+                try:
+                    return self.engine.run_op()
+                except SpiceError as exc:
+                    errors.append(f"{what}: {exc}")
+        finally:
+            self.engine.exec_command(f"option {_DEFAULT_OPTIONS}")
+        self.last_errors = errors
+        return None
+
+    def close(self):
+        if getattr(self.engine, "_title", None) == self._title:
+            self.engine.unload()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
