@@ -116,16 +116,16 @@ PIN_MAPS = {
         "adc_sclk": ("pmod", 2, 1), "adc_copi": ("pmod", 2, 2), "adc_cipo": ("pmod", 2, 3),
         "adc_cs_n": ("pmod", 2, 4),
     },
-    # iCEstick: J1 (pins 3..10), PMOD J2, J3 (pins 3..10)
-    "icestick": {
-        "pot_sclk": ("j", 1, 3), "pot_copi": ("j", 1, 4), "pot_cipo": ("j", 1, 5),
-        "pot_cs_n": ("j", 1, 6), "pot_cs_addr0": ("j", 1, 7), "pot_cs_addr1": ("j", 1, 8),
-        "pot_cs_addr2": ("j", 1, 9), "pot_cs_addr3": ("j", 1, 10),
-        "pot_cs_addr4": ("j", 3, 3),
-        "dac_sclk": ("pmod", 0, 1), "dac_copi": ("pmod", 0, 2), "dac_sync0_n": ("pmod", 0, 3),
-        "dac_sync1_n": ("pmod", 0, 4), "dac_ldac_n": ("pmod", 0, 7),
-        "adc_sclk": ("j", 3, 4), "adc_copi": ("j", 3, 5), "adc_cipo": ("j", 3, 6),
-        "adc_cs_n": ("j", 3, 7),
+    # iCE40-HX8K breakout board (ICE40HX8K-B-EVN): header J2, pins 4.. (2.54 mm, 3.3 V bank)
+    "hx8k": {
+        "pot_sclk": ("j", 2, 4), "pot_copi": ("j", 2, 5), "pot_cipo": ("j", 2, 6),
+        "pot_cs_n": ("j", 2, 9), "pot_cs_addr0": ("j", 2, 10), "pot_cs_addr1": ("j", 2, 11),
+        "pot_cs_addr2": ("j", 2, 12), "pot_cs_addr3": ("j", 2, 13),
+        "pot_cs_addr4": ("j", 2, 14),
+        "dac_sclk": ("j", 2, 17), "dac_copi": ("j", 2, 18), "dac_sync0_n": ("j", 2, 19),
+        "dac_sync1_n": ("j", 2, 20), "dac_ldac_n": ("j", 2, 21),
+        "adc_sclk": ("j", 2, 22), "adc_copi": ("j", 2, 25), "adc_cipo": ("j", 2, 26),
+        "adc_cs_n": ("j", 2, 27),
     },
 }
 
@@ -163,7 +163,9 @@ class ControllerConfig:
 
 BOARDS = {
     "icebreaker": ControllerConfig(board="icebreaker", sample_depth=256),
-    "icestick": ControllerConfig(board="icestick", sample_depth=64, result_fifo_depth=256),
+    # the iCEstick's HX1K (1280 logic cells) is too small for this controller (~2500 cells);
+    # the iCE40-HX8K breakout (7680 cells) is the second supported board
+    "hx8k": ControllerConfig(board="hx8k", sample_depth=256),
 }
 
 

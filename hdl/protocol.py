@@ -129,7 +129,7 @@ def cobs_encode(data):
 
 class FrameError(Exception):
     def __init__(self, status, message=""):
-        super().__init__(message or status.name)
+        super().__init__(status, message or getattr(status, "name", str(status)))
         self.status = status
 
 

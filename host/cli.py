@@ -15,6 +15,9 @@ COMMANDS = [
     "solve",
     "gradcheck",
     "compile",
+    "gateware",
+    "build",
+    "flash",
 ]
 
 

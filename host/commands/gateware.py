@@ -1,0 +1,20 @@
+"""`diodenet gateware`: emit the controller's Verilog for a board."""
+
+from pathlib import Path
+
+
+def register(sub):
+    p = sub.add_parser("gateware", help="write the FPGA controller as Verilog")
+    p.add_argument("--board", default="icebreaker", help="icebreaker (default) or hx8k")
+    p.add_argument("-o", "--output", default="controller.v", help="Verilog file to write")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from diodenet.host.cli import UserError
+    from diodenet.hdl import write_verilog
+    try:
+        info = write_verilog(args.board, Path(args.output))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {info['verilog']} ({info['lines']} lines, board {args.board})")

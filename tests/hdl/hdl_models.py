@@ -1,0 +1,180 @@
+"""Pin-level models of the AFE's SPI parts for Amaranth simulation (test support).
+
+Each model watches its chip select and SCLK, shifts bits in the part's mode exactly as its datasheet
+describes, records every complete frame (for bit-by-bit checks against `diodenet.boards.parts`), and
+drives its data output.  They wake only on pin changes, so they cost little simulation time.
+"""
+
+from diodenet.boards.parts import MCP4351, AD5628, AD7928
+
+
+class SPISlaveModel:
+    """Generic mode-aware shifter. Subclasses implement `reply_word(cs)` (bits to shift out,
+    MSB first) and `frame_done(cs, word, nbits)`."""
+
+    fmt = None
+
+    def __init__(self, sclk, copi, cs_select, cipo=None):
+        self.sclk, self.copi, self.cipo = sclk, copi, cipo
+        self.cs_select = cs_select          # fn(ctx) -> index of the selected chip or None
+        self.frames = []                     # (cs, word, nbits)
+        self.bad_frames = []
+
+    async def run(self, ctx):
+        fmt = self.fmt
+        w = fmt.width
+        cs = None
+        sclk_prev = fmt.cpol
+        while True:
+            await ctx.changed(self.sclk, *self._cs_signals)
+            sclk = ctx.get(self.sclk)
+            new_cs = self.cs_select(ctx)
+            if new_cs != cs:
+                if cs is not None:
+                    self._end(cs, word, nbits)
+                cs = new_cs
+                if cs is not None:
+                    if sclk != fmt.cpol:
+                        self.bad_frames.append(("sclk not idle at CS assertion", cs))
+                    word, nbits = 0, 0
+                    self.begin(cs)
+                    self._drive(ctx, self.out_bit(cs, 0, word, nbits))
+                    out_i = 0
+                sclk_prev = sclk
+                continue
+            if cs is None or sclk == sclk_prev:
+                sclk_prev = sclk
+                continue
+            leading = sclk != fmt.cpol
+            sample_edge = leading if fmt.cpha == 0 else not leading
+            if sample_edge:
+                word = (word << 1) | ctx.get(self.copi)
+                nbits += 1
+            else:
+                # change edge: present the next bit (cpha=1 presents bit 0 at the first leading edge)
+                if fmt.cpha == 1 and out_i == 0 and nbits == 0:
+                    self._drive(ctx, self.out_bit(cs, 0, word, nbits))
+                else:
+                    out_i += 1
+                    self._drive(ctx, self.out_bit(cs, out_i, word, nbits))
+            sclk_prev = sclk
+
+    def _drive(self, ctx, bit):
+        if self.cipo is not None:
+            ctx.set(self.cipo, bit)
+
+    def _end(self, cs, word, nbits):
+        self.frames.append((cs, word, nbits))
+        if nbits != self.fmt.width:
+            self.bad_frames.append((f"{nbits} bits, expected {self.fmt.width}", cs))
+        else:
+            self.frame_done(cs, word)
+
+    def begin(self, cs):
+        self._out = self.reply_word(cs)
+
+    def out_bit(self, cs, i, word, nbits):
+        """Bit i (MSB first) of the data output; `word`/`nbits`: input bits so far."""
+        return (self._out >> (self.fmt.width - 1 - i)) & 1 if i < self.fmt.width else 0
+
+    def reply_word(self, cs):
+        return 0
+
+    def frame_done(self, cs, word):
+        pass
+
+
+class MCP4351Model(SPISlaveModel):
+    """MCP4351 x n_chips behind a chip-select decoder (cs_n strobe + address)."""
+    fmt = MCP4351.spi
+
+    def __init__(self, sclk, copi, cipo, cs_n, cs_addr, n_chips):
+        self._cs_signals = (cs_n, cs_addr)
+        super().__init__(sclk, copi, lambda ctx: None if ctx.get(cs_n) else ctx.get(cs_addr), cipo)
+        self.n_chips = n_chips
+        self.wipers = {}           # (chip, address) -> value
+        self.writes = []
+        self.reads = []
+
+    def out_bit(self, cs, i, word, nbits):
+        # DS22060 section 7.6 / Figure 7-4: 1s while AD3:AD0 C1:C0 arrive, CMDERR on the 7th
+        # clock, then D8:D0 of the addressed register for a Read; 1s otherwise (write/increment).
+        if i < 6:
+            return 1
+        head = word >> (nbits - 6)                        # the first 6 bits received
+        addr, cmd = (head >> 2) & 0xF, head & 0x3
+        valid = addr in MCP4351.WIPER_ADDRESS + (MCP4351.TCON0, MCP4351.STATUS, MCP4351.TCON1)
+        if i == 6:
+            return int(valid)
+        if not valid:
+            return 0
+        if cmd == MCP4351.CMD_READ and i < 16:
+            return (self.wipers.get((cs, addr), 0x80) >> (15 - i)) & 1
+        return 1
+
+    def frame_done(self, cs, word):
+        addr, cmd, data = MCP4351.parse_command(word)
+        if cs >= self.n_chips:
+            self.bad_frames.append(("chip select beyond the populated chips", cs))
+        if cmd == MCP4351.CMD_WRITE:
+            self.wipers[(cs, addr)] = data & 0x1FF
+            self.writes.append((cs, addr, data))
+        if cmd == MCP4351.CMD_READ:
+            self.reads.append((cs, addr))
+
+
+class AD5628Model(SPISlaveModel):
+    fmt = AD5628.spi
+
+    def __init__(self, sclk, copi, sync_n, ldac_n, n=2):
+        self._cs_signals = (sync_n,)
+        self.sync_n, self.ldac_n = sync_n, ldac_n
+
+        def sel(ctx):
+            v = ctx.get(sync_n)
+            low = [i for i in range(n) if not (v >> i) & 1]
+            if len(low) > 1:
+                self.bad_frames.append(("two SYNC lines low", low))
+            return low[0] if low else None
+        super().__init__(sclk, copi, sel)
+        self.input_reg = {}
+        self.output = {}
+        self.ldac_pulses = 0
+
+    def frame_done(self, cs, word):
+        cmd, addr, code = AD5628.parse(word)
+        if cmd in (AD5628.CMD_WRITE_INPUT, AD5628.CMD_WRITE_UPDATE):
+            self.input_reg[(cs, addr)] = code
+        if cmd == AD5628.CMD_WRITE_UPDATE:
+            self.output[(cs, addr)] = code
+
+    async def run_ldac(self, ctx):
+        async for (value,) in ctx.changed(self.ldac_n):
+            if value == 0:
+                self.ldac_pulses += 1
+                self.output.update(self.input_reg)
+
+
+class AD7928Model(SPISlaveModel):
+    """Converts `voltages(channel) -> code`; the channel is the one selected by the previous frame's
+    control word (pipeline as in the data sheet's "Serial Interface" section)."""
+    fmt = AD7928.spi
+
+    def __init__(self, sclk, din, dout, cs_n, codes=None):
+        self._cs_signals = (cs_n,)
+        super().__init__(sclk, din, lambda ctx: None if ctx.get(cs_n) else 0, dout)
+        self.channel = 0
+        self.codes = codes or (lambda ch, n: (ch * 500 + n) & 0xFFF)
+        self.conversions = []       # (channel, code)
+        self.control_words = []
+
+    def reply_word(self, cs):
+        code = self.codes(self.channel, len(self.conversions))
+        self.conversions.append((self.channel, code))
+        return AD7928.dout(self.channel, code)
+
+    def frame_done(self, cs, word):
+        f = AD7928.parse_din(word)
+        self.control_words.append(f)
+        if f["write"]:
+            self.channel = f["channel"]

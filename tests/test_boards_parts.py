@@ -1,0 +1,49 @@
+"""Part frame formats (pure Python) against the datasheets, and the rheostat map."""
+
+import pytest
+
+from diodenet.boards.afe import AFE, config_for
+from diodenet.boards.parts import MCP4351, AD5628, AD7928, Rheostat
+
+
+def test_mcp4351_command_format():
+    # DS22060 section 7.1, Figure 7-1: AD3:AD0 C1:C0 D9:D8 | D7:D0; wiper 2 lives at 06h (DS22242 Table 4-1)
+    assert MCP4351.write_wiper(2, 0x100) == 0b0110_00_01_0000_0000
+    assert MCP4351.read_wiper(3) == 0b0111_11_11_1111_1111
+    with pytest.raises(ValueError):
+        MCP4351.write_wiper(0, 257)
+    # section 7.6, Figure 7-4: SDO = six 1s, CMDERR, D8:D0
+    assert MCP4351.parse_sdo(MCP4351.sdo_read_reply(0x1A5)) == (True, 0x1A5)
+
+
+def test_ad5628_input_register_format():
+    # Figure 59: X X X X C3..C0 A3..A0 D11..D0 X*8
+    w = AD5628.frame(AD5628.CMD_WRITE_UPDATE, 5, 0xABC)
+    assert w == 0x0_3_5_ABC_00
+    assert AD5628.parse(w) == (3, 5, 0xABC)
+    assert AD5628.internal_reference_on() == 0x0800_0001
+
+
+def test_ad7928_control_and_dout():
+    # Table 7: WRITE SEQ X ADD2 ADD1 ADD0 PM1 PM0 SHADOW X RANGE CODING, then 4 don't-care bits
+    f = AD7928.frame(6)
+    assert f >> 4 == 0b1_0_0_110_11_0_0_1_1
+    assert AD7928.parse_din(f)["channel"] == 6
+    assert AD7928.parse_dout(AD7928.dout(5, 0x123)) == (5, 0x123)
+
+
+def test_rheostat_map():
+    r = Rheostat.of(MCP4351)
+    assert r.resistance(0) == pytest.approx(75.0)
+    assert r.resistance(256) == pytest.approx(75.0 + 10_000.0)
+    assert r.resistance(128) == pytest.approx(75.0 + 5_000.0)
+    for code in (0, 1, 17, 128, 255, 256):
+        assert r.code_for_conductance(r.conductance(code)) == code
+    assert r.g_min < r.g_max
+
+
+def test_default_afe():
+    afe = AFE().check()
+    assert afe.n_neurons == 8 and afe.n_pots == 66 and afe.n_pot_chips == 17
+    assert afe.n_dac_inputs == 8 and afe.n_adc == 8
+    assert config_for("icebreaker").uart_divisor == 12
