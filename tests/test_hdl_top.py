@@ -70,7 +70,6 @@ def test_batch_frames_results_and_duty():
         assert (await host.request(C.RUN_BATCH, struct.pack(">HH", 0, n))).status == S.OK
         busy = total = 0
         while len(results) < n:
-            await ctx.tick()
             if ctx.get(host.core.seq_busy):
                 total += 1
                 busy += ctx.get(host.core.adc_busy)
@@ -80,6 +79,7 @@ def test_batch_frames_results_and_duty():
                 if frames:
                     host.rx_bytes = bytearray(host.rx_bytes[len(frames[0]):])
                     results.append(P.parse_result(P.decode_frame(frames[0]), 8))
+            await ctx.tick()
         while ctx.get(host.core.seq_busy):
             await ctx.tick()
         r = await host.request(C.STATUS)

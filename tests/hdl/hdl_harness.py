@@ -19,13 +19,17 @@ class Host:
         self.results = []
 
     async def send(self, wire):
-        ctx, rx = self.ctx, self.core.rx
+        """Feed `wire` into the core; replies that start meanwhile are collected too."""
+        ctx, rx, tx = self.ctx, self.core.rx, self.core.tx
         for b in wire:
             ctx.set(rx.payload, b)
             ctx.set(rx.valid, 1)
             while True:
+                ready = ctx.get(rx.ready)      # the value the coming edge samples
+                if ctx.get(tx.valid):
+                    self.rx_bytes.append(ctx.get(tx.payload))
                 await ctx.tick()
-                if ctx.get(rx.ready):      # sampled value before the edge is what counted
+                if ready:
                     break
         ctx.set(rx.valid, 0)
 
@@ -37,9 +41,9 @@ class Host:
             if frames:
                 self.rx_bytes = bytearray(self.rx_bytes[len(frames[0]):])
                 return frames[0]
-            await ctx.tick()
             if ctx.get(tx.valid):
                 self.rx_bytes.append(ctx.get(tx.payload))
+            await ctx.tick()
         raise TimeoutError("no frame from the controller")
 
     async def reply(self, timeout=20000):
