@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .cascade import Cascade
 from .mondeq import MonDEQ
 from .network import ResistorDiodeNetwork
 
 __all__ = ["save_model", "load_model", "atomic_write_bytes", "atomic_savez", "atomic_write_text"]
 
-_KINDS = {"resistor_diode_network": ResistorDiodeNetwork, "mondeq": MonDEQ}
+_KINDS = {"resistor_diode_network": ResistorDiodeNetwork, "mondeq": MonDEQ, "cascade": Cascade}
 
 
 def atomic_write_bytes(path, data):
@@ -51,7 +52,7 @@ def atomic_savez(path, **arrays):
 
 
 def save_model(path, model, extra=None):
-    """Write a `ResistorDiodeNetwork` or `MonDEQ` (plus optional extra arrays) to path (.npz)."""
+    """Write a `ResistorDiodeNetwork`, `Cascade` or `MonDEQ` (plus optional extra arrays) to path (.npz)."""
     meta, arrays = model.to_arrays()
     extra = dict(extra or {})
     clash = set(extra) & (set(arrays) | {"meta"})
