@@ -219,7 +219,9 @@ def build_mna(circuit: Circuit, extra_conductances=()) -> MNASystem:
 
 
 def _lu(A, what="the circuit matrix"):
-    lu = scipy.linalg.lu_factor(A, check_finite=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # judged below
+        lu = scipy.linalg.lu_factor(A, check_finite=True)
     piv_diag = np.abs(np.diag(lu[0]))
     if piv_diag.size and piv_diag.min() <= 1e-15 * max(piv_diag.max(), 1e-300):
         raise np.linalg.LinAlgError(f"{what} is singular")
@@ -272,11 +274,16 @@ def solve_ideal(circuit: Circuit, *, rtol: float = 1e-11) -> OperatingPoint:
         i = res.z
         method, its = res.method, res.iterations
         x = x0 + KinvN @ i
-        x, i = _polish_ideal(K, b, N, x, i)
-    return _ideal_result(circuit, mna, x, i, method, its)
+        x, i = _polish_ideal(K, b, N, x, i, _open_scale(x0, mna.n_nodes))
+    return _ideal_result(circuit, mna, x, i, method, its, _open_scale(x0, mna.n_nodes))
 
 
-def _polish_ideal(K, b, N, x, i):
+def _open_scale(x0, n):
+    """Voltage scale of the circuit with every diode open (node voltages and source values)."""
+    return float(np.max(np.abs(x0[:n]), initial=0.0))
+
+
+def _polish_ideal(K, b, N, x, i, vopen):
     """Recompute the solution from the conducting set on the augmented MNA system.
 
     Unknowns (x, i_S): K x − N_S i_S = b and N_Sᵀ x = 0 (conducting diodes have zero voltage).
@@ -297,8 +304,9 @@ def _polish_ideal(K, b, N, x, i):
     y = _solve_refined(A, lu, r)
     x_new, iS = y[:size], y[size:]
     w_new = N.T @ x_new
-    vscale = max(float(np.max(np.abs(x_new[:size]), initial=0.0)), 1e-300)
-    iscale = max(float(np.max(np.abs(i))), 1e-300)
+    # Rounding scales: the intermediate quantities are as large as the open-diode solution.
+    vscale = max(float(np.max(np.abs(x_new), initial=0.0)), vopen, 1e-300)
+    iscale = max(float(np.max(np.abs(i))), float(np.max(np.abs(iS), initial=0.0)), 1e-300)
     if np.min(iS) < -1e-9 * iscale or np.min(w_new, initial=0.0) < -1e-9 * vscale:
         return x, i
     i_new = np.zeros_like(i)
@@ -306,12 +314,17 @@ def _polish_ideal(K, b, N, x, i):
     return x_new, i_new
 
 
-def _ideal_result(circuit, mna, x, i, method, its) -> OperatingPoint:
+def _ideal_result(circuit, mna, x, i, method, its, vopen=0.0) -> OperatingPoint:
     K, b, N, n = mna.K, mna.b, mna.N, mna.n_nodes
     w = N.T @ x
     kcl = K @ x - b - N @ i
+    # Voltage scale: the largest node voltage or source value; if the diodes clamp everything
+    # to zero, the open-diode voltages instead.
     vmax = max(float(np.max(np.abs(x[:n]), initial=0.0)),
-               float(np.max(np.abs(b[n:]), initial=0.0)), 1e-300)
+               float(np.max(np.abs(b[n:]), initial=0.0)))
+    if vmax == 0.0 or vmax < 1e-9 * vopen:
+        vmax = vopen
+    vmax = max(vmax, 1e-300)
     # Current scale: the largest current any element carries.
     cur = [abs(v) for v in x[n:]] + [abs(s.value) for s in circuit.isources] + list(np.abs(i))
     v_of = lambda name: 0.0 if _idx(mna.node_index, name) < 0 else x[_idx(mna.node_index, name)]

@@ -83,6 +83,10 @@ def principal_pivoting(M, q, *, start=None, rtol: float = 1e-11, max_iter: int |
                 return None
             if not np.all(np.isfinite(zb)):
                 return None
+            # A (numerically) singular block shows up as a huge solution; with the unit
+            # diagonal that solve_lcp gives M, a sound one is of the order of q.
+            if np.max(np.abs(zb), initial=0.0) > 1e10 * max(float(np.max(np.abs(q))), 1e-300):
+                return None
             # Reject nearly singular principal systems (their solution is not trustworthy).
             if np.max(np.abs(sub @ zb + q[idx]), initial=0.0) > 1e3 * tol_w:
                 return None
@@ -153,7 +157,10 @@ def lemke(M, q, *, d=None, max_iter: int | None = None, pivot_tol: float = 1e-11
         xb_c = np.maximum(xb[cand], 0.0)
         r = xb_c / col[cand]
         rmin = np.min(r)
-        tied = cand[r <= rmin + 1e-12 * max(abs(rmin), 1e-300)]
+        # Ratios equal up to rounding are ties (degenerate rows have x_B ≈ 0 ± rounding);
+        # the lexicographic rule decides between them.
+        tied = cand[r <= rmin + 1e-11 * max(abs(rmin), float(np.max(np.abs(xb))), 1e-300)
+                    / max(float(np.max(col[cand])), 1e-300)]
         z0_rows = [i for i in tied if basis[i] == z0]
         if z0_rows:
             row = z0_rows[0]
@@ -171,6 +178,25 @@ def lemke(M, q, *, d=None, max_iter: int | None = None, pivot_tol: float = 1e-11
             return LCPResult(z, M @ z + q, "lemke", it)
         entering = left + n if left < n else left - n
     raise RuntimeError(f"Lemke's algorithm did not finish in {max_iter} pivots")
+
+
+def _lemke_retrying(M, q, tries: int = 4):
+    """Lemke's algorithm; a secondary ray is confirmed with other covering vectors.
+
+    In exact arithmetic a ray proves infeasibility for PSD M, but on a degenerate problem
+    rounding can steer the pivots onto a spurious one.  Other covering vectors take other
+    paths.  Returns an LCPResult, or the LCPInfeasible of the first try when every try ends on
+    a ray.
+    """
+    rng = np.random.default_rng(0)
+    first = None
+    for k in range(tries):
+        d = None if k == 0 else rng.uniform(0.5, 1.5, q.size)
+        try:
+            return lemke(M, q, d=d)
+        except LCPInfeasible as exc:
+            first = first or exc
+    return first
 
 
 def _polish(M, q, z, rtol):
@@ -229,10 +255,9 @@ def solve_lcp(M, q, *, rtol: float = 1e-11) -> LCPResult:
         qs = q[keep] * s
         res = principal_pivoting(Ms, qs, rtol=rtol)
         if res is None:
-            try:
-                res = lemke(Ms, qs)
-            except LCPInfeasible as exc:
-                raise LCPInfeasible(str(exc), indices=keep[exc.indices]) from None
+            res = _lemke_retrying(Ms, qs)
+            if isinstance(res, LCPInfeasible):
+                raise LCPInfeasible(str(res), indices=keep[res.indices])
             res.z = _polish(Ms, qs, res.z, rtol)
         z[keep] = res.z * s
         method, its = res.method, res.iterations

@@ -247,3 +247,13 @@ def brute_force_ideal(gen: Generated, rtol: float = 1e-9):
         if np.all(i_s >= -rtol * cs) and np.all(np.delete(w, S) >= -rtol * vs):
             found.append(x[:n])
     return found
+
+
+def voltage_scale(gen: Generated, volts) -> float:
+    """The scale for relative errors: the largest node voltage, or, when the diodes clamp every
+    node to (nearly) zero, the largest node voltage with every diode open."""
+    K, b, _, n = reference_mna(gen)
+    open_scale = max(float(np.max(np.abs(np.linalg.solve(K, b)[:n]), initial=0.0)),
+                     float(np.max(np.abs(b[n:]), initial=0.0)))
+    vmax = float(np.max(np.abs(volts), initial=0.0))
+    return max(vmax if vmax > 1e-9 * open_scale else open_scale, 1e-300)
