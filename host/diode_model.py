@@ -31,9 +31,10 @@ import numpy as np
 
 __all__ = [
     "BOLTZMANN", "CHARGE", "CELSIUS_TO_KELVIN", "K_OVER_Q", "DEFAULT_TEMP", "DEFAULT_TNOM",
-    "DEFAULT_GMIN", "DEFAULT_EPSMIN", "DEFAULT_IS", "DEFAULT_N", "DEFAULT_EG", "DEFAULT_XTI", "DEFAULT_IBV",
+    "DEFAULT_GMIN", "DEFAULT_EPSMIN", "DEFAULT_IS", "DEFAULT_N", "DEFAULT_EG", "DEFAULT_XTI",
+    "DEFAULT_IBV",
     "thermal_voltage", "saturation_current", "series_resistance", "critical_voltage",
-    "diode_current", "junction_current", "junction_cocontent", "limit_junction_voltage",
+    "diode_current", "junction_current", "limit_junction_voltage",
     "breakdown_voltage_estimate",
 ]
 
@@ -135,32 +136,11 @@ def junction_current(v, is_: float, n: float = DEFAULT_N, temp: float = DEFAULT_
 
 def diode_current(v, is_: float = DEFAULT_IS, n: float = DEFAULT_N, temp: float = DEFAULT_TEMP,
                   gmin: float = DEFAULT_GMIN):
-    """Diode DC current at junction voltage `v`: IS·(exp(v/(N·Vt)) − 1) + GMIN·v (ngspice form)."""
-    return junction_current(v, is_, n, temp, gmin)[0]
+    """Diode DC current at junction voltage `v`: IS·(exp(v/(N·Vt)) − 1) + GMIN·v.
 
-
-def junction_cocontent(v, is_: float, n: float = DEFAULT_N, temp: float = DEFAULT_TEMP,
-                       gmin: float = DEFAULT_GMIN):
-    """∫₀ᵛ i(u) du for `junction_current` (a convex function: the junction's co-content).
-
-    Used as a merit function by Newton line searches; returns +inf where exp overflows.
+    Exactly ngspice's: Shockley down to −3·N·Vt, ngspice's cubic reverse tail below that.
     """
-    v = np.asarray(v, dtype=float)
-    vte = np.asarray(n, dtype=float) * thermal_voltage(temp)
-    is_ = np.asarray(is_, dtype=float)
-    fwd = v >= -3.0 * vte
-    with np.errstate(over="ignore"):
-        x = np.where(fwd, v / vte, 0.0)
-        f_f = is_ * vte * np.where(x > 700.0, np.inf, np.expm1(np.minimum(x, 700.0))) - is_ * v
-    # Reverse: i = −IS·(1 + c³/v³) with c = 3·vte/e, so ∫ = −IS·(v − c³/(2v²)) + const,
-    # the constant chosen so that both branches agree at v0 = −3·vte.
-    c3 = (3.0 * vte / math.e) ** 3
-    v0 = -3.0 * vte
-    f0 = is_ * vte * math.expm1(-3.0) - is_ * v0
-    vs = np.where(fwd, -1.0, v)
-    f_r = -is_ * (vs - c3 / (2.0 * vs * vs)) + is_ * (v0 - c3 / (2.0 * v0 * v0)) + f0
-    f = np.where(fwd, f_f, f_r) + 0.5 * gmin * v * v
-    return float(f) if f.ndim == 0 else f
+    return junction_current(v, is_, n, temp, gmin)[0]
 
 
 def limit_junction_voltage(v_new, v_old, n, is_, temp: float = DEFAULT_TEMP):
