@@ -339,7 +339,7 @@ def _ideal_result(circuit, mna, x, i, method, its, vopen=0.0) -> OperatingPoint:
     kres_src = float(np.max(np.abs(kcl[n:]), initial=0.0)) if kcl.size > n else 0.0
     rel = max(comp / vmax / imax, cinf / imax, vinf / vmax, kres_nodes / imax,
               kres_src / vmax)
-    cert = Certificate(comp, cinf, vinf, kres, rel)
+    cert = Certificate(comp, cinf, vinf, kres, float(rel))
     op = _result(circuit, mna, x, i, "ideal", its, method)
     op.conducting = {d.name: bool(i[k] > 0) for k, d in enumerate(circuit.diodes)}
     op.certificate = cert
@@ -405,8 +405,8 @@ def _diode_parameters(circuit: Circuit, d: Diode):
 def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
                    max_iter: int = 500) -> OperatingPoint:
     """Operating point with ngspice's DC diode model, to full double precision."""
-    names, index = _index_nodes(circuit)
-    _check_structure(circuit, names, index)
+    base = build_mna(circuit)  # checks the structure first
+    names, index = base.node_names, base.node_index
     n_ext = len(names)
     m = len(circuit.diodes)
     params = [_diode_parameters(circuit, d) for d in circuit.diodes]
@@ -427,7 +427,6 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
             p_idx[k] = a
         c_idx[k] = c
     # Assemble MNA with internal nodes placed after the external ones and before the sources.
-    base = build_mna(circuit)
     nv = len(circuit.vsources)
     n_all = n_ext + n_int
     size = n_all + nv
@@ -516,7 +515,6 @@ def _newton(K, b, v0, n_all, dd, gmin, temp, max_iter):
             D[dd.p[k], k] += 1.0
         if dd.c[k] >= 0:
             D[dd.c[k], k] -= 1.0
-    size = K.shape[0]
     vte_min = float(np.min(dd.n)) * dm.thermal_voltage(temp) if m else 1.0
     vlin = np.asarray(v0, dtype=float).copy()
     x_old = None
