@@ -118,28 +118,20 @@ class Engine(NgSpiceShared):
         """Load a netlist (plain ngspice text, first line the title) as the current circuit."""
         self.unload()
         self._title = _netlist_title(netlist_text)
-        lines = [ln for ln in netlist_text.splitlines()]
+        lines = netlist_text.splitlines()
         if not any(ln.strip().lower() == ".end" for ln in lines):
             lines.append(".end")
+        self._loaded = True  # from here on, unload() cleans up whatever ngspice kept
         try:
             self.load_circuit("\n".join(lines))
-        except Exception as exc:
-            errs = self._real_errors
-            raise SpiceError(
-                f"ngspice could not load circuit {self._title!r}: "
-                + ("; ".join(errs) if errs else str(exc) or "parse error")
-            ) from None
+        except Exception as exc:  # NameError from ngSpice_Circ
+            error = self._error("load", exc)
+            self.unload()
+            raise error from None
         if self._real_errors:
-            raise self._error("load")
-        # ngspice reports a circuit it could not build by having no current circuit.
-        out = self._command_output("listing", "load")
-        if "no circuit" in out.lower():
-            raise SpiceError(f"ngspice could not load circuit {self._title!r}: {out.strip()}")
-        self._loaded = True
-
-    def _command_output(self, command: str, what: str) -> str:
-        self._command(command, what)
-        return self.stdout + "\n" + self.stderr
+            error = self._error("load")
+            self.unload()
+            raise error
 
     def unload(self) -> None:
         """Drop the current circuit and all plots, freeing their memory."""
@@ -168,8 +160,11 @@ class Engine(NgSpiceShared):
         before = self.plot_names
         try:
             self._command("op", "op analysis")
-        finally:
+        except SpiceError:
             self.last_messages = self._stdout + self._stderr
+            self.exec_command("destroy all")  # a failed op may leave an empty plot behind
+            raise
+        self.last_messages = self._stdout + self._stderr
         plot = self._ngspice_shared.ngSpice_CurPlot()
         name = ffi.string(plot).decode() if plot != FFI.NULL else ""
         if not name.startswith("op") or name in before:

@@ -89,6 +89,8 @@ R1 a 0 1k
         eng.operating_point(text)
     msg = str(info.value)
     assert "two sources fighting" in msg and "op" in msg
+    assert any(is_real_error(m) for m in eng.last_messages)
+    assert not [p for p in eng.plot_names if p.startswith("op")]  # nothing left behind
     # The engine is still usable afterwards.
     assert eng.operating_point(DIVIDER)["in"] == 5.0
 
