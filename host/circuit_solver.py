@@ -275,7 +275,20 @@ def solve_ideal(circuit: Circuit, *, rtol: float = 1e-11) -> OperatingPoint:
         method, its = res.method, res.iterations
         x = x0 + KinvN @ i
         x, i = _polish_ideal(K, b, N, x, i, _open_scale(x0, mna.n_nodes))
+        limits = [0.9 * circuit.model_for(d).get("BV", math.inf) for d in circuit.diodes]
+        _check_breakdown(circuit, N.T @ x, np.array(limits))
     return _ideal_result(circuit, mna, x, i, method, its, _open_scale(x0, mna.n_nodes))
+
+
+def _check_breakdown(circuit: Circuit, reverse_voltages, limits) -> None:
+    """Raise if a diode with BV on its card is reverse-biased beyond its limit."""
+    for k, d in enumerate(circuit.diodes):
+        if reverse_voltages[k] > limits[k]:
+            bv = circuit.model_for(d).get("BV")
+            raise CircuitError(
+                f"line {d.line}: diode {d.name} is reverse-biased by {reverse_voltages[k]:.6g} V,"
+                f" beyond 0.9·BV = {0.9 * bv:.6g} V (or the model's breakdown knee): breakdown "
+                "is not modelled")
 
 
 def _open_scale(x0, n):
@@ -374,7 +387,6 @@ class _DiodeData:
     is_: np.ndarray     # saturation current at temperature, area-scaled
     n: np.ndarray       # emission coefficient
     rev_limit: np.ndarray  # largest allowed reverse voltage (inf without BV)
-    bv: np.ndarray      # BV given (nan otherwise)
 
 
 def _diode_parameters(circuit: Circuit, d: Diode):
@@ -399,7 +411,7 @@ def _diode_parameters(circuit: Circuit, d: Diode):
         limit = min(0.9 * bv, bv_eff)
     else:
         limit = math.inf
-    return is_, n, rs, (math.nan if bv is None else bv), limit
+    return is_, n, rs, limit
 
 
 def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
@@ -447,7 +459,6 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
             K[node, a] -= g
     dd = _DiodeData(p_idx, c_idx, np.array([p[0] for p in params], dtype=float),
                     np.array([p[1] for p in params], dtype=float),
-                    np.array([p[4] for p in params], dtype=float),
                     np.array([p[3] for p in params], dtype=float))
     gmin = circuit.gmin
     temp = circuit.temp
@@ -481,12 +492,7 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
     vd = _junction_voltages(x, dd)
     i_d, _ = dm.junction_current(vd, dd.is_, dd.n, temp, gmin)
     i_d = np.atleast_1d(i_d)
-    for k, d in enumerate(circuit.diodes):
-        if -vd[k] > dd.rev_limit[k]:
-            raise CircuitError(
-                f"line {d.line}: diode {d.name} is reverse-biased by {-vd[k]:.6g} V, beyond "
-                f"0.9·BV = {0.9 * dd.bv[k]:.6g} V (or the model's breakdown knee): breakdown "
-                "is not modelled")
+    _check_breakdown(circuit, -vd, dd.rev_limit)
     x_rep = np.concatenate([x[:n_ext], x[n_all:]])
     mna_view = MNASystem(base.K, base.b, base.N, names, index, n_ext, base.vsource_names)
     op = _result(circuit, mna_view, x_rep, i_d, "shockley", its, "newton")

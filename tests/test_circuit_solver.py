@@ -255,8 +255,10 @@ R2 a 0 1meg
 """
     # D1's anode is ground and its cathode at about −20 V: forward!  Flip it to reverse-bias.
     text = text.replace("D1 0 a dz", "D1 a 0 dz")
-    with pytest.raises(CircuitError, match=r"line 4.*D1.*0\.9·BV"):
-        solve_shockley(parse_netlist(text))
+    for solver in (solve_shockley, solve_ideal):
+        with pytest.raises(CircuitError, match=r"line 4.*D1.*0\.9·BV = 4\.5 V"):
+            solver(parse_netlist(text))
+    assert solve_ideal(parse_netlist(text.replace("BV=5", "BV=50"))).diode_currents["D1"] == 0
     ok = solve_shockley(parse_netlist(text.replace("BV=5", "BV=50")))
     assert ok.node_voltages["a"] == pytest.approx(-20 * 1e6 / (1e6 + 1e3), rel=1e-6)
 
