@@ -62,7 +62,7 @@ def to_pyspice(circuit, options=None):
             raise TypeError(f"cannot write {type(e).__name__} to a netlist")
     for name, card in cards.items():
         pc.model(name, "D", **card.parameters())
-    pc.raw_spice = ".options " + " ".join(f"{k}={v!r}" for k, v in opts.items())
+    pc.raw_spice = ".options " + " ".join(k if v is None else f"{k}={v!r}" for k, v in opts.items())
     return pc
 
 
