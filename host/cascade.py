@@ -18,7 +18,7 @@ import numpy as np
 
 from .encoding import InputEncoding
 from .gradients import gradient_from_drops, implicit_gradient
-from .hwlin import DEFAULT_EPSILON, measure_adjoint
+from .hwlin import measure_adjoint
 from .losses import network_loss
 from .network import ResistorDiodeNetwork
 from .seam import IdealBackend

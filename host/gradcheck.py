@@ -8,21 +8,23 @@ the same backend — for the device-level circuit that is the gradient of the re
 import numpy as np
 
 from .gradients import implicit_gradient
-from .hwlin import DEFAULT_EPSILON, measure_gradient
+from .hwlin import measure_gradient
 from .losses import network_loss
 from .network import ResistorDiodeNetwork
 
 __all__ = ["random_network", "finite_difference_gradient", "gradient_check", "agreement"]
 
 
-def random_network(n_neurons=32, n_features=8, n_outputs=4, seed=0, element=None, g_min=1e-6, g_max=1e-3):
+def random_network(n_neurons=32, n_features=8, n_outputs=4, seed=0, element=None, g_min=1e-6, g_max=1e-3,
+                   input_scale=1.0):
     """A random layered network: n_neurons in all (n_outputs of them linear readout nodes),
     differential inputs, hidden–hidden couplings, conductances log-uniform over [g_min, g_max]."""
     if n_neurons <= n_outputs:
         raise ValueError(f"need more than {n_outputs} neurons, got {n_neurons}")
     rng = np.random.default_rng(seed)
     net = ResistorDiodeNetwork.layered(n_features, n_neurons - n_outputs, n_outputs, hidden_coupling=True,
-                                       output_diodes=False, element=element, g_min=g_min, g_max=g_max, rng=rng)
+                                       output_diodes=False, element=element, g_min=g_min, g_max=g_max,
+                                       input_scale=input_scale, bias=input_scale, rng=rng)
     g = np.exp(rng.uniform(np.log(g_min), np.log(g_max), net.n_edges))
     return net.with_conductance(g)
 
@@ -57,12 +59,13 @@ def finite_difference_gradient(backend, u, targets, loss="cross_entropy", step=1
 
 def agreement(measured, reference):
     """(cosine similarity, max relative error) between two gradient vectors."""
-    cos = float(measured @ reference / (np.linalg.norm(measured) * np.linalg.norm(reference)))
+    norm = np.linalg.norm(measured) * np.linalg.norm(reference)
+    cos = float(measured @ reference / norm) if norm > 0 else 0.0
     rel = float(np.abs(measured - reference).max() / np.abs(reference).max())
     return cos, rel
 
 
-def gradient_check(backend, x, y, *, reference="implicit", loss="cross_entropy", epsilon=DEFAULT_EPSILON,
+def gradient_check(backend, x, y, *, reference="implicit", loss="cross_entropy", epsilon=None,
                    centered=True, fd_step=1e-4, edges=None, progress=None):
     """Measured hardware-linearization gradient vs `reference` ('implicit' or 'fd').
 

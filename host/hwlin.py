@@ -13,7 +13,11 @@ Nothing here calls a reference solver: only `backend.measure`.
 
 ε and β are relative: the injected current is scaled so that the largest node moves by about
 ε × (the largest node voltage) — small enough that diodes keep their states, large enough that
-the change stands above the converter noise (see `benchmarks/epsilon_tradeoff.py`).
+the change stands above the converter noise (see `benchmarks/epsilon_tradeoff.py`).  By default
+(epsilon=None) ε = max(1e-3, 100·LSB / V) for a backend that reads through a converter of
+resolution LSB (its `resolution` attribute, or its ADC's `lsb`), V the largest node voltage: on an
+exact backend 1e-3 keeps the linearization error near 1e-8, while behind a 12-bit ADC the
+quantization error of a small ε dominates and ~0.1 is best (measured).
 """
 
 from dataclasses import dataclass
@@ -22,10 +26,30 @@ import numpy as np
 
 from .losses import network_loss
 
-__all__ = ["MeasuredGradient", "measure_gradient", "measure_adjoint", "METHODS", "DEFAULT_EPSILON"]
+__all__ = ["MeasuredGradient", "measure_gradient", "measure_adjoint", "choose_epsilon", "resolution",
+           "METHODS", "DEFAULT_EPSILON"]
 
 METHODS = ("linearization", "eqprop")
 DEFAULT_EPSILON = 1e-3
+LSB_MULTIPLE = 100  # the perturbation should move the largest node by ~100 converter steps
+
+
+def resolution(backend):
+    """Voltage resolution of the backend's node readings (0 for an exact backend)."""
+    res = getattr(backend, "resolution", None)
+    if res is None:
+        res = getattr(getattr(backend, "adc", None), "lsb", 0.0)
+    return float(res or 0.0)
+
+
+def choose_epsilon(backend, v, epsilon=None):
+    """ε as given, or the default for this backend and node voltages v (see the module doc)."""
+    if epsilon is not None:
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {epsilon}")
+        return float(epsilon)
+    vscale = max(float(np.nanmax(np.abs(v))) if np.size(v) else 0.0, 1e-9)
+    return max(DEFAULT_EPSILON, LSB_MULTIPLE * resolution(backend) / vscale)
 
 
 @dataclass
@@ -51,13 +75,13 @@ def _injection_scale(network, v, g, epsilon):
     return epsilon * vscale * g_node / gmax
 
 
-def measure_adjoint(backend, u, v, dl_dv, epsilon=DEFAULT_EPSILON, centered=False):
+def measure_adjoint(backend, u, v, dl_dv, epsilon=None, centered=False):
     """Adjoint drops λ (batch, m) ≈ ΔV/ε from output-perturbed measurements at u.
 
     v: the forward node voltages at u.  Returns (λ, ok) with ok the samples whose perturbed
     measurement(s) succeeded."""
     network = backend.network
-    amps = _injection_scale(network, v, dl_dv, epsilon)
+    amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon))
     plus = backend.measure(u, inject=amps * dl_dv)
     ok = plus.ok.copy()
     if centered:
@@ -68,7 +92,7 @@ def measure_adjoint(backend, u, v, dl_dv, epsilon=DEFAULT_EPSILON, centered=Fals
 
 
 def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linearization",
-                     epsilon=DEFAULT_EPSILON, centered=False):
+                     epsilon=None, centered=False):
     """∂ℓ/∂g for every edge from measurements of `backend` at source voltages u (batch, p).
 
     The loss (`losses.network_loss` of kind `loss`) is the mean over the samples whose forward
@@ -77,7 +101,7 @@ def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linea
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    if not epsilon > 0:
+    if epsilon is not None and not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon}")
     network = backend.network
     targets = np.asarray(targets)
@@ -94,7 +118,7 @@ def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linea
         lam, good = measure_adjoint(backend, uu, v, dl_dv, epsilon, centered)
         per_sample = -V * lam
     else:  # equilibrium propagation: nudge towards lower loss
-        amps = _injection_scale(network, v, dl_dv, epsilon)
+        amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon))
         nudged = backend.measure(uu, inject=-amps * dl_dv)
         good = nudged.ok.copy()
         per_sample = (nudged.drops(network) ** 2 - V**2) / (2 * amps)

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .gradients import implicit_gradient
-from .hwlin import DEFAULT_EPSILON, measure_gradient
+from .hwlin import measure_gradient
 from .losses import network_loss
 from .modelio import atomic_savez, atomic_write_text, save_model
 from .network import ResistorDiodeNetwork
@@ -45,7 +45,7 @@ class TrainConfig:
     optimizer: str = "adam"
     loss: str | None = None  # default: cross_entropy for classification, mse for regression
     method: str = "implicit"
-    epsilon: float = DEFAULT_EPSILON  # relative output perturbation (linearization) or nudge (eqprop)
+    epsilon: float | None = None  # relative perturbation / nudge; None: chosen per backend (hwlin)
     centered: bool = False
     seed: int = 0
 
@@ -54,7 +54,7 @@ class TrainConfig:
             raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
-        if not self.epsilon > 0:
+        if self.epsilon is not None and not self.epsilon > 0:
             raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
 
 

@@ -80,3 +80,18 @@ def test_bad_arguments(rng):
         measure_gradient(IdealBackend(net), u, y, method="guess")
     with pytest.raises(ValueError, match="epsilon"):
         measure_gradient(IdealBackend(net), u, y, epsilon=0)
+
+
+def test_default_epsilon_follows_the_converter(rng):
+    from diodenet.host.hwlin import DEFAULT_EPSILON, choose_epsilon
+
+    net, u, y = setup(rng)
+    v = net.solve(u=u).x
+    exact = IdealBackend(net)
+    assert choose_epsilon(exact, v) == DEFAULT_EPSILON
+    exact.resolution = 2.5 / 4096  # a 12-bit converter over 2.5 V
+    eps = choose_epsilon(exact, v)
+    assert eps == pytest.approx(100 * 2.5 / 4096 / np.abs(v).max())
+    assert choose_epsilon(exact, v, 0.05) == 0.05
+    with pytest.raises(ValueError, match="epsilon"):
+        choose_epsilon(exact, v, -1.0)

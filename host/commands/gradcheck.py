@@ -7,7 +7,6 @@ from tqdm.auto import tqdm
 
 from ..backends import BACKENDS, open_backend
 from ..gradcheck import gradient_check, random_network
-from ..hwlin import DEFAULT_EPSILON
 
 
 def register(sub):
@@ -16,11 +15,13 @@ def register(sub):
                        "random network vs the exact implicit gradient (ideal backend) or central finite "
                        "differences of the same circuit (other backends).")
     p.add_argument("--backend", default="ideal", help=f"{', '.join(BACKENDS)} (default ideal)")
+    p.add_argument("--diode", default=None, help="spice backend: diode card (ideal, 1n4148, bat54)")
     p.add_argument("--neurons", type=int, default=32, help="neurons in the random network (default 32)")
     p.add_argument("--samples", type=int, default=4, help="samples in the batch (default 4)")
     p.add_argument("--reference", choices=["implicit", "fd"], default=None,
                    help="default: implicit on the ideal backend, fd otherwise")
-    p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON)
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="relative output perturbation (default: 1e-3, or ~100 ADC steps behind a converter)")
     p.add_argument("--one-sided", action="store_true", help="one-sided instead of centered perturbation")
     p.add_argument("--edges", type=int, default=None, help="check only this many edges (largest first)")
     p.add_argument("--seed", type=int, default=0)
@@ -50,7 +51,8 @@ def run(args):
     rng = np.random.default_rng(args.seed + 1)
     x = rng.uniform(0, 1, (args.samples, net.encoding.n_features))
     y = rng.integers(0, len(net.outputs), args.samples)
-    with open_backend(args.backend, net) as backend:
+    options = {"diode": args.diode} if args.diode else {}
+    with open_backend(args.backend, net, **options) as backend:
         edges = None
         if args.edges:
             from ..gradients import implicit_gradient
@@ -63,7 +65,7 @@ def run(args):
         result = gradient_check(backend, x, y, reference=reference, epsilon=args.epsilon,
                                 centered=not args.one_sided, edges=edges, progress=bar)
         bar.close()
-    summary = {"backend": args.backend, "reference": reference, "neurons": net.n_neurons,
+    summary = {"backend": args.backend, "diode": args.diode, "reference": reference, "neurons": net.n_neurons,
                "edges_checked": int(len(result["edges"])), "cosine": result["cosine"],
                "rel_error": result["rel_error"], "epsilon": args.epsilon}
     print(f"{args.backend} backend, {net.n_neurons} neurons, {summary['edges_checked']} conductances: "

@@ -5,7 +5,6 @@ import json
 from ..backends import BACKENDS, open_backend
 from ..cli import UserError
 from ..datasets import DATASETS, load_dataset
-from ..hwlin import DEFAULT_EPSILON
 from ..network import ResistorDiodeNetwork
 from ..train import METHODS, TrainConfig, train
 
@@ -25,8 +24,8 @@ def register(sub):
     p.add_argument("--method", choices=METHODS, default=None,
                    help="gradient: implicit (reference solver), linearization (measured: forward + "
                         "perturbed settle), eqprop (finite nudge); default implicit on ideal, else linearization")
-    p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON,
-                   help=f"relative output perturbation / nudge (default {DEFAULT_EPSILON:g})")
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="relative output perturbation / nudge (default: 1e-3, or ~100 ADC steps behind a converter)")
     p.add_argument("--centered", action="store_true", help="centered ±epsilon perturbation")
     p.add_argument("--gain", type=float, default=30.0, help="readout gain, logits per volt (default 30)")
     p.add_argument("--seed", type=int, default=0)
@@ -37,7 +36,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=DEFAULT_EPSILON,
+def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
                     centered=False, batch_size=32, lr=0.01, optimizer="adam", gain=30.0, seed=0,
                     resume=True, progress=True):
     """Build the default network for `dataset`, train it through `backend`, return (result, data)."""
