@@ -32,7 +32,7 @@ from .compiler import network_circuit
 from .devices import DiodeCard, PartRangeError, Potentiometer, diode_card
 from .netlist import netlist_text
 
-__all__ = ["SpiceBackend", "part_scale", "card_for_element"]
+__all__ = ["SpiceBackend", "part_scale", "fit_to_part", "card_for_element"]
 
 _counter = itertools.count()
 
@@ -248,3 +248,22 @@ class SpiceBackend:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def fit_to_part(network, part, headroom=0.9):
+    """(scale, network') for a part whose range is narrower than the model's spread: the largest
+    conductance maps to headroom·g_max of the part, and conductances that would fall below the
+    part's g_min are raised to it (the returned network holds them, in model units).  Returns
+    also the number of edges raised."""
+    g = network.conductance
+    s = headroom * part.g_max / g.max()
+    floor = part.g_min / s * (1 + 1e-12)
+    raised = g < floor
+    g_new = np.where(raised, floor, g)
+    import copy
+    new = copy.copy(network)
+    new.conductance = g_new
+    new.g_min = np.minimum(network.g_min, g_new)
+    new.g_max = np.maximum(network.g_max, g_new)
+    new.validate()
+    return s, new, int(raised.sum())

@@ -15,6 +15,8 @@ COMMANDS = [
     "solve",
     "gradcheck",
     "compile",
+    "netlist",
+    "verify",
     "gateware",
     "build",
     "flash",

@@ -1,0 +1,57 @@
+"""`diodenet verify MODEL [--json]`: reference solver vs ngspice on N samples of the model's data.
+
+Prints the max and mean node-voltage error, the test accuracy under each, and writes a plot.
+With --json the last line of stdout is one JSON object (max_rel_error, accuracy_reference,
+accuracy_spice, …).  Nothing is written to the model file.
+"""
+
+import json
+
+
+def register(sub):
+    p = sub.add_parser("verify", help="reference solver vs ngspice (device level) for a trained model",
+                       description="Run N test samples through the exact reference solver and through the "
+                                   "model's device-level circuit in ngspice (real diode cards, potentiometer "
+                                   "quantization); report errors and accuracy under each, and plot them.")
+    p.add_argument("model", metavar="MODEL", help="trained model (.npz from diodenet train)")
+    p.add_argument("--samples", type=int, default=200, help="test samples (default 200)")
+    p.add_argument("--dataset", default=None, help="dataset (default: inferred from the feature count)")
+    p.add_argument("--diode", default="1n4148", choices=["ideal", "1n4148", "bat54"])
+    p.add_argument("--part", default="MCP4351", help="potentiometer part, or none for exact conductances")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="plot file (default MODEL_verify.png)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from pathlib import Path
+
+    from diodenet.analog.devices import PartRangeError
+    from diodenet.analog.verify import verify_model
+    from diodenet.host.modelio import load_model
+    from diodenet.host.network import ResistorDiodeNetwork
+
+    from ..cli import UserError
+
+    if args.samples < 1:
+        raise UserError("--samples must be ≥ 1")
+    net = load_model(args.model)
+    if not isinstance(net, ResistorDiodeNetwork):
+        raise UserError(f"{args.model} holds a {type(net).__name__}; verify takes a resistor-diode network "
+                        "(use diodenet compile for a monDEQ)")
+    plot = args.plot or str(Path(args.model).with_suffix("")) + "_verify.png"
+    try:
+        r = verify_model(net, dataset=args.dataset, samples=args.samples, diode=args.diode,
+                         part=args.part, plot=plot)
+    except PartRangeError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{r['samples']} samples ({r['failed']} failed in ngspice), {r['diode']} diodes, {r['part']} "
+          f"potentiometers (scale {r['conductance_scale']:.4g}, {r['conductances_raised_to_part_minimum']} "
+          "conductances raised to the part's minimum)")
+    print(f"  node voltage error: max {r['max_abs_error']:.3g} V ({r['max_rel_error']:.3g} rel), "
+          f"mean {r['mean_abs_error']:.3g} V ({r['mean_rel_error']:.3g} rel)")
+    print(f"  accuracy: reference {100 * r['accuracy_reference']:.1f} %, ngspice {100 * r['accuracy_spice']:.1f} %"
+          f", same prediction on {100 * r.get('prediction_agreement', float('nan')):.1f} %")
+    print(f"  plot: {plot}")
+    if args.json:
+        print(json.dumps(r))
