@@ -17,6 +17,7 @@ COMMANDS = [
     "compile",
     "netlist",
     "verify",
+    "activations",
     "gateware",
     "build",
     "flash",
