@@ -1,7 +1,12 @@
 """`diodenet demo`: the kit's main job on built-in defaults, stage by stage.
 
-Today: train a resistor–diode network (ideal diodes, differential inputs) on the digits data and
-report; check the hardware-linearization gradient against implicit differentiation.
+1. train a resistor–diode network (ideal diodes, differential inputs) on the digits data;
+2. check the measured hardware-linearization gradient against implicit differentiation;
+3. write the trained model as an ngspice netlist of real parts (1N4148, 8-bit MCP4351 rheostats)
+   and compare ngspice with the reference solver;
+4. train a small network in simulated hardware: every gradient measured on the ngspice circuit
+   through potentiometer codes and 12-bit converters;
+5. emit the controller's Verilog and, with the YoWASP toolchain present, build its bitstream.
 """
 
 import json
@@ -14,7 +19,10 @@ import numpy as np
 def register(sub):
     p = sub.add_parser("demo", help="run the kit's main job on built-in defaults")
     p.add_argument("-o", "--output", default="out/demo", help="output directory (default out/demo)")
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=15, help="epochs of the ideal training stage (default 15)")
+    p.add_argument("--hardware-epochs", type=int, default=1,
+                   help="epochs of the simulated-hardware training stage (default 1; 0 skips it)")
+    p.add_argument("--no-bitstream", action="store_true", help="emit Verilog only, skip the bitstream build")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=run)
@@ -27,8 +35,9 @@ def stage_train(out, epochs, progress):
 
 
 def stage_gradient_check(net, n_samples=8):
-    """Hardware linearization vs implicit differentiation on a few digits."""
+    """Hardware linearization (perturbation measurements) vs implicit differentiation."""
     from ..datasets import load_dataset
+    from ..gradcheck import agreement
     from ..gradients import hardware_linearization_gradient, implicit_gradient
     from ..losses import network_loss
     data = load_dataset("digits")
@@ -37,25 +46,69 @@ def stage_gradient_check(net, n_samples=8):
     _, dl_dv, _ = network_loss(net, eq.x, y)
     exact = implicit_gradient(net, dl_dv, x, equilibrium=eq).conductance
     measured = hardware_linearization_gradient(net, dl_dv, x, method="perturb", centered=True).conductance
-    rel = float(np.abs(measured - exact).max() / np.abs(exact).max())
-    cos = float(measured @ exact / np.linalg.norm(measured) / np.linalg.norm(exact))
+    cos, rel = agreement(measured, exact)
     return {"gradient_rel_error": rel, "gradient_cosine": cos}
+
+
+def stage_spice(model_path, out):
+    from ...analog import demo_stage
+    return demo_stage(model_path, out / "spice")
+
+
+def stage_hardware_training(out, epochs, progress):
+    from .train import summary, train_from_args
+    result, _ = train_from_args("digits", 16, epochs, str(out / "hardware"), backend="spice", resume=False,
+                                progress=progress)
+    return summary(result, out / "hardware", "spice", "linearization")
+
+
+def stage_gateware(out, bitstream):
+    from ...hdl import demo_stage
+    return demo_stage(out / "gateware", board="icebreaker", bitstream=bitstream)
 
 
 def run(args):
     out = Path(args.output)
     t0 = time.perf_counter()
+    progress = not args.quiet
+    summary = {"output": str(out)}
     print("== diodenet demo ==")
     print("[1] training a resistor-diode network on the digits data (ideal diodes, differential inputs)")
-    result, train_summary = stage_train(out, args.epochs, not args.quiet)
-    print(f"    test accuracy {100 * train_summary['test_accuracy']:.1f} % with {train_summary['neurons']} neurons "
-          f"and {train_summary['conductances']} conductances ({train_summary['wall_time']:.1f} s); "
-          f"model, metrics and plot in {out / 'digits'}")
-    print("[2] hardware-linearization gradient (perturbation measurement) vs implicit differentiation")
+    result, tr = stage_train(out, args.epochs, progress)
+    summary["test_accuracy"] = tr["test_accuracy"]
+    print(f"    test accuracy {100 * tr['test_accuracy']:.1f} % with {tr['neurons']} neurons and "
+          f"{tr['conductances']} conductances ({tr['wall_time']:.1f} s); model, metrics and plot in {out / 'digits'}")
+
+    print("[2] hardware-linearization gradient (perturbation measurements) vs implicit differentiation")
     grad = stage_gradient_check(result.network)
+    summary.update(grad)
     print(f"    cosine {grad['gradient_cosine']:.12f}, max relative error {grad['gradient_rel_error']:.2e}")
-    summary = {"test_accuracy": train_summary["test_accuracy"], **grad,
-               "wall_time": time.perf_counter() - t0, "output": str(out)}
+
+    print("[3] the trained model as an ngspice netlist (1N4148 diodes, 8-bit MCP4351 rheostats) vs the reference")
+    sp = stage_spice(out / "digits" / "model.npz", out)
+    summary.update({"accuracy_reference": sp.get("accuracy_reference"), "accuracy_spice": sp.get("accuracy_spice"),
+                    "spice_max_rel_error": sp.get("max_rel_error")})
+    print(f"    netlist {sp.get('netlist')}; on {sp.get('samples', '?')} test samples: accuracy "
+          f"{100 * sp['accuracy_reference']:.1f} % (reference) vs {100 * sp['accuracy_spice']:.1f} % (ngspice)")
+
+    if args.hardware_epochs > 0:
+        print("[4] training in simulated hardware: gradients measured on the ngspice circuit "
+              "(MCP4351 codes, 12-bit DAC and ADC, 1N4148)")
+        hw = stage_hardware_training(out, args.hardware_epochs, progress)
+        summary["hardware_test_accuracy"] = hw["test_accuracy"]
+        print(f"    test accuracy {100 * hw['test_accuracy']:.1f} % after {hw['epochs']} epoch(s), "
+              f"{hw['wall_time']:.0f} s; in {out / 'hardware'}")
+
+    print("[5] the FPGA controller: Verilog" + ("" if args.no_bitstream else " and iCEBreaker bitstream (YoWASP)"))
+    gw = stage_gateware(out, not args.no_bitstream)
+    summary["gateware"] = gw
+    line = f"    {gw['verilog']} ({gw['verilog_lines']} lines)"
+    if gw.get("bitstream"):
+        line += (f"; bitstream {gw['bitstream']}: {gw['luts_used']}/{gw['luts_total']} LUTs, "
+                 f"Fmax {gw['fmax_mhz']:.1f} MHz at a {gw['clock_mhz']:.0f} MHz clock")
+    print(line)
+
+    summary["wall_time"] = time.perf_counter() - t0
     print(f"done in {summary['wall_time']:.1f} s")
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary, default=str))

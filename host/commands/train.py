@@ -27,6 +27,9 @@ def register(sub):
     p.add_argument("--epsilon", type=float, default=None,
                    help="relative output perturbation / nudge (default: 1e-3, or ~100 ADC steps behind a converter)")
     p.add_argument("--centered", action="store_true", help="centered ±epsilon perturbation")
+    p.add_argument("--diode", default="1n4148", help="spice backend: diode card (ideal, 1n4148, bat54; default 1n4148)")
+    p.add_argument("--no-parts", action="store_true",
+                   help="spice backend: exact conductances and readings (no potentiometer codes, DAC or ADC)")
     p.add_argument("--gain", type=float, default=30.0, help="readout gain, logits per volt (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
@@ -36,25 +39,47 @@ def register(sub):
     p.set_defaults(func=run)
 
 
+def hardware_setup(backend, diode="1n4148", parts=True):
+    """(conductance range, backend options) of the kit's reference hardware for a backend name.
+
+    ideal: the host model's default range, no options.  spice: the digital potentiometer's
+    realizable range (MCP4351, 8-bit rheostat: codes ↔ conductance through boards.parts.Rheostat),
+    the AD5628 12-bit DAC on the inputs and the AD7928 12-bit ADC on the node voltages, both over
+    ±2.5 V after the front-end's level shifters (see docs/analog.md), and a real diode card."""
+    if backend == "ideal":
+        return (1e-6, 1e-3), {}
+    if backend != "spice":
+        return (1e-6, 1e-3), {}
+    if not parts:
+        return (1e-6, 1e-3), {"diode": diode}
+    from ...analog.devices import Potentiometer, adc_quantizer, dac_quantizer
+    pot = Potentiometer()
+    return (pot.g_min, pot.g_max), {"diode": diode, "part": pot, "dac": dac_quantizer(-2.5, 2.5),
+                                    "adc": adc_quantizer(-2.5, 2.5)}
+
+
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
                     centered=False, batch_size=32, lr=0.01, optimizer="adam", gain=30.0, seed=0,
-                    resume=True, progress=True):
+                    diode="1n4148", parts=True, resume=True, progress=True):
     """Build the default network for `dataset`, train it through `backend`, return (result, data)."""
     if hidden < 1 or epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
     data = load_dataset(dataset, seed=seed)
-    net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain, rng=seed)
+    (g_min, g_max), options = hardware_setup(backend, diode, parts)
+    net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain,
+                                       g_min=g_min, g_max=g_max, rng=seed)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                          method=method, epsilon=epsilon, centered=centered, seed=seed)
-    with open_backend(backend, net) as array:
+    with open_backend(backend, net, **options) as array:
         return train(net, data, config, output, backend=array, resume=resume, progress=progress), data
 
 
-def summary(result, output):
+def summary(result, output, backend="ideal", method="implicit"):
     final = dict(result.final)
     final.pop("train_loss_running", None)
-    final.update({"epochs": len(result.history), "neurons": int(result.network.n_neurons),
+    final.update({"backend": backend, "method": method, "epochs": len(result.history),
+                  "neurons": int(result.network.n_neurons),
                   "conductances": int(result.network.n_edges), "model": f"{output}/model.npz"})
     return final
 
@@ -64,10 +89,12 @@ def run(args):
                                    backend=args.backend, method=args.method, epsilon=args.epsilon,
                                    centered=args.centered, batch_size=args.batch_size, lr=args.lr,
                                    optimizer=args.optimizer, gain=args.gain, seed=args.seed,
+                                   diode=args.diode, parts=not args.no_parts,
                                    resume=not args.no_resume, progress=not args.quiet)
-    final = summary(result, args.output)
-    print(f"dataset {data.name}: {final['neurons']} neurons, {final['conductances']} conductances, "
-          f"{final['epochs']} epochs in {final.get('wall_time', 0):.1f} s")
+    method = args.method or ("implicit" if args.backend == "ideal" else "linearization")
+    final = summary(result, args.output, args.backend, method)
+    print(f"dataset {data.name} on the {args.backend} backend ({method} gradients): {final['neurons']} neurons, "
+          f"{final['conductances']} conductances, {final['epochs']} epochs in {final.get('wall_time', 0):.1f} s")
     for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
         if key in final:
             print(f"  {key:15s} {final[key]:.4f}")
