@@ -59,8 +59,12 @@ def is_real_error(line: str) -> bool:
 
 
 def _netlist_title(netlist_text: str) -> str:
+    """The circuit's title: the first line, without a leading `.title` card keyword."""
     lines = netlist_text.splitlines()
-    return lines[0].strip() if lines else ""
+    first = lines[0].strip() if lines else ""
+    if first.lower().startswith(".title"):
+        first = first[len(".title"):].strip()
+    return first
 
 
 class Engine(NgSpiceShared):

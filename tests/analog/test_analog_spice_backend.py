@@ -175,3 +175,26 @@ def test_part_scale_refuses_a_spread_the_part_cannot_make(net):
     wide = net.with_conductance(g)
     with pytest.raises(PartRangeError, match="span"):
         part_scale(wide, Potentiometer(MCP4351))
+
+
+def test_the_circuit_is_loaded_once_not_per_call():
+    """program/measure alter the loaded circuit; they must not reload it (a reload rebuilds and
+    re-parses the whole netlist: ~100× the cost of an alter)."""
+    import numpy as np
+
+    from diodenet.analog.spice_backend import SpiceBackend
+    from diodenet.host.network import ResistorDiodeNetwork
+
+    net = ResistorDiodeNetwork.layered(4, 3, 2, rng=0)
+    backend = SpiceBackend(net)
+    loads = []
+    real_load = backend.engine.load
+    backend.engine.load = lambda text: (loads.append(1), real_load(text))[1]
+    try:
+        backend.program(net.conductance * 1.1)
+        backend.measure(net.source_voltages(np.full((3, 4), 0.5)))
+        backend.measure(net.source_voltages(np.full((2, 4), 0.2)), inject=np.full((2, 5), 1e-6))
+    finally:
+        del backend.engine.load
+        backend.close()
+    assert loads == []

@@ -1,0 +1,98 @@
+"""Training in simulated hardware vs training with exact gradients, and where the time goes.
+
+The same digits network (differential inputs, `--hidden` hidden neurons, conductances in the
+MCP4351 rheostat's range) is trained twice for the same epochs, batch and seed:
+  exact     ideal diodes, implicit-differentiation gradients, exact conductances;
+  hardware  every forward pass and every gradient measured on the ngspice circuit through the
+            spice backend: 1N4148 diodes, 8-bit potentiometer codes, 12-bit DAC inputs and 12-bit
+            ADC readings, hardware linearization (one forward and one perturbed settle per sample).
+Prints both test accuracies, wall times, training samples per second on the spice backend, and a
+profile of one hardware epoch split into ngspice `op`, ngspice `alter`, potentiometer quantization
+and the rest (Python).
+
+    python benchmarks/hardware_training.py [--hidden 16] [--epochs 5] [--json]
+"""
+
+import argparse
+import cProfile
+import json
+import pstats
+import time
+
+from diodenet.analog.spice_backend import SpiceBackend
+from diodenet.host.commands.train import hardware_setup
+from diodenet.host.datasets import load_dataset
+from diodenet.host.network import ResistorDiodeNetwork
+from diodenet.host.train import TrainConfig, train
+
+
+def profile_split(stats):
+    """Seconds spent in ngspice op, ngspice alter, quantization, and in total."""
+    total = stats.total_tt
+    parts = {"ngspice_op": 0.0, "ngspice_alter": 0.0, "quantize": 0.0}
+    for (filename, _, name), (_, _, _, cumtime, _) in stats.stats.items():
+        if filename.endswith("ngspice_engine.py") and name == "run_op":
+            parts["ngspice_op"] += cumtime
+        elif filename.endswith("ngspice_engine.py") and name == "alter":
+            parts["ngspice_alter"] += cumtime
+        elif filename.endswith("devices.py") and name == "quantize":
+            parts["quantize"] += cumtime
+    parts["python_other"] = total - sum(parts.values())
+    parts["total"] = total
+    return parts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hidden", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    data = load_dataset("digits", seed=args.seed)
+    (g_min, g_max), options = hardware_setup("spice", "1n4148", parts=True)
+    net = ResistorDiodeNetwork.layered(data.n_features, args.hidden, data.n_outputs, g_min=g_min, g_max=g_max,
+                                       rng=args.seed)
+    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+
+    t = time.perf_counter()
+    exact = train(net, data, config, progress=False)
+    t_exact = time.perf_counter() - t
+    print(f"exact gradients : test accuracy {100 * exact.final['test_accuracy']:.2f} % after {args.epochs} epochs, "
+          f"{t_exact:.1f} s")
+
+    backend = SpiceBackend(net, **options)
+    t = time.perf_counter()
+    hw = train(net, data, TrainConfig(epochs=args.epochs, seed=args.seed, method="linearization"), backend=backend,
+               progress=True)
+    t_hw = time.perf_counter() - t
+    print(f"spice hardware  : test accuracy {100 * hw.final['test_accuracy']:.2f} % after {args.epochs} epochs, "
+          f"{t_hw:.1f} s (failed measurements: {backend.failures})")
+
+    # one more epoch under the profiler (training samples only, no evaluation)
+    prof = cProfile.Profile()
+    one = TrainConfig(epochs=1, seed=args.seed + 1, method="linearization")
+    small = type(data)(data.name, data.x_train, data.y_train, data.x_test[:1], data.y_test[:1], data.task,
+                       data.n_outputs)
+    prof.enable()
+    t = time.perf_counter()
+    train(hw.network, small, one, backend=backend, progress=False)
+    t_epoch = time.perf_counter() - t
+    prof.disable()
+    split = profile_split(pstats.Stats(prof))
+    n = len(data.x_train)
+    rate = n / t_epoch
+    print(f"spice backend: {rate:.1f} training samples/s ({n} samples, 2 settles each, in {t_epoch:.1f} s)")
+    for k, v in split.items():
+        if k != "total":
+            print(f"  {k:14s} {v:7.2f} s  {100 * v / split['total']:5.1f} %")
+    backend.close()
+    summary = {"hidden": args.hidden, "epochs": args.epochs, "accuracy_exact": exact.final["test_accuracy"],
+               "accuracy_hardware": hw.final["test_accuracy"], "wall_exact_s": t_exact, "wall_hardware_s": t_hw,
+               "samples_per_s": rate, "profile_s": split}
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
