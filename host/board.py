@@ -1,0 +1,575 @@
+"""The `board` fidelity of the measurement seam: the controller over any pyserial URL.
+
+`BoardBackend(network, url)` talks the controller protocol (`diodenet.hdl.protocol`, docs/hardware.md)
+to a real board (``/dev/ttyUSB1``) or to the co-simulated one (``socket://127.0.0.1:PORT``,
+`diodenet.sim`), and implements `seam.MeasurementBackend`:
+
+* `program(g)`: every tunable conductance -> the nearest MCP4351 code in resistance
+  (`boards.parts.Rheostat`, the one map), written with POT_WRITE (the controller reads every write
+  back and reports ERR_VERIFY on a mismatch; the driver checks the echoed code too); only codes that
+  changed are written.  Returns the realized conductances.
+* `measure(u, inject=None)`: source voltages -> AD5628 codes (the applied, quantized u is returned
+  in the Measurement); samples go to the controller's sample memory (LOAD_SAMPLES) and RUN_BATCH
+  measures them; node voltages = ADC sums / 2^k · LSB.
+* the perturbation `inject` (currents into the output nodes) is realized by the AFE's injection
+  resistors: perturbation DAC channel k drives R_inj into output y_k.  The network holds R_inj as a
+  fixed conductance from y_k to the bias line, and the perturbation DAC sits at the bias voltage
+  during a forward settle, so a perturbation current i_k is exactly a DAC step
+  ΔV_k = i_k · R_inj (Norton equivalent).  The step is quantized to the DAC's LSB (the realized
+  currents are in `last_inject`); a sample whose step leaves the DAC range is marked not ok
+  (all of them: PerturbationRangeError).  Injection into hidden nodes is refused.
+
+Link robustness: every request carries a fresh sequence number; replies are matched on (seq, cmd);
+frames that fail COBS/CRC are discarded (the next 0x00 resynchronizes); a request that times out or
+gets a frame-level error reply (CRC, FRAMING, TOO_SHORT, TOO_LONG) is resent, up to `retries`
+times.  A batch whose reply or result frames go missing, arrive out of order or carry error flags
+is aborted (ABORT, then STATUS until idle) and rerun.  When retries run out a `BoardError` names
+the command, the URL and every problem seen.  A measurement is never filled in: failed samples
+are marked in `Measurement.ok` and hold NaN.
+"""
+
+import math
+import struct
+import time
+
+import numpy as np
+
+from ..boards.afe import AFE
+from ..boards.parts import AD5628, AD7928, Rheostat
+from ..hdl import protocol as P
+from .encoding import InputEncoding
+from .network import GROUND, ResistorDiodeNetwork
+from .seam import Measurement
+
+__all__ = ["BoardBackend", "BoardError", "BoardTimeout", "PerturbationRangeError", "afe_network",
+           "afe_of_network", "DEFAULT_G_MAX", "DEFAULT_BIAS"]
+
+#: default upper end of a tunable conductance: 1 kOhm keeps a rheostat under the MCP4351's 2.5 mA
+#: with the full 2.5 V DAC span across it
+DEFAULT_G_MAX = 1e-3
+#: default bias line voltage = the perturbation DACs' rest level (mid scale: ±1.25 V of perturbation)
+DEFAULT_BIAS = 1.25
+DAC_SPAN = 2 * AD5628.v_ref_internal       # AD5628-1, gain 2: 0 .. 2.5 V
+ADC_REF = 2.5                              # AD7928 REF_IN, RANGE = 1: 0 .. REF_IN
+
+
+class BoardError(RuntimeError):
+    """The board did not do what was asked (after retries); the message says what and where."""
+
+
+class BoardTimeout(BoardError):
+    pass
+
+
+class PerturbationRangeError(ValueError):
+    """Injected currents the AFE's perturbation DACs cannot realize."""
+
+
+# --- the AFE as a network ----------------------------------------------------------------------
+
+def afe_network(afe=None, *, g_max=DEFAULT_G_MAX, bias=DEFAULT_BIAS, input_scale=1.0, element=None,
+                readout_gain=30.0, rng=None):
+    """The `ResistorDiodeNetwork` an AFE realizes (docs/hardware.md "Analog front-end").
+
+    Neurons: h0..h{H-1} then the outputs y0..; sources: the input lines in AFE order
+    (u0+, u0-, u1+, ..., bias) with a single-ended encoding -- the DACs are unipolar (0..2.5 V),
+    so a signed feature is fed as a complementary pair (x, 1 − x) on a line pair.
+    Edges: first the AFE's tunable rheostats in potentiometer order (edge e = chip e // 4, wiper
+    e % 4), range [Rheostat g_min, g_max]; then the fixed parts (g_min = g_max): a leak 1/r_leak
+    from every neuron to ground, and the injection resistor 1/r_inject from every output to the
+    bias line (the perturbation DAC rests at the bias voltage).  Every neuron carries a diode."""
+    afe = AFE() if afe is None else afe
+    afe.check()
+    if not afe.bias:
+        raise ValueError("the board backend needs an AFE with a bias line (the perturbation DACs rest at its voltage)")
+    rh = afe.rheostat
+    n = afe.n_neurons
+    names = {name: j for j, name in enumerate(afe.neurons)}
+    lines = afe.input_lines
+    names.update({line: n + s for s, line in enumerate(lines)})
+    bias_src = n + len(lines) - 1
+    edges = [(names[a], names[b]) for a, b in afe.edges()]
+    m_t = len(edges)
+    fixed = [(j, GROUND) for j in range(n)] + [(afe.n_hidden + k, bias_src) for k in range(afe.n_outputs)]
+    g_fixed = [1.0 / afe.r_leak] * n + [1.0 / afe.r_inject] * afe.n_outputs
+    g_hi = min(g_max, rh.g_max)
+    rng = np.random.default_rng(rng)
+    lo, hi = np.log(rh.g_min), np.log(g_hi)
+    g_t = np.exp(rng.uniform(lo, lo + 0.6 * (hi - lo), size=m_t))
+    g_min = np.concatenate([np.full(m_t, rh.g_min), g_fixed])
+    g_maxs = np.concatenate([np.full(m_t, g_hi), g_fixed])
+    enc = InputEncoding(2 * afe.n_inputs, differential=False, scale=input_scale, bias=bias)
+    from .elements import IdealDiode
+    return ResistorDiodeNetwork(n, enc, edges + fixed, np.concatenate([g_t, g_fixed]), g_min, g_maxs,
+                                np.arange(afe.n_hidden, n), element or IdealDiode(), readout_gain,
+                                np.ones(n, dtype=bool))
+
+
+def afe_of_network(network, base=None):
+    """The AFE whose `afe_network` has this network's structure, else ValueError."""
+    base = AFE() if base is None else base
+    k = len(network.outputs)
+    n, p = network.n_neurons, network.n_sources
+    if k < 1 or (p - 1) % 2 or p < 3:
+        raise ValueError(f"a network with {n} neurons, {k} outputs and {p} sources is not an AFE "
+                         "network (build it with diodenet.host.board.afe_network)")
+    from dataclasses import replace
+    afe = replace(base, n_hidden=n - k, n_outputs=k, n_inputs=(p - 1) // 2)
+    ref = afe_network(afe)
+    if network.edges.shape != ref.edges.shape or not np.array_equal(network.edges, ref.edges):
+        raise ValueError("the network's edges are not the AFE's (tunable rheostats in potentiometer "
+                         "order, then leaks and injection resistors): build it with "
+                         "diodenet.host.board.afe_network")
+    if not np.array_equal(network.outputs, ref.outputs):
+        raise ValueError("the network's outputs are not the AFE's output neurons")
+    return afe
+
+
+# --- the link ---------------------------------------------------------------------------------
+
+class Link:
+    """Stop-and-wait request/reply over a pyserial port, with resynchronization and retries."""
+
+    def __init__(self, url, *, baudrate=1_000_000, timeout=2.0, retries=4, log=None):
+        import serial
+        self.url = url
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        try:
+            self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02)
+        except Exception as exc:  # pyserial raises SerialException / ValueError / OSError
+            raise BoardError(f"cannot open the board at {url}: {exc}") from None
+        self.seq = 0
+        self.buf = bytearray()
+        self.results = []           # RESULT bodies received
+        self.stats = {"requests": 0, "retries": 0, "timeouts": 0, "bad_frames": 0,
+                      "stale_replies": 0, "error_replies": 0}
+        self.log = log
+
+    def close(self):
+        try:
+            self.port.close()
+        except Exception:
+            pass
+
+    def _next_seq(self):
+        self.seq = (self.seq + 1) & 0xFF
+        return self.seq
+
+    def drain(self, quiet=0.05):
+        """Discard input until the line has been quiet for `quiet` seconds (max 1 s)."""
+        end = time.monotonic() + 1.0
+        last = time.monotonic()
+        while time.monotonic() < end and time.monotonic() - last < quiet:
+            data = self.port.read(4096)
+            if data:
+                last = time.monotonic()
+        self.buf.clear()
+        self.results.clear()
+
+    def read_frame(self, deadline):
+        """The next frame body that decodes (COBS + CRC), or None at the deadline."""
+        while True:
+            i = self.buf.find(0)
+            while i >= 0:
+                wire = bytes(self.buf[:i])
+                del self.buf[:i + 1]
+                if wire:
+                    try:
+                        return P.decode_frame(wire)
+                    except P.FrameError:
+                        self.stats["bad_frames"] += 1
+                i = self.buf.find(0)
+            if time.monotonic() >= deadline:
+                return None
+            data = self.port.read(max(1, self.port.in_waiting or 1))
+            if data:
+                self.buf += data
+
+    def request(self, cmd, args=b"", *, retries=None, timeout=None, what=None):
+        """Send a request, return the reply (status OK) or raise BoardError."""
+        retries = self.retries if retries is None else retries
+        timeout = self.timeout if timeout is None else timeout
+        what = what or P.Cmd(cmd).name
+        problems = []
+        for attempt in range(retries + 1):
+            if attempt:
+                self.stats["retries"] += 1
+            seq = self._next_seq()
+            self.port.write(P.request(seq, cmd, args))
+            self.stats["requests"] += 1
+            deadline = time.monotonic() + timeout
+            while True:
+                body = self.read_frame(deadline)
+                if body is None:
+                    self.stats["timeouts"] += 1
+                    problems.append(f"no reply within {timeout:g} s")
+                    break
+                if len(body) >= 2 and body[1] == P.Cmd.RESULT:
+                    self.results.append(body)
+                    continue
+                try:
+                    reply = P.parse_reply(body)
+                except P.FrameError:
+                    self.stats["bad_frames"] += 1
+                    continue
+                if reply.seq != seq or reply.cmd != int(cmd):
+                    if reply.seq == seq and reply.status in P.FRAME_ERRORS:
+                        pass            # our request arrived damaged: its cmd byte may be wrong
+                    else:
+                        self.stats["stale_replies"] += 1
+                        continue
+                if reply.status == P.Status.OK:
+                    return reply
+                self.stats["error_replies"] += 1
+                name = _status_name(reply.status)
+                if reply.status in P.FRAME_ERRORS:
+                    problems.append(f"the controller received a damaged request ({name})")
+                    break
+                if reply.status == P.Status.ERR_VERIFY and attempt < retries:
+                    problems.append(f"read-back verify failed (read back {reply.data.hex()})")
+                    break
+                raise BoardError(f"{what} at {self.url}: the controller answered {name}"
+                                 + (f" (after: {'; '.join(problems)})" if problems else ""))
+        raise BoardError(f"{what} at {self.url} failed after {retries + 1} attempts: "
+                         + "; ".join(problems[-4:]))
+
+
+def _status_name(status):
+    try:
+        return P.Status(status).name
+    except ValueError:
+        return f"status 0x{status:02x}"
+
+
+# --- the backend ------------------------------------------------------------------------------
+
+class BoardBackend:
+    """`seam.MeasurementBackend` on a controller at a pyserial URL.  See the module doc.
+
+    options: afe (an AFE whose parameters -- r_leak, r_inject, channels -- the board has; its size
+    is taken from the network), settle_time (seconds after each DAC update before converting,
+    default 6 us), oversample_log2 (0..3, default 0), timeout (seconds per reply), retries,
+    batch_retries, baudrate (real serial ports)."""
+
+    name = "board"
+
+    def __init__(self, network, url, *, afe=None, settle_time=6e-6, oversample_log2=0, timeout=2.0,
+                 retries=4, batch_retries=3, baudrate=1_000_000):
+        self.afe = afe_of_network(network, afe)
+        self.url = url
+        self.rheostat = Rheostat.of(self.afe.pot)
+        self.m_tunable = self.afe.n_pots
+        self.dac_lsb = DAC_SPAN / 2 ** AD5628.bits
+        self.adc_lsb = ADC_REF / 2 ** AD7928.bits
+        self.resolution = self.adc_lsb
+        if not 0 <= oversample_log2 <= 3:
+            raise ValueError("oversample_log2 must be 0..3")
+        self.oversample_log2 = int(oversample_log2)
+        self.batch_retries = int(batch_retries)
+        self.failures = 0
+        self.last_errors = []
+        self.last_inject = None
+        self.codes = None
+        self._bias_code = None
+        self._seq_config = None
+        self._pert_dac = None           # perturbation DAC register codes after the last batch
+        self.link = Link(url, baudrate=baudrate, timeout=timeout, retries=retries)
+        try:
+            self._connect(settle_time)
+            self.network = network
+            self.program(network.conductance)
+        except BaseException:
+            self.link.close()
+            raise
+
+    # --- setup --------------------------------------------------------------------------------
+    def _connect(self, settle_time):
+        link = self.link
+        link.drain(0.02)
+        hello = link.request(P.Cmd.HELLO).data
+        if not hello or hello[0] != P.PROTOCOL_VERSION:
+            raise BoardError(f"{self.url}: the controller speaks protocol {hello[:1].hex() or '?'}, "
+                             f"this driver protocol {P.PROTOCOL_VERSION}")
+        caps = P.Caps.unpack(link.request(P.Cmd.CAPS).data)
+        self.caps = caps
+        a = self.afe
+        want = {"n_pot_chips": a.n_pot_chips, "n_dac_inputs": a.n_dac_inputs, "n_adc": a.n_adc,
+                "pot_bits": a.pot.bits, "dac_bits": a.dac.bits, "adc_bits": a.adc.bits}
+        bad = [f"{k}: board {getattr(caps, k)}, network needs {v}" for k, v in want.items()
+               if getattr(caps, k) != v]
+        if bad:
+            raise BoardError(f"{self.url}: the board's AFE does not match the network ({'; '.join(bad)})")
+        self.clock_hz = caps.clock_hz
+        self.settle_clocks = max(1, math.ceil(settle_time * caps.clock_hz))
+        if self.settle_clocks > 0xFFFF:
+            raise ValueError(f"settle_time {settle_time} s is longer than the sequencer's 16-bit counter")
+        for dac in (0, 1):            # AD5628-1: internal reference on (off at power-up)
+            link.request(P.Cmd.DAC_RAW, struct.pack(">BI", dac, AD5628.internal_reference_on()),
+                         what=f"DAC_RAW (DAC{dac} internal reference on)")
+        st = P.ControllerStatus.unpack(link.request(P.Cmd.STATUS).data)
+        if st.busy:
+            link.request(P.Cmd.ABORT)
+            self._wait_idle()
+
+    def _wait_idle(self, limit=None):
+        end = time.monotonic() + (limit or 5 * self.link.timeout)
+        while time.monotonic() < end:
+            st = P.ControllerStatus.unpack(self.link.request(P.Cmd.STATUS).data)
+            if not st.busy:
+                return
+            time.sleep(0.01)
+        raise BoardTimeout(f"{self.url}: the controller stayed busy after ABORT")
+
+    # --- the seam -----------------------------------------------------------------------------
+    def program(self, conductance):
+        g = np.asarray(conductance, dtype=float).reshape(-1)
+        net = self.network
+        if g.shape != (net.n_edges,):
+            raise ValueError(f"program needs {net.n_edges} conductances, got {g.size}")
+        if not np.all(np.isfinite(g)) or np.any(g < 0):
+            raise ValueError("conductances must be finite and ≥ 0 siemens")
+        g = np.clip(g, net.g_min, net.g_max)
+        m = self.m_tunable
+        codes = np.array([self.rheostat.code_for_conductance(x) for x in g[:m]], dtype=np.int64)
+        for e in range(m):
+            if self.codes is not None and self.codes[e] == codes[e]:
+                continue
+            chip, wiper = self.afe.pot_location(e)
+            what = f"POT_WRITE (edge {e}: chip {chip} wiper {wiper} code {codes[e]})"
+            reply = self.link.request(P.Cmd.POT_WRITE, struct.pack(">BBH", chip, wiper, int(codes[e])),
+                                      what=what)
+            back = struct.unpack(">H", reply.data[:2])[0] if len(reply.data) >= 2 else None
+            if back != codes[e]:
+                raise BoardError(f"{what} at {self.url}: read back {back}")
+            if self.codes is None:
+                self.codes = np.full(m, -1, dtype=np.int64)
+            self.codes[e] = codes[e]
+        realized = g.copy()
+        realized[:m] = [self.rheostat.conductance(int(c)) for c in codes]
+        realized[m:] = net.g_min[m:]
+        self.network = _with_realized(net, realized)
+        return realized
+
+    def measure(self, u, inject=None):
+        net = self.network
+        u = net._check_u(u)
+        batch, n = len(u), net.n_neurons
+        codes = self._dac_codes(u)
+        u_applied = codes * self.dac_lsb
+        v = np.full((batch, n), np.nan)
+        ok = np.zeros(batch, dtype=bool)
+        self.last_errors = []
+        bias = codes[:, -1]
+        if inject is None:
+            pert = np.repeat(bias[:, None], self.afe.n_outputs, axis=1)
+            realized = None
+        else:
+            pert, realizable, realized = self._pert_codes(inject, bias, batch, n)
+        for bc in np.unique(bias):
+            rows = np.flatnonzero(bias == bc)
+            if inject is not None:
+                bad = rows[~realizable[rows]]
+                for s in bad:
+                    self.last_errors.append(f"sample {s}: perturbation outside the DAC range")
+                rows = rows[realizable[rows]]
+            if not len(rows):
+                continue
+            self._set_bias(int(bc))
+            keys = [tuple(pert[s]) for s in rows]
+            for key in dict.fromkeys(keys):
+                group = rows[[k == key for k in keys]]
+                fwd, per = self._run(codes[group, :-1], int(bc), key if inject is not None else None)
+                got = per if inject is not None else fwd
+                for i, s in enumerate(group):
+                    if got[i] is not None:
+                        v[s], ok[s] = got[i], True
+        if inject is not None:
+            self.last_inject = realized
+            if not ok.any() and batch:
+                raise PerturbationRangeError(
+                    f"{self.url}: none of the {batch} perturbations fits the perturbation DACs: a "
+                    f"current i needs a DAC step i·R_inj (R_inj = {self.afe.r_inject:g} ohm) within "
+                    f"0..{DAC_SPAN:g} V around the bias line; use a smaller epsilon")
+        self.failures += int((~ok).sum())
+        return Measurement(v, u_applied, ok, None)
+
+    def close(self):
+        self.link.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _dac_codes(self, u):
+        codes = np.rint(u / self.dac_lsb)
+        top = 2 ** AD5628.bits - 1
+        bad = np.argwhere((codes < 0) | (codes > top) | ~np.isfinite(u))
+        if bad.size:
+            s, p = bad[0]
+            raise ValueError(f"source voltage u[{s}, {p}] = {u[s, p]:g} V is outside the AD5628's "
+                             f"0..{top * self.dac_lsb:.4f} V ({len(bad)} value(s) out of range)")
+        return codes.astype(np.int64)
+
+    def _pert_codes(self, inject, bias, batch, n):
+        inj = np.broadcast_to(np.asarray(inject, dtype=float), (batch, n))
+        if not np.all(np.isfinite(inj)):
+            raise ValueError("injected currents must be finite")
+        hidden = inj[:, :self.afe.n_hidden]
+        if np.any(hidden != 0):
+            raise ValueError("the AFE injects current only into its output nodes (perturbation "
+                             "DAC -> R_inj); got a nonzero current into a hidden neuron")
+        steps = inj[:, self.afe.n_hidden:] * self.afe.r_inject / self.dac_lsb
+        pert = bias[:, None] + np.rint(steps)
+        top = 2 ** AD5628.bits - 1
+        realizable = np.all((pert >= 0) & (pert <= top), axis=1)
+        pert = np.clip(pert, 0, top).astype(np.int64)
+        realized = np.zeros((batch, n))
+        realized[:, self.afe.n_hidden:] = (pert - bias[:, None]) * self.dac_lsb / self.afe.r_inject
+        return pert, realizable, realized
+
+    def _set_bias(self, code):
+        if code != self._bias_code:
+            self.link.request(P.Cmd.DAC_WRITE, struct.pack(">BBH", 1, self.afe.bias_dac_channel, code),
+                              what="DAC_WRITE (bias line)")
+            self._bias_code = code
+
+    def _configure(self, fwd, per):
+        cfg = P.SeqConfig(self.settle_clocks, self.oversample_log2, tuple(fwd), tuple(per))
+        if cfg != self._seq_config:
+            self.link.request(P.Cmd.SEQ_CONFIG, cfg.pack())
+            self._seq_config = cfg
+
+    def _pad(self, codes):
+        """Two perturbation codes (the sequencer drives two channels)."""
+        c = list(codes) + [codes[-1]] * (2 - len(codes))
+        return c[:2]
+
+    def _run(self, input_codes, bias_code, pert):
+        """Forward and perturbed node voltages of samples (rows of DAC0 codes); None where failed."""
+        rest = self._pad([bias_code] * self.afe.n_outputs)
+        self._configure(rest, self._pad(list(pert)) if pert is not None else rest)
+        # Work-around (gateware, hdl/sequencer.py): the sequencer pulses LDAC as soon as the last
+        # preload frame has *started*, so the last channel it preloads for a forward phase (the
+        # second perturbation channel) reaches its DAC register one LDAC late.  Writing the rest
+        # codes to the perturbation channels first (write-and-update) makes that late write a
+        # no-op; the perturbed phase's preload finishes during the forward conversions.
+        want = [int(c) for c in rest]
+        if self._pert_dac != want:
+            for ch, code in zip(self.afe.pert_dac_channels, want):
+                self.link.request(P.Cmd.DAC_WRITE, struct.pack(">BBH", 1, ch, code),
+                                  what=f"DAC_WRITE (perturbation channel {ch})")
+            self._pert_dac = want
+        if pert is not None:
+            self._pert_dac = None       # the perturbed phase leaves other codes behind
+        depth = self.caps.sample_depth
+        fwd, per = [], []
+        for start in range(0, len(input_codes), depth):
+            chunk = input_codes[start:start + depth]
+            f, p = self._batch(chunk)
+            fwd += f
+            per += p
+        return fwd, per
+
+    def _load(self, chunk):
+        k = self.afe.n_dac_inputs
+        words = chunk.reshape(-1)
+        per_frame = (P.MAX_REQUEST - 2 - 2 - 2) // 2
+        for w0 in range(0, len(words), per_frame):
+            part = words[w0:w0 + per_frame]
+            self.link.request(P.Cmd.LOAD_SAMPLES, struct.pack(f">H{len(part)}H", w0, *map(int, part)),
+                              what=f"LOAD_SAMPLES (words {w0}..{w0 + len(part) - 1})")
+        assert k == chunk.shape[1]
+
+    def _batch(self, chunk):
+        count = len(chunk)
+        self._load(chunk)
+        n_adc = self.afe.n_adc
+        problems = []
+        for attempt in range(self.batch_retries + 1):
+            try:
+                bodies = self._run_batch(count)
+            except BoardError as exc:
+                problems.append(str(exc))
+                self._recover()
+                continue
+            fwd, per, bad = [], [], []
+            scale = self.adc_lsb / 2 ** self.oversample_log2
+            full = (2 ** AD7928.bits - 1) * 2 ** self.oversample_log2
+            for s, body in enumerate(bodies):
+                rseq, status, sample, f, p = P.parse_result(body, n_adc)
+                sums = np.array(f + p)
+                if (status & P.RESULT_ADC_CHANNEL_MISMATCH) or np.any(sums & 0x8000):
+                    bad.append(f"sample {s}: ADC channel tag mismatch")
+                    fwd.append(None), per.append(None)
+                    continue
+                if np.any(sums >= full):
+                    self.last_errors.append(f"sample {s}: ADC saturated (node above {ADC_REF} V)")
+                    fwd.append(None), per.append(None)
+                    continue
+                fwd.append(np.array(f, dtype=float) * scale)
+                per.append(np.array(p, dtype=float) * scale)
+            if bad and attempt < self.batch_retries:
+                problems.append("; ".join(bad))
+                continue
+            self.last_errors += bad
+            return fwd, per
+        raise BoardError(f"RUN_BATCH of {count} samples at {self.url} failed after "
+                         f"{self.batch_retries + 1} attempts: " + " | ".join(problems[-3:]))
+
+    def _run_batch(self, count):
+        link = self.link
+        link.results.clear()
+        link.request(P.Cmd.RUN_BATCH, struct.pack(">HH", 0, count), retries=0)
+        n_adc = self.afe.n_adc
+        bodies = []
+        rseq0 = None
+        deadline = time.monotonic() + link.timeout
+        while len(bodies) < count:
+            if link.results:
+                body = link.results.pop(0)
+            else:
+                body = link.read_frame(deadline)
+                if body is None:
+                    raise BoardTimeout(f"result {len(bodies)} of {count} did not arrive within "
+                                       f"{link.timeout:g} s")
+                if len(body) < 2 or body[1] != P.Cmd.RESULT:
+                    link.stats["stale_replies"] += 1
+                    continue
+            deadline = time.monotonic() + link.timeout
+            try:
+                rseq, status, sample, _, _ = P.parse_result(body, n_adc)
+            except P.FrameError:
+                raise BoardError("a result frame of the wrong length") from None
+            if rseq0 is None:
+                rseq0 = rseq
+            if sample != len(bodies) or (rseq - rseq0) & 0xFF != len(bodies):
+                raise BoardError(f"result frames out of sequence (sample {sample}, rseq {rseq}; "
+                                 f"expected sample {len(bodies)}): a frame was lost")
+            last = bool(status & P.RESULT_LAST)
+            if last != (len(bodies) == count - 1):
+                raise BoardError("the batch's last-sample flag is misplaced")
+            bodies.append(body)
+        return bodies
+
+    def _recover(self):
+        """After a failed batch: stop it, wait until the controller is idle, discard what is in flight."""
+        link = self.link
+        link.stats["batch_recoveries"] = link.stats.get("batch_recoveries", 0) + 1
+        link.drain(0.05)
+        link.request(P.Cmd.ABORT)
+        self._wait_idle()
+        link.drain(0.05)
+
+
+def _with_realized(net, g):
+    import copy
+    new = copy.copy(net)
+    new.conductance = np.array(g, dtype=float)
+    new.g_min = np.minimum(net.g_min, new.conductance)
+    new.g_max = np.maximum(net.g_max, new.conductance)
+    new.validate()
+    return new
