@@ -122,7 +122,12 @@ def afe_of_network(network, base=None):
                          "diodenet.host.board.afe_network")
     if not np.array_equal(network.outputs, ref.outputs):
         raise ValueError("the network's outputs are not the AFE's output neurons")
-    return afe
+    # the fixed parts' values come from the network (the model of this board)
+    m_t = afe.n_pots
+    g_leak, g_inj = network.conductance[m_t], network.conductance[m_t + n]
+    if not (g_leak > 0 and g_inj > 0):
+        raise ValueError("the AFE network's leak and injection conductances must be > 0")
+    return replace(afe, r_leak=1.0 / g_leak, r_inject=1.0 / g_inj)
 
 
 # --- the link ---------------------------------------------------------------------------------
@@ -376,10 +381,12 @@ class BoardBackend:
             if not len(rows):
                 continue
             self._set_bias(int(bc))
-            keys = [tuple(pert[s]) for s in rows]
-            for key in dict.fromkeys(keys):
-                group = rows[[k == key for k in keys]]
-                fwd, per = self._run(codes[group, :-1], int(bc), key if inject is not None else None)
+            # one batch per perturbed sample: within a batch the sequencer's late preload (see
+            # `_run`) would leave one perturbed code on its channel into the next forward phase
+            groups = [rows] if inject is None else [rows[i:i + 1] for i in range(len(rows))]
+            for group in groups:
+                key = tuple(pert[group[0]]) if inject is not None else None
+                fwd, per = self._run(codes[group, :-1], int(bc), key)
                 got = per if inject is not None else fwd
                 for i, s in enumerate(group):
                     if got[i] is not None:

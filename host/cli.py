@@ -21,6 +21,7 @@ COMMANDS = [
     "gateware",
     "build",
     "flash",
+    "cosim",
 ]
 
 

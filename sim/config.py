@@ -65,6 +65,7 @@ class SimConfig:
     faults: dict | None = None
     seed: int = 0
     vcd: str | None = None
+    port: int = 0                     # TCP port of the serial link (0: any free port)
 
     def controller(self):
         return controller_config(self)

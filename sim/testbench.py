@@ -65,7 +65,7 @@ async def board(dut):
     cocotb.start_soon(dacs.run())
     cocotb.start_soon(dacs.run_ldac())
     cocotb.start_soon(adc.run())
-    uart = TcpUart(dut, cfg.uart_divisor, faults=cfg.faults, stats=stats)
+    uart = TcpUart(dut, cfg.uart_divisor, port=cfg.port, faults=cfg.faults, stats=stats)
     cocotb.start_soon(uart.receive())
     if ready:
         _write_json(ready, {"port": uart.port, "control_port": uart.control_port, "pid": os.getpid()})

@@ -1,0 +1,103 @@
+"""`diodenet cosim`: the co-simulated board (controller gateware in Icarus, parts and the analog
+array modelled) -- serve it on a TCP port, or run the full-stack check."""
+
+import json
+import signal
+import sys
+import time
+
+from ..cli import UserError
+
+
+def register(sub):
+    p = sub.add_parser("cosim", help="co-simulated board: serve it (--serve) or check the full stack (--check)",
+                       description="Run the controller's Verilog in Icarus (cocotb) with pin-level models "
+                       "of the potentiometers, DACs and ADC and the array in ngspice; the host driver "
+                       "connects with the pyserial URL socket://127.0.0.1:PORT.")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--serve", action="store_true", help="start the board, print its URL, run until Ctrl-C")
+    mode.add_argument("--check", action="store_true",
+                      help="program, measure, compare with the reference solver; gradient vs the "
+                           "spice backend; a few training steps")
+    p.add_argument("--json", action="store_true", help="--check: last line of stdout is one JSON object")
+    p.add_argument("--afe", choices=["small", "full"], default="small",
+                   help="small: 3 hidden, 2 outputs, 2 inputs, 21 rheostats (default); full: the "
+                        "reference AFE of docs/hardware.md (6/2/4, 66 rheostats)")
+    p.add_argument("--port", type=int, default=0, help="--serve: TCP port (default: any free port)")
+    p.add_argument("--vcd", default=None, metavar="FILE", help="write a VCD of every controller signal")
+    p.add_argument("--diode", default="ideal", help="neuron diode card in ngspice: ideal or bat54 (default ideal)")
+    p.add_argument("--settle-time", type=float, default=5e-6,
+                   help="analog settle time the ADC model enforces, seconds (default 5e-6)")
+    p.add_argument("--adc-noise", type=float, default=0.0, help="rms ADC input noise, volts (default 0)")
+    p.add_argument("--faults", default=None, metavar="DROP,DUP,CORRUPT",
+                   help="per-byte link fault probabilities, e.g. 0.001,0.001,0.001")
+    p.add_argument("--steps", type=int, default=4, help="--check: training steps (default 4)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="hard wall-clock limit of the simulator, seconds (default: 600 for --check, 86400 for --serve)")
+    p.set_defaults(func=run)
+
+
+def _config(args):
+    from ...boards.afe import AFE
+    from ...sim.config import SMALL_AFE, SimConfig
+    faults = None
+    if args.faults:
+        try:
+            drop, dup, corrupt = (float(v) for v in args.faults.split(","))
+        except ValueError:
+            raise UserError("--faults takes three probabilities: DROP,DUP,CORRUPT") from None
+        faults = {"drop": drop, "dup": dup, "corrupt": corrupt}
+    afe = SMALL_AFE if args.afe == "small" else AFE(r_inject=10e3)
+    if args.diode not in ("ideal", "bat54", "1n4148"):
+        raise UserError(f"unknown diode card {args.diode!r}")
+    return SimConfig(afe=afe, diode=args.diode, settle_time=args.settle_time, adc_noise=args.adc_noise,
+                     faults=faults, vcd=args.vcd, port=args.port)
+
+
+def run(args):
+    import shutil
+    from ...sim.runner import CosimBoard
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        raise UserError("Icarus Verilog (iverilog, vvp) is not installed: apt-get install iverilog")
+    cfg = _config(args)
+    if args.serve:
+        timeout = args.timeout or 86400
+        board = CosimBoard(cfg, timeout=timeout, quiet=True)
+        board.start()
+        print(board.url, flush=True)
+        print(f"# control port {board.control_port} (JSON lines: stats, faults, shutdown); Ctrl-C stops",
+              file=sys.stderr, flush=True)
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+        try:
+            while not stop and board.proc is not None and board.proc.poll() is None:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            report = board.close()
+        if report:
+            print(json.dumps(report), file=sys.stderr)
+        return 0
+    from ...sim.check import full_check
+    t0 = time.monotonic()
+    with CosimBoard(cfg, timeout=args.timeout or 600) as board:
+        result = full_check(board, steps=args.steps)
+    result["wall_s"] = time.monotonic() - t0
+    passed = (result["max_voltage_error_lsb"] <= 2 and result["grad_cosine"] >= 0.99
+              and result["loss_after"] < result["loss_before"] and result["early_conversions"] == 0
+              and result["ldac_missed_harmful"] == 0)
+    result["passed"] = bool(passed)
+    print(f"node voltages: max error {result['max_voltage_error_lsb']:.2f} ADC LSB over "
+          f"{result['samples']} samples (limit 2)")
+    print(f"gradient: cosine {result['grad_cosine']:.6f} vs the spice backend (limit 0.99), "
+          f"{result['grad_cosine_exact']:.6f} vs the exact gradient")
+    print(f"training: loss {result['loss_before']:.4f} -> {result['loss_after']:.4f} in "
+          f"{result['train_steps']} steps")
+    print(f"board: {result['adc_conversions']} conversions, {result['analog_solves']} ngspice solves, "
+          f"{result['early_conversions']} early conversions, {result['violations']} part violations; "
+          f"{result['wall_s']:.1f} s")
+    print("PASS" if passed else "FAIL")
+    if args.json:
+        print(json.dumps(result))
+    return 0 if passed else 1
