@@ -211,15 +211,9 @@ class CascadeTask:
         return loss, np.concatenate(grads) * scale, failed
 
     def evaluate(self, x, y, loss_kind):
+        from .train import readout_metrics
         meas, _, ok = self.forward(x)
-        y = np.asarray(y)
-        loss, _, pred = network_loss(self.backends[-1].network, meas[-1].v[ok], y[ok], loss_kind)
-        out = {"loss": loss}
-        if loss_kind == "cross_entropy":
-            out["accuracy"] = float(np.sum(pred == y[ok]) / len(y))
-        if not ok.all():
-            out["failed"] = int((~ok).sum())
-        return out
+        return readout_metrics(self.backends[-1].network, meas[-1].v, ok, y, loss_kind)
 
     def title(self, data):
         sizes = [self.backends[0].network.encoding.n_features] + [len(b.network.outputs) for b in self.backends]

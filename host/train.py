@@ -84,6 +84,11 @@ def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
         meas = [backend.measure(net.source_voltages(x[s:s + chunk])) for s in range(0, len(x), chunk)]
         v = np.concatenate([m.v for m in meas])
         ok = np.concatenate([m.ok for m in meas])
+    return readout_metrics(net, v, ok, y, loss_kind)
+
+
+def readout_metrics(net, v, ok, y, loss_kind):
+    """Loss over the samples measured ok, accuracy over all (a failed sample counts as wrong)."""
     y = np.asarray(y)
     loss, _, pred = network_loss(net, v[ok], y[ok], loss_kind)
     out = {"loss": loss}
