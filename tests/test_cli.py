@@ -60,3 +60,13 @@ def test_gradcheck_spice_1n4148_meets_its_target():
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["cosine"] >= 0.999 and result["edges_checked"] == 100
+
+
+def test_train_a_two_stage_cascade_by_hardware_linearization(tmp_path):
+    r = diodenet("train", "--dataset", "moons", "--cascade", "16", "--epochs", "25", "--method", "linearization",
+                 "-o", str(tmp_path), "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    final = json.loads(r.stdout.strip().splitlines()[-1])
+    assert final["stages"] == 2 and final["test_accuracy"] >= 0.95
+    r = diodenet("train", "--dataset", "moons", "--cascade", "16,x", "-o", str(tmp_path / "bad"))
+    assert r.returncode == 2 and "--cascade takes comma-separated layer sizes" in r.stderr

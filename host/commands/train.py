@@ -15,6 +15,9 @@ def register(sub):
                        "differential inputs) and write model.npz, metrics.json, training.png to DIR.")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="built-in dataset (no download)")
     p.add_argument("--hidden", type=int, default=32, help="hidden neurons (default 32)")
+    p.add_argument("--cascade", default=None, metavar="N1[,N2…]",
+                   help="train a feedforward cascade of stages joined by buffers instead, with these "
+                        "hidden layer sizes (e.g. 16 for a two-stage cascade)")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.01, help="learning rate on g/g_max (default 0.01)")
@@ -58,15 +61,45 @@ def hardware_setup(backend, diode="1n4148", parts=True):
                                     "adc": adc_quantizer(-2.5, 2.5)}
 
 
+def parse_cascade(text):
+    try:
+        sizes = [int(t) for t in str(text).split(",")]
+    except ValueError:
+        raise UserError(f"--cascade takes comma-separated layer sizes like 16 or 32,16; got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise UserError(f"--cascade layer sizes must be ≥ 1; got {text!r}")
+    return sizes
+
+
+def train_cascade_from_args(data, sizes, epochs, output, backend, config, g_range, options, gain, seed,
+                            resume, progress):
+    from ..cascade import Cascade
+    g_min, g_max = g_range
+    model = Cascade.feedforward([data.n_features, *sizes, data.n_outputs], g_min=g_min, g_max=g_max,
+                                readout_gain=gain, rng=seed)
+    backends = [open_backend(backend, net, **options) for net in model.stages]
+    try:
+        return train(model, data, config, output, backend=backends, resume=resume, progress=progress)
+    finally:
+        for b in backends:
+            b.close()
+
+
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
                     centered=False, batch_size=32, lr=0.01, optimizer="adam", gain=30.0, seed=0,
-                    diode="1n4148", parts=True, resume=True, progress=True):
-    """Build the default network for `dataset`, train it through `backend`, return (result, data)."""
+                    diode="1n4148", parts=True, cascade=None, resume=True, progress=True):
+    """Build the default network (or cascade) for `dataset`, train it through `backend`,
+    return (result, data)."""
     if hidden < 1 or epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
     data = load_dataset(dataset, seed=seed)
     (g_min, g_max), options = hardware_setup(backend, diode, parts)
+    if cascade is not None:
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                             method=method, epsilon=epsilon, centered=centered, seed=seed)
+        return train_cascade_from_args(data, parse_cascade(cascade), epochs, output, backend, config,
+                                       (g_min, g_max), options, gain, seed, resume, progress), data
     net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain,
                                        g_min=g_min, g_max=g_max, rng=seed)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -78,9 +111,13 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
 def summary(result, output, backend="ideal", method="implicit"):
     final = dict(result.final)
     final.pop("train_loss_running", None)
+    model = result.network
+    stages = getattr(model, "stages", [model])
     final.update({"backend": backend, "method": method, "epochs": len(result.history),
-                  "neurons": int(result.network.n_neurons),
-                  "conductances": int(result.network.n_edges), "model": f"{output}/model.npz"})
+                  "neurons": int(sum(s.n_neurons for s in stages)),
+                  "conductances": int(sum(s.n_edges for s in stages)), "model": f"{output}/model.npz"})
+    if len(stages) > 1:
+        final["stages"] = len(stages)
     return final
 
 
@@ -89,7 +126,7 @@ def run(args):
                                    backend=args.backend, method=args.method, epsilon=args.epsilon,
                                    centered=args.centered, batch_size=args.batch_size, lr=args.lr,
                                    optimizer=args.optimizer, gain=args.gain, seed=args.seed,
-                                   diode=args.diode, parts=not args.no_parts,
+                                   diode=args.diode, parts=not args.no_parts, cascade=args.cascade,
                                    resume=not args.no_resume, progress=not args.quiet)
     method = args.method or ("implicit" if args.backend == "ideal" else "linearization")
     final = summary(result, args.output, args.backend, method)
