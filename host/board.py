@@ -492,75 +492,106 @@ class BoardBackend:
         assert k == chunk.shape[1]
 
     def _batch(self, chunk):
+        """Measure the loaded samples 0..len(chunk)-1.  Result frames that arrive intact are kept
+        (their sample index is inside the CRC); samples whose frame was lost or damaged are
+        measured again (RUN_BATCH of just those), until a round brings nothing new
+        `batch_retries` times."""
         count = len(chunk)
         self._load(chunk)
         n_adc = self.afe.n_adc
-        problems = []
-        for attempt in range(self.batch_retries + 1):
-            try:
-                bodies = self._run_batch(count)
-            except BoardError as exc:
-                problems.append(str(exc))
-                self._recover()
-                continue
-            fwd, per, bad = [], [], []
-            scale = self.adc_lsb / 2 ** self.oversample_log2
-            full = (2 ** AD7928.bits - 1) * 2 ** self.oversample_log2
-            for s, body in enumerate(bodies):
-                rseq, status, sample, f, p = P.parse_result(body, n_adc)
-                sums = np.array(f + p)
-                if (status & P.RESULT_ADC_CHANNEL_MISMATCH) or np.any(sums & 0x8000):
-                    bad.append(f"sample {s}: ADC channel tag mismatch")
-                    fwd.append(None), per.append(None)
-                    continue
-                if np.any(sums >= full):
-                    self.last_errors.append(f"sample {s}: ADC saturated (node above {ADC_REF} V)")
-                    fwd.append(None), per.append(None)
-                    continue
+        got, flagged, problems = {}, {}, []
+        stalls = 0
+        while len(got) < count:
+            missing = [s for s in range(count) if s not in got]
+            runs, start = [], missing[0]
+            for a, b in zip(missing, missing[1:] + [None]):
+                if b != a + 1:
+                    runs.append((start, a - start + 1))
+                    start = b
+            progress = False
+            for first, k in runs:
+                results, problem = self._run_batch(first, k)
+                for sample, body in results.items():
+                    _, status, _, f, p = P.parse_result(body, n_adc)
+                    if (status & P.RESULT_ADC_CHANNEL_MISMATCH) or any(x & 0x8000 for x in f + p):
+                        flagged[sample] = flagged.get(sample, 0) + 1
+                        if flagged[sample] <= self.batch_retries:
+                            continue
+                    got[sample] = body
+                    progress = True
+                if problem:
+                    problems.append(problem)
+                    self._recover()
+            if not progress:
+                stalls += 1
+                if stalls > self.batch_retries:
+                    raise BoardError(f"RUN_BATCH at {self.url}: {count - len(got)} of {count} samples "
+                                     f"not measured after {stalls} rounds without progress: "
+                                     + " | ".join(problems[-3:]))
+        fwd, per = [], []
+        scale = self.adc_lsb / 2 ** self.oversample_log2
+        full = (2 ** AD7928.bits - 1) * 2 ** self.oversample_log2
+        for s in range(count):
+            _, status, _, f, p = P.parse_result(got[s], n_adc)
+            sums = np.array(f + p)
+            if flagged.get(s, 0) > self.batch_retries:
+                self.last_errors.append(f"sample {s}: ADC channel tag mismatch (every attempt)")
+                fwd.append(None), per.append(None)
+            elif np.any(sums >= full):
+                self.last_errors.append(f"sample {s}: ADC saturated (a node at or above {ADC_REF} V)")
+                fwd.append(None), per.append(None)
+            else:
                 fwd.append(np.array(f, dtype=float) * scale)
                 per.append(np.array(p, dtype=float) * scale)
-            if bad and attempt < self.batch_retries:
-                problems.append("; ".join(bad))
-                continue
-            self.last_errors += bad
-            return fwd, per
-        raise BoardError(f"RUN_BATCH of {count} samples at {self.url} failed after "
-                         f"{self.batch_retries + 1} attempts: " + " | ".join(problems[-3:]))
+        return fwd, per
 
-    def _run_batch(self, count):
+    def _run_batch(self, first, count):
+        """One RUN_BATCH: ({sample: result body} received intact, problem or None)."""
         link = self.link
         link.results.clear()
-        link.request(P.Cmd.RUN_BATCH, struct.pack(">HH", 0, count), retries=0)
+        seq = link._next_seq()
+        link.port.write(P.request(seq, P.Cmd.RUN_BATCH, struct.pack(">HH", first, count)))
+        link.stats["requests"] += 1
         n_adc = self.afe.n_adc
-        bodies = []
-        rseq0 = None
+        got = {}
         deadline = time.monotonic() + link.timeout
-        while len(bodies) < count:
-            if link.results:
-                body = link.results.pop(0)
-            else:
-                body = link.read_frame(deadline)
-                if body is None:
-                    raise BoardTimeout(f"result {len(bodies)} of {count} did not arrive within "
-                                       f"{link.timeout:g} s")
-                if len(body) < 2 or body[1] != P.Cmd.RESULT:
+        while True:
+            body = link.results.pop(0) if link.results else link.read_frame(deadline)
+            if body is None:
+                link.stats["timeouts"] += 1
+                return got, (f"RUN_BATCH {first}+{count}: nothing for {link.timeout:g} s "
+                             f"({len(got)} results arrived)")
+            if len(body) >= 2 and body[1] == P.Cmd.RESULT:
+                try:
+                    _, status, sample, _, _ = P.parse_result(body, n_adc)
+                except P.FrameError:
+                    link.stats["bad_frames"] += 1
+                    continue
+                if first <= sample < first + count:
+                    got.setdefault(sample, body)
+                deadline = time.monotonic() + link.timeout
+                if status & P.RESULT_LAST:
+                    return got, None           # the batch is over (lost frames are re-run)
+                continue
+            try:
+                reply = P.parse_reply(body)
+            except P.FrameError:
+                link.stats["bad_frames"] += 1
+                continue
+            if reply.seq != seq or reply.cmd != P.Cmd.RUN_BATCH:
+                if not (reply.seq == seq and reply.status in P.FRAME_ERRORS):
                     link.stats["stale_replies"] += 1
                     continue
-            deadline = time.monotonic() + link.timeout
-            try:
-                rseq, status, sample, _, _ = P.parse_result(body, n_adc)
-            except P.FrameError:
-                raise BoardError("a result frame of the wrong length") from None
-            if rseq0 is None:
-                rseq0 = rseq
-            if sample != len(bodies) or (rseq - rseq0) & 0xFF != len(bodies):
-                raise BoardError(f"result frames out of sequence (sample {sample}, rseq {rseq}; "
-                                 f"expected sample {len(bodies)}): a frame was lost")
-            last = bool(status & P.RESULT_LAST)
-            if last != (len(bodies) == count - 1):
-                raise BoardError("the batch's last-sample flag is misplaced")
-            bodies.append(body)
-        return bodies
+            if reply.status == P.Status.OK:
+                deadline = time.monotonic() + link.timeout
+                continue
+            link.stats["error_replies"] += 1
+            if reply.status in P.FRAME_ERRORS:          # the request arrived damaged: nothing ran
+                return got, f"RUN_BATCH request damaged ({_status_name(reply.status)})"
+            if reply.status == P.Status.ERR_BUSY:       # a batch we lost track of: stop it, rerun
+                return got, "the controller was still busy with an earlier batch"
+            raise BoardError(f"RUN_BATCH at {self.url}: the controller answered "
+                             f"{_status_name(reply.status)}")
 
     def _recover(self):
         """After a failed batch: stop it, wait until the controller is idle, discard what is in flight."""

@@ -58,6 +58,7 @@ class TcpUart:
     def __init__(self, dut, divisor, *, port=0, control_port=0, faults=None, stats=None):
         self.dut, self.div = dut, divisor
         self.faults = Faults(**(faults or {}))
+        self.fault_totals = {"dropped": 0, "duplicated": 0, "corrupted": 0}
         self.stats_fn = stats or (lambda: {})
         self.rx = collections.deque()            # bytes for the controller
         self.cond = threading.Condition()
@@ -119,6 +120,8 @@ class TcpUart:
                             out = self.stats()
                         elif cmd == "faults":
                             with self.cond:
+                                for k, v in self.faults.counts.items():
+                                    self.fault_totals[k] += v
                                 self.faults = Faults(**{k: v for k, v in req.items() if k != "cmd"})
                             out = {"ok": True}
                         elif cmd == "shutdown":
@@ -136,7 +139,7 @@ class TcpUart:
     def stats(self):
         s = dict(self.stats_fn())
         s.update({"bytes_to_board": self.bytes_to_board, "bytes_to_host": self.bytes_to_host,
-                  "faults": dict(self.faults.counts)})
+                  "faults": {k: v + self.faults.counts[k] for k, v in self.fault_totals.items()}})
         return s
 
     def close(self):
