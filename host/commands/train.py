@@ -20,7 +20,8 @@ def register(sub):
                         "hidden layer sizes (e.g. 16 for a two-stage cascade)")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate on g/g_max (default 0.01)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate on g/g_max (default 0.01; 0.005 for a cascade)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--backend", default="ideal", metavar="BACKEND",
                    help=f"where the network is measured: {', '.join(BACKENDS)}, or a board's serial URL (default ideal)")
@@ -86,13 +87,14 @@ def train_cascade_from_args(data, sizes, epochs, output, backend, config, g_rang
 
 
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
-                    centered=False, batch_size=32, lr=0.01, optimizer="adam", gain=30.0, seed=0,
+                    centered=False, batch_size=32, lr=None, optimizer="adam", gain=30.0, seed=0,
                     diode="1n4148", parts=True, cascade=None, resume=True, progress=True):
     """Build the default network (or cascade) for `dataset`, train it through `backend`,
     return (result, data)."""
     if hidden < 1 or epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
+    lr = lr or (0.005 if cascade is not None else 0.01)
     data = load_dataset(dataset, seed=seed)
     (g_min, g_max), options = hardware_setup(backend, diode, parts)
     if cascade is not None:
