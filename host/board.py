@@ -201,7 +201,10 @@ class Link:
             if attempt:
                 self.stats["retries"] += 1
             seq = self._next_seq()
-            self.port.write(P.request(seq, cmd, args))
+            # on a retry, a leading delimiter ends whatever partial frame a lost 0x00 left in the
+            # controller's receiver (it answers that fragment with an error, which we discard);
+            # an empty frame gets no reply
+            self.port.write((b"\x00" if attempt else b"") + P.request(seq, cmd, args))
             self.stats["requests"] += 1
             deadline = time.monotonic() + timeout
             while True:
@@ -550,7 +553,7 @@ class BoardBackend:
         link = self.link
         link.results.clear()
         seq = link._next_seq()
-        link.port.write(P.request(seq, P.Cmd.RUN_BATCH, struct.pack(">HH", first, count)))
+        link.port.write(b"\x00" + P.request(seq, P.Cmd.RUN_BATCH, struct.pack(">HH", first, count)))
         link.stats["requests"] += 1
         n_adc = self.afe.n_adc
         got = {}

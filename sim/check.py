@@ -31,10 +31,11 @@ def toy_dataset(n_inputs=2, n_train=32, n_test=16, seed=0, name="moons"):
     """A built-in two-class dataset, complementary-coded for an AFE with n_inputs line pairs."""
     from ..host.datasets import Dataset, load_dataset
     d = load_dataset(name, seed=seed, n_samples=max(400, 2 * (n_train + n_test)))
-    if d.n_features != n_inputs:
-        raise ValueError(f"{name} has {d.n_features} features, the AFE {n_inputs} differential inputs")
-    return Dataset(f"{name} (complementary)", complementary(d.x_train[:n_train]), d.y_train[:n_train],
-                   complementary(d.x_test[:n_test]), d.y_test[:n_test], d.task, d.n_outputs)
+    if n_inputs < d.n_features:
+        raise ValueError(f"{name} has {d.n_features} features, the AFE only {n_inputs} differential inputs")
+    cols = [i % d.n_features for i in range(n_inputs)]     # repeat features to fill extra inputs
+    return Dataset(f"{name} (complementary)", complementary(d.x_train[:n_train, cols]), d.y_train[:n_train],
+                   complementary(d.x_test[:n_test, cols]), d.y_test[:n_test], d.task, d.n_outputs)
 
 
 def voltage_check(backend, n=16, seed=0):
@@ -79,7 +80,7 @@ def gradient_check(backend, data, batch=8, epsilon=None):
             "grad_samples_ok": int(g_board.ok.sum()), "grad_batch": batch}
 
 
-def training_check(backend, data, steps=4, batch=8, lr=0.05, seed=0):
+def training_check(backend, data, steps=4, batch=8, lr=0.05, seed=0, epsilon=None):
     from ..host.train import TrainConfig, evaluate, train
     n = steps * batch
     from ..host.datasets import Dataset
@@ -87,7 +88,7 @@ def training_check(backend, data, steps=4, batch=8, lr=0.05, seed=0):
                 data.n_outputs)
     before = evaluate(backend.network, d.x_test, d.y_test, backend=backend)
     res = train(backend.network, d, TrainConfig(epochs=1, batch_size=batch, lr=lr,
-                                                method="linearization", seed=seed),
+                                                method="linearization", seed=seed, epsilon=epsilon),
                 backend=backend, progress=False)
     after = res.final
     return {"loss_before": float(before["loss"]), "loss_after": float(after["test_loss"]),
@@ -95,8 +96,9 @@ def training_check(backend, data, steps=4, batch=8, lr=0.05, seed=0):
             "train_steps": steps}
 
 
-def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05):
-    """Run 1-3 on a started `CosimBoard`; returns one flat dict (plus the board's statistics)."""
+def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05, epsilon=None):
+    """Run 1-3 on a started `CosimBoard`; returns one flat dict (plus the board's statistics).
+    epsilon: hardware linearization's relative perturbation (None: its default)."""
     from ..host.board import BoardBackend, afe_network
     afe = board.cfg.afe
     t0 = time.monotonic()
@@ -106,8 +108,8 @@ def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05):
     data = toy_dataset(afe.n_inputs, n_train=steps * batch, n_test=16, seed=seed)
     with BoardBackend(net, board.url) as be:
         out.update(voltage_check(be, n_voltage, seed))
-        out.update(gradient_check(be, data, batch))
-        out.update(training_check(be, data, steps, batch, lr, seed))
+        out.update(gradient_check(be, data, batch, epsilon))
+        out.update(training_check(be, data, steps, batch, lr, seed, epsilon))
         out["link"] = dict(be.link.stats)
     st = board.stats()
     out.update({"early_conversions": st["early_conversions"], "violations": st["n_violations"],

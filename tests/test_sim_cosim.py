@@ -161,3 +161,15 @@ def test_vcd_on_request(tmp_path):
         link.close()
     head = vcd.read_text()[:200000]
     assert "$enddefinitions" in head and " uart_tx " in head and " adc_cs_n " in head
+
+
+def test_cli_check_json():
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run(["timeout", "-s", "KILL", "300", sys.executable, "-m", "diodenet.host", "cosim",
+                          "--check", "--json", "--steps", "2"],
+                         capture_output=True, text=True, env=env, timeout=320)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("max_voltage_error_lsb", "grad_cosine", "loss_before", "loss_after"):
+        assert key in res
+    assert res["passed"] and res["max_voltage_error_lsb"] <= 2 and res["grad_cosine"] >= 0.99

@@ -32,6 +32,9 @@ def register(sub):
     p.add_argument("--faults", default=None, metavar="DROP,DUP,CORRUPT",
                    help="per-byte link fault probabilities, e.g. 0.001,0.001,0.001")
     p.add_argument("--steps", type=int, default=4, help="--check: training steps (default 4)")
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="--check: relative perturbation of hardware linearization (default: its own; "
+                        "the full AFE's stronger nodes may need ~0.02)")
     p.add_argument("--timeout", type=float, default=None,
                    help="hard wall-clock limit of the simulator, seconds (default: 600 for --check, 86400 for --serve)")
     p.set_defaults(func=run)
@@ -82,7 +85,7 @@ def run(args):
     from ...sim.check import full_check
     t0 = time.monotonic()
     with CosimBoard(cfg, timeout=args.timeout or 600) as board:
-        result = full_check(board, steps=args.steps)
+        result = full_check(board, steps=args.steps, epsilon=args.epsilon)
     result["wall_s"] = time.monotonic() - t0
     passed = (result["max_voltage_error_lsb"] <= 2 and result["grad_cosine"] >= 0.99
               and result["loss_after"] < result["loss_before"] and result["early_conversions"] == 0
