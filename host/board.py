@@ -424,6 +424,13 @@ class BoardBackend:
                              f"0..{top * self.dac_lsb:.4f} V ({len(bad)} value(s) out of range)")
         return codes.astype(np.int64)
 
+    @property
+    def max_inject(self):
+        """Largest perturbation current (amperes) the injection DACs apply around the bias line,
+        with a 10 % margin; hardware linearization keeps its perturbation below it."""
+        bias = float(self.network.encoding.bias)
+        return 0.9 * min(bias, DAC_SPAN - bias) / self.afe.r_inject
+
     def _pert_codes(self, inject, bias, batch, n):
         inj = np.broadcast_to(np.asarray(inject, dtype=float), (batch, n))
         if not np.all(np.isfinite(inj)):

@@ -65,14 +65,18 @@ class MeasuredGradient:
         return int((~self.ok).sum())
 
 
-def _injection_scale(network, v, g, epsilon):
-    """Amperes per unit of ∂ℓ/∂v so that the response is ~epsilon of the voltage scale."""
+def _injection_scale(network, v, g, epsilon, limit=None):
+    """Amperes per unit of ∂ℓ/∂v so that the response is ~epsilon of the voltage scale, and no
+    injected current exceeds `limit` (the backend's `max_inject`, if it has one)."""
     H, _, _, _ = network.kernel()
     g_node = float(np.mean(np.diag(H)))
     vscale = max(float(np.nanmax(np.abs(v))), 1e-9)
     gmax = np.max(np.abs(g), axis=1, keepdims=True)
     gmax = np.where(gmax > 0, gmax, 1.0)
-    return epsilon * vscale * g_node / gmax
+    amps = epsilon * vscale * g_node / gmax
+    if limit is not None:
+        amps = np.minimum(amps, limit / gmax)
+    return amps
 
 
 def measure_adjoint(backend, u, v, dl_dv, epsilon=None, centered=False):
@@ -81,7 +85,8 @@ def measure_adjoint(backend, u, v, dl_dv, epsilon=None, centered=False):
     v: the forward node voltages at u.  Returns (λ, ok) with ok the samples whose perturbed
     measurement(s) succeeded."""
     network = backend.network
-    amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon))
+    amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon),
+                            getattr(backend, "max_inject", None))
     plus = backend.measure(u, inject=amps * dl_dv)
     ok = plus.ok.copy()
     if centered:
@@ -118,7 +123,8 @@ def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linea
         lam, good = measure_adjoint(backend, uu, v, dl_dv, epsilon, centered)
         per_sample = -V * lam
     else:  # equilibrium propagation: nudge towards lower loss
-        amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon))
+        amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon),
+                                getattr(backend, "max_inject", None))
         nudged = backend.measure(uu, inject=-amps * dl_dv)
         good = nudged.ok.copy()
         per_sample = (nudged.drops(network) ** 2 - V**2) / (2 * amps)

@@ -20,11 +20,7 @@ __all__ = ["complementary", "toy_dataset", "voltage_check", "gradient_check", "t
            "full_check"]
 
 
-def complementary(x):
-    """Features in [−1, 1] -> complementary pairs (x', 1 − x') with x' = (x + 1)/2 in [0, 1]:
-    the unipolar DACs carry a signed feature on a line pair (u_p+, u_p−)."""
-    z = np.clip((np.asarray(x, dtype=float) + 1) / 2, 0, 1)
-    return np.stack([z, 1 - z], axis=-1).reshape(len(z), -1)
+from ..host.encoding import complementary_pairs as complementary  # noqa: E402
 
 
 def toy_dataset(n_inputs=2, n_train=32, n_test=16, seed=0, name="moons"):

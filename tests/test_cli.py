@@ -33,7 +33,7 @@ def test_missing_and_bad_options_are_clear(tmp_path):
 
 def test_demo_runs_and_reports(tmp_path):
     r = diodenet("demo", "-o", str(tmp_path), "--epochs", "2", "--hardware-epochs", "0", "--no-bitstream",
-                 "--quiet", "--json")
+                 "--no-cosim", "--quiet", "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["test_accuracy"] > 0.8

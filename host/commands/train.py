@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from ..backends import BACKENDS, open_backend
 from ..cli import UserError
 from ..datasets import DATASETS, load_dataset
@@ -24,7 +26,11 @@ def register(sub):
                    help="learning rate on g/g_max (default 0.01; 0.005 for a cascade)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--backend", default="ideal", metavar="BACKEND",
-                   help=f"where the network is measured: {', '.join(BACKENDS)}, or a board's serial URL (default ideal)")
+                   help=f"where the network is measured: {', '.join(BACKENDS)}, board (with --port), or a board's "
+                        "serial URL (default ideal)")
+    p.add_argument("--port", default=None, metavar="URL",
+                   help="--backend board: the board's pyserial URL (a serial port such as /dev/ttyUSB1, or "
+                        "socket://127.0.0.1:PORT for the co-simulated board of `diodenet cosim --serve`)")
     p.add_argument("--method", choices=METHODS, default=None,
                    help="gradient: implicit (reference solver), linearization (measured: forward + "
                         "perturbed settle), eqprop (finite nudge); default implicit on ideal, else linearization")
@@ -62,6 +68,27 @@ def hardware_setup(backend, diode="1n4148", parts=True):
                                     "adc": adc_quantizer(-2.5, 2.5)}
 
 
+def is_board(backend):
+    return "://" in backend or backend.startswith("/dev/") or backend.upper().startswith("COM")
+
+
+def board_setup(data, hidden, seed, r_inject=10e3):
+    """(network, dataset) for a board: the network its analog front-end realizes (hidden neurons,
+    one output per class, one line pair per feature; `host.board.afe_network`) and the dataset
+    with each feature as a complementary pair for the unipolar DACs."""
+    from dataclasses import replace
+
+    from ...boards.afe import AFE
+    from ..board import afe_network
+    from ..encoding import complementary_pairs
+    afe = AFE(n_hidden=hidden, n_outputs=data.n_outputs, n_inputs=data.n_features, r_inject=r_inject)
+    net = afe_network(afe, rng=seed)
+    scale = max(float(np.abs(data.x_train).max()), 1e-12)  # features into [−1, 1]
+    coded = replace(data, name=f"{data.name} (complementary)",
+                    x_train=complementary_pairs(data.x_train / scale), x_test=complementary_pairs(data.x_test / scale))
+    return net, coded
+
+
 def parse_cascade(text):
     try:
         sizes = [int(t) for t in str(text).split(",")]
@@ -97,6 +124,15 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
     lr = lr or (0.005 if cascade is not None else 0.01)
     data = load_dataset(dataset, seed=seed)
     (g_min, g_max), options = hardware_setup(backend, diode, parts)
+    if is_board(backend):
+        if cascade is not None:
+            raise UserError("--cascade runs on the ideal and spice backends; a board holds one array")
+        net, data = board_setup(data, hidden, seed)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                             method=method, epsilon=epsilon, centered=centered, seed=seed)
+        with open_backend(backend, net) as array:
+            return train(array.network, data, config, output, backend=array, resume=resume,
+                         progress=progress), data
     if cascade is not None:
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              method=method, epsilon=epsilon, centered=centered, seed=seed)
@@ -124,6 +160,12 @@ def summary(result, output, backend="ideal", method="implicit"):
 
 
 def run(args):
+    if args.backend == "board":
+        if not args.port:
+            raise UserError("--backend board needs --port URL (e.g. socket://127.0.0.1:PORT from `diodenet cosim --serve`)")
+        args.backend = args.port
+    elif args.port:
+        raise UserError("--port is for --backend board")
     result, data = train_from_args(args.dataset, args.hidden, args.epochs, args.output,
                                    backend=args.backend, method=args.method, epsilon=args.epsilon,
                                    centered=args.centered, batch_size=args.batch_size, lr=args.lr,
