@@ -178,7 +178,9 @@ class Sequencer(wiring.Component):
                     m.d.sync += dummy.eq(0)
                     m.next = "WAIT"
             with m.State("WAIT"):       # previous phase's conversions and DAC preload finished
-                with m.If(~conv_run & ~dac_run & ~conv_go & ~dac_go &
+                # dac_ready: the last preload frame has been shifted out, not only started (an
+                # LDAC pulse during that frame would latch the channel one phase late)
+                with m.If(~conv_run & ~dac_run & ~conv_go & ~dac_go & self.dac_ready &
                           (self.results_room >= room_needed)):
                     m.d.sync += [self.ldac.eq(1), settle.eq(self.settle)]
                     m.next = "SETTLE"

@@ -109,7 +109,8 @@ def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05, epsilo
         out["link"] = dict(be.link.stats)
     st = board.stats()
     out.update({"early_conversions": st["early_conversions"], "violations": st["n_violations"],
-                "ldac_missed_harmful": st["ldac_missed_harmful"], "analog_solves": st["analog_solves"],
+                "ldac_missed": st["ldac_missed"], "ldac_missed_harmful": st["ldac_missed_harmful"],
+                "analog_solves": st["analog_solves"],
                 "adc_conversions": st["conversions"], "sim_time_s": st["sim_time_s"]})
     out["wall_s"] = time.monotonic() - t0
     return out

@@ -99,6 +99,9 @@ def test_batch_frames_results_and_duty():
                    for ch, c in zip((1, 2), cfg.pert_perturbed)]
     assert dac.frames == expect
     assert dac.ldac_pulses == 2 * n
+    # AD5628 "LDAC": the outputs take the input registers at the pulse, so no preload frame may
+    # still be shifting in when it comes
+    assert dac.ldac_during_frame == 0
     # ADC: one dummy select, then per phase 8 channels x 4 conversions, channel tags all right
     conv = adc.conversions
     assert len(conv) == 1 + n * 2 * 32

@@ -140,6 +140,8 @@ class AD5628Model(SPISlaveModel):
         self.input_reg = {}
         self.output = {}
         self.ldac_pulses = 0
+        self.ldac_during_frame = 0   # LDAC pulses while a SYNC line was low (a frame in flight)
+        self._n = n
 
     def frame_done(self, cs, word):
         cmd, addr, code = AD5628.parse(word)
@@ -152,6 +154,8 @@ class AD5628Model(SPISlaveModel):
         async for (value,) in ctx.changed(self.ldac_n):
             if value == 0:
                 self.ldac_pulses += 1
+                if ctx.get(self.sync_n) != (1 << self._n) - 1:
+                    self.ldac_during_frame += 1
                 self.output.update(self.input_reg)
 
 
