@@ -111,7 +111,7 @@ class SpiceBackend:
         self._title = f"diodenet spice backend {next(_counter)} n={network.n_neurons}"
         self._g_lo, self._g_hi = network.g_min.copy(), network.g_max.copy()
         g_circuit = self._realize(network.project(network.conductance))
-        self.network = self._with_realized(network, g_circuit / self.scale)
+        self.network = network.with_realized(g_circuit / self.scale)
         self._r = 1.0 / g_circuit
         self._u = np.zeros(network.n_sources)
         self._inject = np.zeros(network.n_neurons)
@@ -120,18 +120,6 @@ class SpiceBackend:
         self._load()
 
     # --- circuit management ------------------------------------------------------------------
-    @staticmethod
-    def _with_realized(net, g):
-        """A copy of net holding the realized conductances (a part may land half a code step
-        outside the model's range, so the copy's range is widened to include them)."""
-        import copy
-        new = copy.copy(net)
-        new.conductance = np.array(g, dtype=float)
-        new.g_min = np.minimum(net.g_min, new.conductance)
-        new.g_max = np.maximum(net.g_max, new.conductance)
-        new.validate()
-        return new
-
     def _realize(self, g):
         """Circuit conductances (siemens) for model conductances g (already validated)."""
         gc = np.asarray(g, dtype=float) * self.scale
@@ -178,7 +166,7 @@ class SpiceBackend:
             self.engine.alter(self._edge_names[e], r[e])
             self._r[e] = r[e]
         realized = np.where(r < 1e15, 1.0 / r, 0.0) / self.scale
-        self.network = self._with_realized(self.network, realized)
+        self.network = self.network.with_realized(realized)
         return realized
 
     def measure(self, u, inject=None):

@@ -356,7 +356,7 @@ class BoardBackend:
         realized = g.copy()
         realized[:m] = [self.rheostat.conductance(int(c)) for c in codes]
         realized[m:] = net.g_min[m:]
-        self.network = _with_realized(net, realized)
+        self.network = net.with_realized(realized)
         return realized
 
     def measure(self, u, inject=None):
@@ -612,12 +612,3 @@ class BoardBackend:
         self._wait_idle()
         link.drain(0.05)
 
-
-def _with_realized(net, g):
-    import copy
-    new = copy.copy(net)
-    new.conductance = np.array(g, dtype=float)
-    new.g_min = np.minimum(net.g_min, new.conductance)
-    new.g_max = np.maximum(net.g_max, new.conductance)
-    new.validate()
-    return new

@@ -217,6 +217,16 @@ class ResistorDiodeNetwork:
         new.validate()
         return new
 
+    def with_realized(self, g):
+        """A copy holding conductances a part actually realized: its range is widened to include
+        them (a part code may land half a step outside the model's range)."""
+        new = copy.copy(self)
+        new.conductance = np.array(g, dtype=float).reshape(self.conductance.shape)
+        new.g_min = np.minimum(self.g_min, new.conductance)
+        new.g_max = np.maximum(self.g_max, new.conductance)
+        new.validate()
+        return new
+
     def to_mondeq(self, scale=None):
         from .conversions import mondeq_from_network
         return mondeq_from_network(self, scale)
