@@ -179,11 +179,55 @@ class Engine(NgSpiceShared):
             self.exec_command(f"destroy {name}")
         return dict(self._last_voltages)
 
+    def run_sweep(self, command: str, points: int) -> dict[str, "np.ndarray"]:
+        """Run a DC sweep (e.g. `dc vidx 0 9 1`) on the loaded circuit; return every node voltage
+        vector (lowercased names) of its plot, each of length `points`, and drop the plot."""
+        import numpy as np
+        if not getattr(self, "_loaded", False):
+            raise SpiceError("dc: no circuit loaded")
+        before = self.plot_names
+        try:
+            self._command(command, "dc sweep")
+        except SpiceError:
+            self.exec_command("destroy all")
+            raise
+        plot = self._ngspice_shared.ngSpice_CurPlot()
+        name = ffi.string(plot).decode() if plot != FFI.NULL else ""
+        if not name.startswith("dc") or name in before:
+            raise self._error("dc sweep", RuntimeError("no DC-sweep plot produced"))
+        try:
+            out = self._read_vectors(name)
+        finally:
+            self.exec_command(f"destroy {name}")
+        short = [k for k, v in out.items() if len(v) != points]
+        if short:
+            raise self._error("dc sweep", RuntimeError(f"{len(short)} vectors have fewer than {points} points"))
+        return out
+
     def node_voltages(self) -> dict[str, float]:
         """Node voltages (lowercased names) of the last `run_op`."""
         if self._last_voltages is None:
             raise SpiceError("no operating point has been computed for the loaded circuit")
         return dict(self._last_voltages)
+
+    def _read_vectors(self, plot_name: str) -> dict:
+        """Every voltage vector of a plot, as NumPy arrays (lowercased names)."""
+        import numpy as np
+        lib = self._ngspice_shared
+        names_c = lib.ngSpice_AllVecs(plot_name.encode())
+        out = {}
+        i = 0
+        while names_c[i] != FFI.NULL:
+            vname = ffi.string(names_c[i]).decode()
+            i += 1
+            if "#" in vname or vname.startswith(("@", "i(")):
+                continue
+            info = lib.ngGet_Vec_Info(f"{plot_name}.{vname}".encode())
+            if info == FFI.NULL or info.v_type != _SV_VOLTAGE or info.v_realdata == FFI.NULL:
+                continue
+            out[vname.lower()] = np.frombuffer(ffi.buffer(info.v_realdata, 8 * info.v_length),
+                                               dtype=np.float64).copy()
+        return out
 
     def _read_voltages(self, plot_name: str) -> dict[str, float]:
         lib = self._ngspice_shared

@@ -89,6 +89,7 @@ def test_program_quantizes_through_the_rheostat_map_and_alters_only_changes(net,
         r = IdealBackend(sb.network).measure(u)
         assert np.abs(m.v - r.v).max() <= 1e-6
         del ref
+        sb.measure(u[:1])  # one sample: measured by `op` on the loaded circuit (a batch is a DC sweep)
         calls = []
         real_alter = sb.engine.alter
         sb.engine.alter = lambda name, value: (calls.append(name), real_alter(name, value))
@@ -132,6 +133,7 @@ def test_failed_samples_are_marked_never_stale(net, samples):
     from diodenet.analog.ngspice_engine import SpiceError
     u, _ = samples
     with SpiceBackend(net) as sb:
+        sb.sweep_min = 10**9  # sample by sample: the path with per-sample retries
         good = sb.measure(u[:4])
         real_run_op = sb.engine.run_op
         plan = iter([True, False, False, False,   # sample 0 fine; sample 1 fails plain op and both retries
@@ -187,6 +189,7 @@ def test_the_circuit_is_loaded_once_not_per_call():
 
     net = ResistorDiodeNetwork.layered(4, 3, 2, rng=0)
     backend = SpiceBackend(net)
+    backend.sweep_min = 10**9  # sample by sample (a batch is one DC sweep of its own circuit)
     loads = []
     real_load = backend.engine.load
     backend.engine.load = lambda text: (loads.append(1), real_load(text))[1]
@@ -198,3 +201,29 @@ def test_the_circuit_is_loaded_once_not_per_call():
         del backend.engine.load
         backend.close()
     assert loads == []
+
+
+def test_a_batch_as_one_dc_sweep_equals_sample_by_sample_ops(net, samples):
+    """The batch path (sources as B-source tables over a swept index) gives the same operating
+    points as one `op` per sample, with the perturbation currents too; a failed sweep falls back
+    to per-sample measurement."""
+    u, _ = samples
+    rng = np.random.default_rng(5)
+    inject = rng.normal(scale=1e-6, size=(len(u), net.n_neurons))
+    with SpiceBackend(net, diode="1n4148") as sb:
+        batch = sb.measure(u, inject=inject)
+        assert sb.sweeps == 1
+        sb.sweep_min = 10**9
+        single = sb.measure(u, inject=inject)
+        assert sb.sweeps == 1
+    assert batch.ok.all() and single.ok.all()
+    assert np.abs(batch.v - single.v).max() <= 1e-9
+    with SpiceBackend(net, diode="1n4148") as sb:
+        sb.engine.run_sweep = lambda *a, **k: (_ for _ in ()).throw(__import__(
+            "diodenet.analog.ngspice_engine", fromlist=["SpiceError"]).SpiceError("forced"))
+        try:
+            fallback = sb.measure(u, inject=inject)
+        finally:
+            del sb.engine.run_sweep
+        assert sb.sweeps == 0 and fallback.ok.all()
+        assert np.abs(fallback.v - single.v).max() <= 1e-12
