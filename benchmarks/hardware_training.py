@@ -7,8 +7,8 @@ MCP4351 rheostat's range) is trained twice for the same epochs, batch and seed:
             spice backend: 1N4148 diodes, 8-bit potentiometer codes, 12-bit DAC inputs and 12-bit
             ADC readings, hardware linearization (one forward and one perturbed settle per sample).
 Prints both test accuracies, wall times, training samples per second on the spice backend, and a
-profile of one hardware epoch split into ngspice `op`, ngspice `alter`, potentiometer quantization
-and the rest (Python).
+profile of one hardware epoch split into ngspice (batch DC sweeps, `op`, `alter`, loading), netlist
+text, potentiometer quantization and the rest (Python).
 
     python benchmarks/hardware_training.py [--hidden 16] [--epochs 5] [--json]
 """
@@ -27,16 +27,17 @@ from diodenet.host.train import TrainConfig, train
 
 
 def profile_split(stats):
-    """Seconds spent in ngspice op, ngspice alter, quantization, and in total."""
+    """Seconds spent in ngspice (batch DC sweeps, single `op`s, `alter`s, loading the batch
+    netlist), writing the netlist text, quantizing to part codes, and in total."""
     total = stats.total_tt
-    parts = {"ngspice_op": 0.0, "ngspice_alter": 0.0, "quantize": 0.0}
+    where = {("ngspice_engine.py", "run_sweep"): "ngspice_dc_sweep", ("ngspice_engine.py", "run_op"): "ngspice_op",
+             ("ngspice_engine.py", "alter"): "ngspice_alter", ("ngspice_engine.py", "load"): "ngspice_load",
+             ("spice_backend.py", "_text"): "netlist_text", ("devices.py", "codes"): "quantize"}
+    parts = dict.fromkeys(where.values(), 0.0)
     for (filename, _, name), (_, _, _, cumtime, _) in stats.stats.items():
-        if filename.endswith("ngspice_engine.py") and name == "run_op":
-            parts["ngspice_op"] += cumtime
-        elif filename.endswith("ngspice_engine.py") and name == "alter":
-            parts["ngspice_alter"] += cumtime
-        elif filename.endswith("devices.py") and name == "quantize":
-            parts["quantize"] += cumtime
+        for (file_end, func), key in where.items():
+            if filename.endswith(file_end) and name == func:
+                parts[key] += cumtime
     parts["python_other"] = total - sum(parts.values())
     parts["total"] = total
     return parts
