@@ -230,22 +230,8 @@ class Engine(NgSpiceShared):
         return out
 
     def _read_voltages(self, plot_name: str) -> dict[str, float]:
-        lib = self._ngspice_shared
-        names_c = lib.ngSpice_AllVecs(plot_name.encode())
-        out = {}
-        i = 0
-        while names_c[i] != FFI.NULL:
-            vname = ffi.string(names_c[i]).decode()
-            i += 1
-            if "#" in vname or vname.startswith(("@", "i(")):
-                continue  # branch currents, internal device nodes, device parameters
-            info = lib.ngGet_Vec_Info(f"{plot_name}.{vname}".encode())
-            if info == FFI.NULL or info.v_type != _SV_VOLTAGE or info.v_length < 1:
-                continue
-            if info.v_realdata == FFI.NULL:
-                continue
-            out[vname.lower()] = float(info.v_realdata[0])
-        return out
+        """The first value of every voltage vector of a plot (an operating point)."""
+        return {name: float(vec[0]) for name, vec in self._read_vectors(plot_name).items() if vec.size}
 
     def operating_point(self, netlist_text: str) -> dict[str, float]:
         """Load a netlist, run `op`, return {node name (lowercase): voltage}, clean up."""
