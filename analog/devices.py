@@ -119,6 +119,7 @@ DIODE_CARDS = {
         source="diodenet ideal-diode approximation: N = 1e-6 (N*Vt = 26 nV), IS = 1e-12 A"),
 }
 IDEAL_DIODE = DIODE_CARDS["ideal"]
+DIODE_NAMES = tuple(DIODE_CARDS)  # the names the command line accepts
 
 
 def diode_card(name):

@@ -8,7 +8,7 @@ import importlib
 
 from .seam import IdealBackend
 
-__all__ = ["open_backend", "BACKENDS"]
+__all__ = ["open_backend", "is_board_url", "BACKENDS"]
 
 BACKENDS = ("ideal", "spice")
 
@@ -27,6 +27,11 @@ def _load(module_name, class_name, what):
     return getattr(module, class_name)
 
 
+def is_board_url(name):
+    """True for a board's pyserial URL: a URL scheme (socket://, rfc2217://, …) or a serial port."""
+    return "://" in name or name.startswith("/dev/") or name.upper().startswith("COM")
+
+
 def open_backend(name, network, **options):
     """A measurement backend for `network`: 'ideal', 'spice', or a board's pyserial URL
     (e.g. socket://127.0.0.1:PORT for the co-simulated board, /dev/ttyUSB1 for a real one)."""
@@ -36,6 +41,6 @@ def open_backend(name, network, **options):
         return IdealBackend(network)
     if name in _EXTERNAL:
         return _load(*_EXTERNAL[name], name)(network, **options)
-    if "://" in name or name.startswith("/dev/") or name.upper().startswith("COM"):
+    if is_board_url(name):
         return _load(*_BOARD, "board")(network, name, **options)
     raise ValueError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)} or a board's serial URL")

@@ -8,6 +8,8 @@ at every node z0 … z{n−1}, whose operating point is the fixed point z* in vo
 
 import json
 
+from ...analog.devices import DIODE_NAMES
+
 
 def register(sub):
     p = sub.add_parser(
@@ -17,7 +19,7 @@ def register(sub):
                     "ngspice netlist; nodes z0 … z{n-1} settle at the fixed point in volts.")
     p.add_argument("model", metavar="MONDEQ.npz", help="arrays W (n×n), U (n×d), b (n)")
     p.add_argument("--input", required=True, metavar="X.npy", help="input vector of length d (.npy)")
-    p.add_argument("--diode", default="ideal", choices=["ideal", "1n4148", "bat54"],
+    p.add_argument("--diode", default="ideal", choices=DIODE_NAMES,
                    help="diode model: the kit's ideal-diode approximation (default) or a real part")
     p.add_argument("--scale", type=float, default=1e-3,
                    help="conductance per unit of I - W, siemens (default 1e-3)")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...analog.devices import DIODE_NAMES
 from ..backends import BACKENDS, open_backend
 from ..gradcheck import gradient_check, random_network
 
@@ -15,7 +16,7 @@ def register(sub):
                        "random network vs the exact implicit gradient (ideal backend) or central finite "
                        "differences of the same circuit (other backends).")
     p.add_argument("--backend", default="ideal", help=f"{', '.join(BACKENDS)} (default ideal)")
-    p.add_argument("--diode", default=None, help="spice backend: diode card (ideal, 1n4148, bat54)")
+    p.add_argument("--diode", default=None, choices=DIODE_NAMES, help="spice backend: diode card")
     p.add_argument("--neurons", type=int, default=32, help="neurons in the random network (default 32)")
     p.add_argument("--samples", type=int, default=4, help="samples in the batch (default 4)")
     p.add_argument("--reference", choices=["implicit", "fd"], default=None,

@@ -3,6 +3,8 @@ real parts (potentiometer taps, diode cards), runnable with `ngspice -b` on its 
 
 import json
 
+from ...analog.devices import DIODE_NAMES
+
 
 def register(sub):
     p = sub.add_parser("netlist", help="write a trained model as an ngspice netlist of real parts",
@@ -11,7 +13,7 @@ def register(sub):
                                    "cards, as plain ngspice text.")
     p.add_argument("model", metavar="MODEL", help="trained model (.npz)")
     p.add_argument("--part", default="MCP4351", help="potentiometer part (default MCP4351) or none")
-    p.add_argument("--diode", default="1n4148", choices=["ideal", "1n4148", "bat54"])
+    p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES)
     p.add_argument("--input", default=None, metavar="X.npy", help="features held by the sources (default zeros)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.cir")
     p.add_argument("--json", action="store_true")

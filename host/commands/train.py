@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from ..backends import BACKENDS, open_backend
+from ...analog.devices import DIODE_NAMES
+from ..backends import BACKENDS, is_board_url, open_backend
 from ..cli import UserError
 from ..datasets import DATASETS, load_dataset
 from ..network import ResistorDiodeNetwork
@@ -37,7 +38,7 @@ def register(sub):
     p.add_argument("--epsilon", type=float, default=None,
                    help="relative output perturbation / nudge (default: 1e-3, or ~100 ADC steps behind a converter)")
     p.add_argument("--centered", action="store_true", help="centered ±epsilon perturbation")
-    p.add_argument("--diode", default="1n4148", help="spice backend: diode card (ideal, 1n4148, bat54; default 1n4148)")
+    p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES, help="spice backend: diode card (default 1n4148)")
     p.add_argument("--no-parts", action="store_true",
                    help="spice backend: exact conductances and readings (no potentiometer codes, DAC or ADC)")
     p.add_argument("--gain", type=float, default=30.0, help="readout gain, logits per volt (default 30)")
@@ -56,8 +57,6 @@ def hardware_setup(backend, diode="1n4148", parts=True):
     realizable range (MCP4351, 8-bit rheostat: codes ↔ conductance through boards.parts.Rheostat),
     the AD5628 12-bit DAC on the inputs and the AD7928 12-bit ADC on the node voltages, both over
     ±2.5 V after the front-end's level shifters (see docs/analog.md), and a real diode card."""
-    if backend == "ideal":
-        return (1e-6, 1e-3), {}
     if backend != "spice":
         return (1e-6, 1e-3), {}
     if not parts:
@@ -66,10 +65,6 @@ def hardware_setup(backend, diode="1n4148", parts=True):
     pot = Potentiometer()
     return (pot.g_min, pot.g_max), {"diode": diode, "part": pot, "dac": dac_quantizer(-2.5, 2.5),
                                     "adc": adc_quantizer(-2.5, 2.5)}
-
-
-def is_board(backend):
-    return "://" in backend or backend.startswith("/dev/") or backend.upper().startswith("COM")
 
 
 def board_setup(data, hidden, seed, r_inject=10e3):
@@ -124,7 +119,7 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
     lr = lr or (0.005 if cascade is not None else 0.01)
     data = load_dataset(dataset, seed=seed)
     (g_min, g_max), options = hardware_setup(backend, diode, parts)
-    if is_board(backend):
+    if is_board_url(backend):
         if cascade is not None:
             raise UserError("--cascade runs on the ideal and spice backends; a board holds one array")
         net, data = board_setup(data, hidden, seed)

@@ -7,6 +7,8 @@ accuracy_spice, …).  Nothing is written to the model file.
 
 import json
 
+from ...analog.devices import DIODE_NAMES
+
 
 def register(sub):
     p = sub.add_parser("verify", help="reference solver vs ngspice (device level) for a trained model",
@@ -16,7 +18,7 @@ def register(sub):
     p.add_argument("model", metavar="MODEL", help="trained model (.npz from diodenet train)")
     p.add_argument("--samples", type=int, default=200, help="test samples (default 200)")
     p.add_argument("--dataset", default=None, help="dataset (default: inferred from the feature count)")
-    p.add_argument("--diode", default="1n4148", choices=["ideal", "1n4148", "bat54"])
+    p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES)
     p.add_argument("--part", default="MCP4351", help="potentiometer part, or none for exact conductances")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="plot file (default MODEL_verify.png)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
