@@ -1,60 +1,154 @@
-"""The analog front-end (AFE) reference design as data (pure Python, no Amaranth).
+"""The analog front-end (AFE): one definition of the board's resistor–diode array (pure Python).
 
-Default array: 8 neurons -- 6 hidden and 2 outputs -- with 4 differential inputs plus a bias.
-* Every hidden neuron connects to every input line (+u_p, -u_p for p = 0..3) and to the bias line
-  through an MCP4351 rheostat: 6 x 9 = 54 tunable conductances.
-* Every output neuron connects to every hidden neuron: 2 x 6 = 12 tunable conductances.
-* Each neuron node has a fixed leak resistor to ground and a diode (anode at ground, cathode at the
-  node; BAT54 Schottky, so a conducting node sits near -0.3 V).
-* Input lines are driven by DAC0 (AD5628) channels 0..7 through unity-gain buffers; the bias line by
-  DAC1 channel 0; the output perturbation by DAC1 channels 1 and 2 through injection resistors into
-  the two output nodes (a small DAC step is a small current step: hardware linearization, DESIGN 1.4).
-* The 8 neuron node voltages go to the AD7928's VIN0..VIN7 through buffers; drops across each
-  tunable conductance are differences of node (and known input) voltages, so no multiplexer is needed.
-66 tunable conductances -> 17 MCP4351 (4 rheostats each, 2 spare), selected through a 5-bit
-chip-select address decoded by two 74HC154 (see docs/hardware.md).
+Everything that two layers need to agree on about the analog side lives here and nowhere else:
+topology, which edges are rheostats, the fixed resistors, the reference the diodes return to, how
+features become line voltages, the converters and the rheostat part with its limits.  The host's
+network (`diodenet.host.frontend.frontend_network`), the spice backend, the co-simulated board,
+the board driver, the schematic (`boards.schematic`) and the controller's capability reply are all
+derived from an `AFE` (docs/hardware.md).
+
+Why a mid-rail reference (docs/hardware.md "Why the array is referred to mid-rail"): the board has
+one 3.3 V supply and converters spanning 0 .. V_REF = 2.5 V.  A node of a passive network is a
+weighted average of its neighbours, so with every line in 0 .. 2.5 V and the diodes returning to
+0 V no diode could ever conduct and the array would be linear.  Here the diodes' anodes and the
+leak resistors return to V_MID = V_REF / 2 (a buffered divider of the reference), and each feature
+x in [-1, 1] drives a line pair V_MID +- s*x.  Nodes then swing both sides of V_MID and the diodes
+conduct.  All host-side voltages are *referred to V_MID*: the model's "ground" is V_MID, a model
+voltage u is the physical voltage V_MID + u.
+
+Topology (neurons h0.. hidden with diodes, y0.. outputs without, a linear readout):
+* line pairs x_i+ / x_i- (DAC0 channels 0 .. 2d-1, in encoding order x0+ .. x{d-1}+, x0- ..) and
+  two bias lines bias+ / bias- (DAC1 channels 0 and 3) at V_MID +- v_bias;
+* a rheostat (MCP4351, terminal B to wiper) from every hidden node to every line, and from every
+  output to every hidden node and to both bias lines -- in that order the potentiometer order
+  (edge e = chip e // 4, wiper e % 4);
+* fixed: a leak r_leak from every neuron to V_MID, an injection resistor r_inject from each output
+  to its perturbation DAC (DAC1 channels 1, 2) that rests at V_MID (mid-scale code): a DAC step
+  dV is a current dV / r_inject into the output (hardware linearization, docs/hardware.md);
+* a BAT54 Schottky diode per hidden node, anode at V_MID, cathode at the node.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, asdict, replace
 import math
 
+import numpy as np
+
 from .parts import MCP4351, AD5628, AD7928, Rheostat
+
+#: a terminal of the array that is the reference (V_MID), in `AFE.edge_terminals`
+REFERENCE = "ref"
 
 
 @dataclass(frozen=True)
 class AFE:
+    """The analog front-end: topology, parts and analog constants (see the module doc).
+
+    kind: "board" -- buildable, every part limit enforced (ADC channels, current through a
+    rheostat at full span, chip-select decoder size); "simulation" -- the same kind of array for
+    spice/ideal work beyond one board's channel counts (no channel limits), recorded as such in
+    model files.  v_ref: converter reference (ADC REF_IN and DAC VREFIN, volts).  input_span:
+    line swing for a feature of 1 (volts around V_MID).  v_bias: bias lines at V_MID +- v_bias.
+    """
     n_hidden: int = 6
     n_outputs: int = 2
-    n_inputs: int = 4                   # differential inputs: each drives a +u and a -u line
-    bias: bool = True
-    r_leak: float = 100e3               # fixed leak resistor per neuron node
-    r_inject: float = 47e3              # perturbation injection resistor per output node
-    diode: str = "BAT54"
-    pert_dac_channels: tuple = (1, 2)   # DAC1 channels of the two output perturbations
-    bias_dac_channel: int = 0           # DAC1 channel of the bias line
+    n_inputs: int = 4                   # features: each drives a line pair x_i+ / x_i-
+    kind: str = "board"
+    r_leak: float = 100e3               # fixed leak resistor from every neuron to V_MID
+    r_inject: float = 10e3              # perturbation injection resistor per output node
+    diode: str = "bat54"                # neuron diode (an analog.devices card name)
+    v_ref: float = 2.5                  # REF3025 -> AD7928 REF_IN, AD5628 VREFIN
+    v_supply: float = 3.3               # VDD of the potentiometers, converters and op-amps
+    input_span: float = 1.0             # volts per unit feature around V_MID
+    v_bias: float = 1.0                 # bias lines at V_MID +- v_bias
+    readout_gain: float = 100.0         # logits per volt of output node voltage
+    c_extra: float = 20e-12             # per node: diode (BAT54 C_T ~10 pF), ADC buffer input, trace
+    pert_dac_channels: tuple = (1, 2)   # DAC1 channels of the output perturbations
+    bias_dac_channels: tuple = (0, 3)   # DAC1 channels of bias+ and bias-
 
     pot = MCP4351
     dac = AD5628
     adc = AD7928
 
+    def __post_init__(self):
+        for name in ("n_hidden", "n_outputs", "n_inputs"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"AFE {name} must be an integer >= 1, got {v!r}")
+        if self.kind not in ("board", "simulation"):
+            raise ValueError(f"AFE kind must be 'board' or 'simulation', got {self.kind!r}")
+        for name in ("r_leak", "r_inject", "v_ref", "v_supply", "input_span", "v_bias"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"AFE {name} must be a positive number, got {v!r}")
+        if self.input_span > self.v_mid or self.v_bias > self.v_mid:
+            raise ValueError(f"input_span and v_bias must be <= V_MID = {self.v_mid:g} V (the "
+                             "DACs span 0 .. V_REF)")
+        if len(self.pert_dac_channels) > 2 or self.n_outputs > len(self.pert_dac_channels) and \
+                self.kind == "board":
+            raise ValueError(f"a board AFE has {len(self.pert_dac_channels)} perturbation DACs: at "
+                             f"most that many outputs, got {self.n_outputs}")
+
+    # --- voltages ---------------------------------------------------------------------------------
+    @property
+    def v_mid(self):
+        """The array's reference: diodes' anodes, leaks and the perturbation DACs' rest level."""
+        return self.v_ref / 2
+
+    @property
+    def line_range(self):
+        """Model voltages (around V_MID) a DAC line can take: [-V_MID, V_MID - 1 LSB]."""
+        lsb = self.dac_lsb
+        return -self.v_mid, self.v_ref - lsb - self.v_mid
+
+    @property
+    def dac_lsb(self):
+        return self.v_ref / 2 ** self.dac.bits
+
+    @property
+    def adc_lsb(self):
+        return self.v_ref / 2 ** self.adc.bits
+
+    # --- topology ---------------------------------------------------------------------------------
     @property
     def n_neurons(self):
         return self.n_hidden + self.n_outputs
 
     @property
-    def input_lines(self):
-        lines = [f"u{p}{s}" for p in range(self.n_inputs) for s in "+-"]
-        return lines + (["bias"] if self.bias else [])
-
-    @property
     def neurons(self):
         return [f"h{j}" for j in range(self.n_hidden)] + [f"y{k}" for k in range(self.n_outputs)]
 
+    @property
+    def input_lines(self):
+        """Source lines in the network's source order (the differential input encoding)."""
+        d = self.n_inputs
+        return [f"x{i}+" for i in range(d)] + [f"x{i}-" for i in range(d)] + ["bias+", "bias-"]
+
+    def line_dac(self, line):
+        """(DAC index, channel) driving a source line."""
+        lines = self.input_lines
+        s = lines.index(line)
+        if s < 2 * self.n_inputs:
+            return 0, s
+        return 1, self.bias_dac_channels[s - 2 * self.n_inputs]
+
     def edges(self):
         """Tunable conductances as (terminal a, terminal b), in potentiometer order."""
-        e = [(h, line) for h in self.neurons[:self.n_hidden] for line in self.input_lines]
-        e += [(y, h) for y in self.neurons[self.n_hidden:] for h in self.neurons[:self.n_hidden]]
+        hidden, outputs = self.neurons[:self.n_hidden], self.neurons[self.n_hidden:]
+        e = [(h, line) for h in hidden for line in self.input_lines]
+        e += [(y, h) for y in outputs for h in hidden]
+        e += [(y, b) for y in outputs for b in ("bias+", "bias-")]
         return e
+
+    def fixed_resistors(self):
+        """Fixed parts as (terminal a, terminal b, ohms): leaks, then injection resistors (the
+        perturbation DAC rests at V_MID, so in the model it is a resistor to the reference)."""
+        leaks = [(j, REFERENCE, self.r_leak) for j in self.neurons]
+        inj = [(y, REFERENCE, self.r_inject) for y in self.neurons[self.n_hidden:]]
+        return leaks + inj
+
+    @property
+    def diode_nodes(self):
+        return self.neurons[:self.n_hidden]
 
     @property
     def n_pots(self):
@@ -70,7 +164,7 @@ class AFE:
 
     @property
     def n_dac_inputs(self):
-        """DAC0 channels the sequencer writes per sample (the +u/-u lines)."""
+        """DAC0 channels the sequencer writes per sample (the x_i+ / x_i- lines)."""
         return 2 * self.n_inputs
 
     @property
@@ -81,14 +175,113 @@ class AFE:
     def rheostat(self):
         return Rheostat.of(self.pot)
 
+    # --- limits -----------------------------------------------------------------------------------
+    @property
+    def v_span_max(self):
+        """Largest voltage across a rheostat: a line at one end of the DAC range, a node at the
+        other (nodes stay within the lines' range; a conducting BAT54 sits ~0.3 V below V_MID,
+        inside it)."""
+        return self.v_ref
+
+    @property
+    def g_max(self):
+        """Upper end of a tunable conductance: the rheostat's code 0, or the part's terminal current
+        limit at full span (MCP4351 i_max / v_span_max = 1 mS), whichever is lower."""
+        return min(self.rheostat.g_max, self.pot.i_max / self.v_span_max)
+
+    @property
+    def g_min(self):
+        return self.rheostat.g_min
+
+    def node_capacitance(self):
+        """Capacitance at every neuron node (farads): each rheostat's wiper (C_W) at the node
+        (wiper to the neuron, terminal B to the line or the other neuron, so a node between two
+        rheostats' B terminals sees C_BW) plus `c_extra`."""
+        c = {j: self.c_extra for j in self.neurons}
+        for a, b in self.edges():
+            c[a] += self.pot.c_wiper
+            if b in c:
+                c[b] += self.pot.c_terminal
+        return np.array([c[j] for j in self.neurons])
+
+    def slowest_time_constant(self):
+        """Slowest time constant of the array (seconds) with every rheostat at its highest
+        resistance and every diode blocking: 1 / (smallest eigenvalue of C^-1/2 G C^-1/2), with G
+        the nodal conductance matrix (lines and V_MID held by buffers)."""
+        n = self.n_neurons
+        idx = {name: j for j, name in enumerate(self.neurons)}
+        G = np.zeros((n, n))
+        g = self.g_min
+        for a, b in self.edges():
+            ia, ib = idx[a], idx.get(b)
+            G[ia, ia] += g
+            if ib is not None:
+                G[ib, ib] += g
+                G[ia, ib] -= g
+                G[ib, ia] -= g
+        for a, _, r in self.fixed_resistors():
+            G[idx[a], idx[a]] += 1.0 / r
+        c = self.node_capacitance()
+        M = G / np.sqrt(np.outer(c, c))
+        return 1.0 / float(np.linalg.eigvalsh(M)[0])
+
+    def settle_time(self):
+        """Seconds from an LDAC edge to a conversion accurate to 1/2 LSB: the DAC's output
+        settling plus ln(2^(bits+1)) slowest time constants of the array (first-order settling to
+        1/2 LSB of a full-scale step), rounded up to a microsecond."""
+        t = self.dac.t_settle + math.log(2 ** (self.adc.bits + 1)) * self.slowest_time_constant()
+        return math.ceil(t * 1e6) / 1e6
+
     def check(self):
+        """Refuse an AFE a board cannot carry (kind "board"); returns self."""
+        if self.kind != "board":
+            return self
         if self.n_dac_inputs > self.dac.channels:
-            raise ValueError("more input lines than DAC0 channels")
+            raise ValueError(f"{self.n_dac_inputs} input lines but DAC0 has {self.dac.channels} "
+                             f"channels: a board AFE takes at most {self.dac.channels // 2} features")
         if self.n_adc > self.adc.channels:
-            raise ValueError("more neurons than ADC channels (add a multiplexer)")
+            raise ValueError(f"{self.n_adc} neurons but the AD7928 has {self.adc.channels} channels "
+                             "(add a multiplexer, or use kind='simulation')")
         if self.n_pot_chips > 32:
-            raise ValueError("more than 32 potentiometer chips")
+            raise ValueError(f"{self.n_pot_chips} potentiometer chips; the chip-select decoder "
+                             "addresses 32")
         return self
+
+    # --- plain data -------------------------------------------------------------------------------
+    def to_dict(self):
+        d = asdict(self)
+        d["pert_dac_channels"] = list(self.pert_dac_channels)
+        d["bias_dac_channels"] = list(self.bias_dac_channels)
+        d["parts"] = {"pot": self.pot.name, "dac": self.dac.name, "adc": self.adc.name}
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d.pop("parts", None)
+        for k in ("pert_dac_channels", "bias_dac_channels"):
+            if k in d:
+                d[k] = tuple(d[k])
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown AFE fields {sorted(unknown)}")
+        return cls(**d)
+
+    def analog_constants(self):
+        """The constants a built board must share with a model of it (compared by the driver
+        against the controller's capability reply), in integer units: ohms, millivolts."""
+        return {"r_leak": int(round(self.r_leak)), "r_inject": int(round(self.r_inject)),
+                "v_ref_mv": int(round(self.v_ref * 1000)), "pot_r_ab": int(self.pot.r_ab),
+                "pot_r_w": int(self.pot.r_w)}
+
+    def sized(self, n_hidden=None, n_outputs=None, n_inputs=None):
+        return replace(self, n_hidden=n_hidden or self.n_hidden, n_outputs=n_outputs or self.n_outputs,
+                       n_inputs=n_inputs or self.n_inputs)
+
+
+#: the front-end the co-simulation tests and the small board use: 2 features, 6 hidden, 2 outputs
+#: (all 8 ADC channels, 52 rheostats on 13 MCP4351)
+SMALL_AFE = AFE(n_hidden=6, n_outputs=2, n_inputs=2)
 
 
 # --- pin maps ------------------------------------------------------------------------------------
@@ -152,13 +345,15 @@ class ControllerConfig:
     def caps(self):
         from ..hdl import protocol as P
         a = self.afe
+        consts = a.analog_constants()
         return P.Caps(
             protocol=P.PROTOCOL_VERSION, board=self.board, clock_hz=int(self.clk_hz),
             baud=self.baud, n_pot_chips=a.n_pot_chips, wipers_per_chip=a.pot.wipers,
             pot_bits=a.pot.bits, pot_r_ab=int(a.pot.r_ab), pot_r_w=int(a.pot.r_w), n_dacs=2,
             n_dac_inputs=a.n_dac_inputs, dac_bits=a.dac.bits, n_adc=a.n_adc, adc_bits=a.adc.bits,
             sample_depth=self.sample_depth, max_request=P.MAX_REQUEST, max_reply=P.MAX_REPLY,
-            part_ids=f"{a.pot.name},{a.dac.name},{a.adc.name}")
+            part_ids=f"{a.pot.name},{a.dac.name},{a.adc.name}", n_pert=len(a.pert_dac_channels),
+            r_leak=consts["r_leak"], r_inject=consts["r_inject"], v_ref_mv=consts["v_ref_mv"])
 
 
 BOARDS = {

@@ -61,10 +61,22 @@ class MCP4351:
     TCON0, STATUS, TCON1 = 0x4, 0x5, 0xA
     # DS22060 section 7.1 "Command Byte": C1:C0 = 00 write data, 01 increment, 10 decrement, 11 read
     CMD_WRITE, CMD_INCR, CMD_DECR, CMD_READ = 0b00, 0b01, 0b10, 0b11
-    # "-103" variant: R_AB = 10 kOhm; wiper resistance R_W typ. 75 Ohm (DS22242 "Electrical
-    # Characteristics", R_W at VDD = 5.5 V)
+    # "-103" variant: R_AB = 10 kOhm +-20 % (DS22242 "AC/DC Characteristics", R_AB tolerance).
+    # Wiper resistance: the datasheet's typical 75 Ohm is specified at VDD = 5.5 V; R_W rises as
+    # VDD falls (the wiper switch is a CMOS transmission gate) and the same table allows up to
+    # ~300 Ohm at the low end of the specified supply range (2.7 V).  The board runs the part at
+    # VDD = 3.3 V, so the model takes R_W = 150 Ohm (spread 75 .. 300 Ohm, `r_w_range`);
+    # calibration measures the real value.
     r_ab = 10_000.0
-    r_w = 75.0
+    r_ab_tolerance = 0.20
+    r_w = 150.0
+    r_w_range = (75.0, 300.0)
+    # DS22242 "Absolute Maximum Ratings": current into terminals A, B and W: +-2.5 mA
+    i_max = 2.5e-3
+    # DS22242 / MCP44X1 family "AC/DC characteristics", capacitance at f = 1 MHz, code full scale:
+    # C_AW = C_BW = 75 pF (terminals A, B), C_W = 120 pF (wiper)
+    c_terminal = 75e-12
+    c_wiper = 120e-12
 
     @staticmethod
     def frame(address, command, data=0):
@@ -165,6 +177,13 @@ class AD5628:
     CMD_INTERNAL_REF = 0b1000         # DB0 = 1: internal reference on
     ADDRESS_ALL = 0b1111
     v_ref_internal = 1.25             # AD5628-1 internal reference (gain 2 -> 0 .. 2.5 V)
+    # "Theory of Operation / D/A Section" (Rev. G): with an external reference the ideal output is
+    # V_OUT = V_REFIN * D / 2**N (with the internal one, 2 * V_REFOUT * D / 2**N); "Internal
+    # Reference": the on-chip reference is OFF at power-up, so an external reference needs no
+    # command.  The front-end drives V_REFIN from the same 2.5 V reference as the ADC's REF_IN.
+    # Output settling (Table 2, "AC Characteristics": 1/4 to 3/4 scale to +-2 LSB) is a few us;
+    # the front-end budgets `t_settle` for it.
+    t_settle = 10e-6
 
     @classmethod
     def frame(cls, command, address, code=0):

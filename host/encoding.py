@@ -30,8 +30,17 @@ class InputEncoding:
     differential: bool = True
     scale: float = 1.0  # volts per unit feature
     bias: float = 1.0  # volts on the bias rail(s)
+    line_range: tuple | None = None  # (lo, hi) volts a source line can take; encode() clips to it
 
     def __post_init__(self):
+        if self.line_range is not None:
+            lo, hi = (float(v) for v in self.line_range)
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+                raise ValueError(f"line_range must be (lo, hi) volts with lo < hi, got {self.line_range!r}")
+            object.__setattr__(self, "line_range", (lo, hi))
+        self._validate()
+
+    def _validate(self):
         if int(self.n_features) != self.n_features or self.n_features < 0:
             raise ValueError(f"n_features must be a non-negative integer, got {self.n_features!r}")
         if not (np.isfinite(self.scale) and self.scale > 0):
@@ -79,16 +88,34 @@ class InputEncoding:
             )
         if not np.all(np.isfinite(x)):
             raise ValueError("inputs contain NaN or infinite values")
-        return x @ self.matrix.T + self.offset
+        u = x @ self.matrix.T + self.offset
+        if self.line_range is not None:
+            u = np.clip(u, *self.line_range)
+        return u
+
+    def n_clipped(self, x):
+        """How many line voltages of features x fall outside `line_range` (encode clips them)."""
+        if self.line_range is None:
+            return 0
+        x = np.asarray(x, dtype=float)
+        u = x @ self.matrix.T + self.offset
+        lo, hi = self.line_range
+        return int(np.sum((u < lo) | (u > hi)))
 
     def to_dict(self):
-        return {
+        d = {
             "n_features": int(self.n_features),
             "differential": bool(self.differential),
             "scale": float(self.scale),
             "bias": float(self.bias),
         }
+        if self.line_range is not None:
+            d["line_range"] = list(self.line_range)
+        return d
 
     @classmethod
     def from_dict(cls, d):
+        d = dict(d)
+        if d.get("line_range") is not None:
+            d["line_range"] = tuple(d["line_range"])
         return cls(**d)

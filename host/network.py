@@ -46,6 +46,7 @@ class ResistorDiodeNetwork:
     element: object = field(default_factory=IdealDiode)
     readout_gain: float = 30.0  # logits = readout_gain · v_out (1/V), an amplifier after the array
     diodes: np.ndarray | None = None  # (n,) bool: which neurons carry the element (default: all)
+    frontend: dict | None = None  # the analog front-end this network is (`boards.afe.AFE.to_dict`)
 
     def __post_init__(self):
         self.edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
@@ -279,6 +280,8 @@ class ResistorDiodeNetwork:
             "element": self.element.to_dict(),
             "readout_gain": float(self.readout_gain),
         }
+        if self.frontend is not None:
+            meta["frontend"] = self.frontend
         arrays = {"edges": self.edges, "conductance": self.conductance, "g_min": self.g_min,
                   "g_max": self.g_max, "outputs": self.outputs, "diodes": self.diodes}
         return meta, arrays
@@ -287,4 +290,5 @@ class ResistorDiodeNetwork:
     def from_arrays(cls, meta, arrays):
         return cls(meta["n_neurons"], InputEncoding.from_dict(meta["encoding"]), arrays["edges"],
                    arrays["conductance"], arrays["g_min"], arrays["g_max"], arrays["outputs"],
-                   element_from_dict(meta["element"]), meta["readout_gain"], arrays.get("diodes"))
+                   element_from_dict(meta["element"]), meta["readout_gain"], arrays.get("diodes"),
+                   meta.get("frontend"))

@@ -34,9 +34,11 @@ def test_ad7928_control_and_dout():
 
 def test_rheostat_map():
     r = Rheostat.of(MCP4351)
-    assert r.resistance(0) == pytest.approx(75.0)
-    assert r.resistance(256) == pytest.approx(75.0 + 10_000.0)
-    assert r.resistance(128) == pytest.approx(75.0 + 5_000.0)
+    r_w = MCP4351.r_w           # at the board's 3.3 V supply, inside the datasheet's spread
+    assert MCP4351.r_w_range[0] <= r_w <= MCP4351.r_w_range[1]
+    assert r.resistance(0) == pytest.approx(r_w)
+    assert r.resistance(256) == pytest.approx(r_w + 10_000.0)
+    assert r.resistance(128) == pytest.approx(r_w + 5_000.0)
     for code in (0, 1, 17, 128, 255, 256):
         assert r.code_for_conductance(r.conductance(code)) == code
     assert r.g_min < r.g_max
@@ -44,6 +46,6 @@ def test_rheostat_map():
 
 def test_default_afe():
     afe = AFE().check()
-    assert afe.n_neurons == 8 and afe.n_pots == 66 and afe.n_pot_chips == 17
+    assert afe.n_neurons == 8 and afe.n_pots == 76 and afe.n_pot_chips == 19
     assert afe.n_dac_inputs == 8 and afe.n_adc == 8
     assert config_for("icebreaker").uart_divisor == 12

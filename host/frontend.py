@@ -1,0 +1,110 @@
+"""The network an analog front-end realizes, and the checks that tie a model to a front-end.
+
+An `AFE` (`diodenet.boards.afe`, docs/hardware.md) is the one definition of the board's array;
+this module turns it into the host's `ResistorDiodeNetwork` -- the same network on every backend
+(ideal, spice, board) -- and back:
+
+* voltages are referred to the array's reference V_MID (the model's "ground"), so a model source
+  voltage u is the physical line voltage V_MID + u and a node voltage v is read as V_MID + v;
+* sources are the differential encoding x_i+ = +s·x_i, x_i- = -s·x_i, bias+ = +v_bias,
+  bias- = -v_bias, clipped to the DACs' range (`InputEncoding.line_range`);
+* edges: the AFE's rheostats in potentiometer order, range [g_min, g_max] of the part (g_max also
+  keeps every rheostat under its current limit at full span), then the fixed leaks and
+  injection resistors (g_min = g_max);
+* the hidden nodes carry the diode, the outputs are linear readout nodes.
+
+The network records its front-end (`network.frontend`, saved in model files), so a model trained
+on any backend can be checked against, and loaded onto, a board.
+"""
+
+import numpy as np
+
+from ..boards.afe import AFE, REFERENCE
+from .elements import IdealDiode
+from .encoding import InputEncoding
+from .network import GROUND, ResistorDiodeNetwork
+
+__all__ = ["frontend_network", "frontend_of", "afe_of_network", "check_same_frontend",
+           "FrontEndMismatch", "diode_on_fraction", "feature_scale"]
+
+
+class FrontEndMismatch(ValueError):
+    """A model and a board (or two front-ends) differ in a constant that matters."""
+
+
+def feature_scale(x):
+    """Largest |feature| of a training set: features are divided by it to land in [-1, 1]."""
+    return max(float(np.max(np.abs(np.asarray(x, dtype=float)))), 1e-12)
+
+
+def frontend_network(afe=None, *, x_scale=1.0, element=None, rng=None, init_fraction=0.6):
+    """The `ResistorDiodeNetwork` an AFE realizes (see the module doc).
+
+    x_scale: the features' own scale (a feature of x_scale drives a line by afe.input_span);
+    conductances start log-uniform in the lower `init_fraction` of [g_min, g_max]."""
+    afe = AFE() if afe is None else afe
+    afe.check()
+    n = afe.n_neurons
+    index = {name: j for j, name in enumerate(afe.neurons)}
+    index.update({line: n + s for s, line in enumerate(afe.input_lines)})
+    index[REFERENCE] = GROUND
+    tunable = [(index[a], index[b]) for a, b in afe.edges()]
+    fixed = [(index[a], index[b]) for a, b, _ in afe.fixed_resistors()]
+    g_fixed = np.array([1.0 / r for _, _, r in afe.fixed_resistors()])
+    m = len(tunable)
+    rng = np.random.default_rng(rng)
+    lo, hi = np.log(afe.g_min), np.log(afe.g_max)
+    g_t = np.exp(rng.uniform(lo, lo + init_fraction * (hi - lo), size=m))
+    enc = InputEncoding(afe.n_inputs, differential=True, scale=afe.input_span / float(x_scale),
+                        bias=afe.v_bias, line_range=afe.line_range)
+    diodes = np.zeros(n, dtype=bool)
+    diodes[:afe.n_hidden] = True
+    return ResistorDiodeNetwork(
+        n, enc, tunable + fixed, np.concatenate([g_t, g_fixed]),
+        np.concatenate([np.full(m, afe.g_min), g_fixed]), np.concatenate([np.full(m, afe.g_max), g_fixed]),
+        np.arange(afe.n_hidden, n), element or IdealDiode(), afe.readout_gain, diodes, afe.to_dict())
+
+
+def frontend_of(network):
+    """The AFE a network records, or None."""
+    return None if network.frontend is None else AFE.from_dict(network.frontend)
+
+
+def afe_of_network(network):
+    """The AFE of a front-end network; ValueError naming the problem when it is not one."""
+    afe = frontend_of(network)
+    if afe is None:
+        raise ValueError("this network records no analog front-end: build it with "
+                         "diodenet.host.frontend.frontend_network(AFE(...)) (diodenet train "
+                         "--frontend board does), or train it on the ideal backend only")
+    ref = frontend_network(afe)
+    if network.edges.shape != ref.edges.shape or not np.array_equal(network.edges, ref.edges):
+        raise ValueError(f"the network's edges are not those of its recorded front-end "
+                         f"({afe.n_hidden} hidden, {afe.n_outputs} outputs, {afe.n_inputs} inputs)")
+    m = afe.n_pots
+    if not np.allclose(network.conductance[m:], ref.conductance[m:], rtol=1e-12, atol=0):
+        raise ValueError("the network's fixed resistors differ from its front-end's r_leak / r_inject")
+    return afe
+
+
+def check_same_frontend(model_afe, board_afe, what="the board"):
+    """Raise FrontEndMismatch naming every constant in which two front-ends differ."""
+    a, b = model_afe.to_dict(), board_afe.to_dict()
+    skip = {"readout_gain", "input_span", "v_bias", "kind"}   # host-side choices, not the board's
+    diff = [f"{k}: model {a[k]!r}, {what} {b.get(k)!r}" for k in a if k not in skip and a[k] != b.get(k)]
+    if diff:
+        raise FrontEndMismatch(f"the model's analog front-end differs from {what}'s: " + "; ".join(diff)
+                               + " -- retrain for this front-end (diodenet train --backend board) or "
+                               "use a board built to the model's")
+
+
+def diode_on_fraction(network, v, v_on=0.0):
+    """Fraction of (sample, diode) pairs whose diode conducts: node voltage ≤ v_on (0 for ideal
+    diodes, within the reading's resolution; about −V_f at 1 µA for a real diode)."""
+    v = np.atleast_2d(np.asarray(v, dtype=float))
+    d = network.diodes
+    if not d.any() or not len(v):
+        return float("nan")
+    vals = v[:, d]
+    vals = vals[np.all(np.isfinite(vals), axis=1)]
+    return float(np.mean(vals <= v_on)) if vals.size else float("nan")

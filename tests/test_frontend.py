@@ -1,0 +1,104 @@
+"""The network an analog front-end realizes: nonlinear by construction, inside every part's limits,
+recorded in model files (host/frontend.py, boards/afe.py)."""
+
+import numpy as np
+import pytest
+
+from diodenet.boards.afe import AFE, SMALL_AFE
+from diodenet.host.frontend import (FrontEndMismatch, afe_of_network, check_same_frontend,
+                                    diode_on_fraction, frontend_network)
+from diodenet.host.network import GROUND
+
+
+def _random_states(afe, sets=20, samples=500, seed=0):
+    """Node voltages of the board's network for random rheostat values and random features."""
+    rng = np.random.default_rng(seed)
+    net = frontend_network(afe, rng=0)
+    m = afe.n_pots
+    out = []
+    for _ in range(sets):
+        g = net.conductance.copy()
+        g[:m] = np.exp(rng.uniform(np.log(afe.g_min), np.log(afe.g_max), m))
+        x = rng.uniform(-1, 1, (samples, afe.n_inputs))
+        out.append((net.with_conductance(g), x, net.with_conductance(g).solve(x).x))
+    return out
+
+
+@pytest.mark.parametrize("afe", [AFE(), SMALL_AFE], ids=["full", "small"])
+def test_diodes_conduct_on_the_boards_lines(afe):
+    """The property a user needs: with the lines inside the DACs' range, the diodes conduct for
+    some inputs and block for others (a linear array would give 0 % or 100 %)."""
+    fractions = [diode_on_fraction(net, v) for net, _, v in _random_states(afe)]
+    assert 0.1 < np.mean(fractions) < 0.9, fractions
+    assert min(fractions) > 0.0 and max(fractions) < 1.0
+
+
+@pytest.mark.parametrize("afe", [AFE(), SMALL_AFE], ids=["full", "small"])
+def test_every_terminal_stays_inside_the_rails_and_the_current_limit(afe):
+    for net, x, v in _random_states(afe, sets=5):
+        u = net.source_voltages(x)
+        lo, hi = afe.line_range
+        assert u.min() >= lo and u.max() <= hi
+        # physical voltages: V_MID + model voltage, inside the converters' 0 .. V_REF
+        phys = afe.v_mid + v
+        assert phys.min() >= 0 and phys.max() <= afe.v_ref
+        drops = np.abs(net.drops(v, u))[:, :afe.n_pots]
+        assert (drops * net.conductance[:afe.n_pots]).max() <= afe.pot.i_max
+    # at full span (a line at one end, the node at the other) the largest conductance stays at
+    # the part's limit
+    assert afe.g_max * afe.v_span_max == pytest.approx(afe.pot.i_max)
+
+
+def test_network_structure_follows_the_afe():
+    afe = AFE()
+    net = frontend_network(afe, rng=0)
+    m = afe.n_pots
+    assert m == 6 * 10 + 2 * 6 + 2 * 2 and afe.n_pot_chips == 19
+    assert net.n_sources == len(afe.input_lines) == 10
+    assert (net.edges[m:, 1] == GROUND).all()                   # leaks and injections to V_MID
+    assert np.allclose(net.g_min[m:], net.g_max[m:])
+    assert np.allclose(net.conductance[m + afe.n_neurons:], 1 / afe.r_inject)
+    assert net.diodes.tolist() == [True] * 6 + [False] * 2
+    assert np.all(net.g_max[:m] == afe.g_max) and np.all(net.g_min[:m] == afe.g_min)
+
+
+def test_model_files_record_the_frontend(tmp_path):
+    from diodenet.host.modelio import load_model, save_model
+    net = frontend_network(SMALL_AFE, x_scale=2.0, rng=1)
+    save_model(tmp_path / "m.npz", net)
+    back = load_model(tmp_path / "m.npz")
+    assert afe_of_network(back) == SMALL_AFE
+    assert back.encoding == net.encoding and back.encoding.scale == SMALL_AFE.input_span / 2.0
+    assert np.array_equal(back.conductance, net.conductance)
+
+
+def test_features_outside_the_range_are_clipped_and_counted():
+    net = frontend_network(SMALL_AFE, rng=0)
+    x = np.array([[0.5, -0.5], [3.0, 0.0]])
+    u = net.source_voltages(x)
+    lo, hi = SMALL_AFE.line_range
+    assert u.max() == hi and u.min() == lo
+    assert net.encoding.n_clipped(x) == 2 and net.encoding.n_clipped(x[:1]) == 0
+
+
+def test_a_different_frontend_is_named():
+    from dataclasses import replace
+    with pytest.raises(FrontEndMismatch, match=r"r_inject: model 10000.0, the board 47000.0"):
+        check_same_frontend(SMALL_AFE, replace(SMALL_AFE, r_inject=47e3))
+    check_same_frontend(SMALL_AFE, replace(SMALL_AFE, readout_gain=7.0))   # a host-side choice
+
+
+def test_settle_time_covers_the_array_rc():
+    afe = AFE()
+    tau = afe.slowest_time_constant()
+    # the slowest mode is at least as slow as the most weakly held node's own RC
+    c = afe.node_capacitance()
+    assert tau > 0 and afe.settle_time() >= afe.dac.t_settle + np.log(2 ** 13) * tau
+    assert afe.settle_time() < afe.dac.t_settle + np.log(2 ** 13) * tau + 1e-6
+    assert c.min() >= afe.pot.c_wiper
+
+
+def test_board_limits_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="kind='simulation'"):
+        AFE(n_hidden=12, n_outputs=2, n_inputs=2).check()
+    AFE(n_hidden=12, n_outputs=2, n_inputs=2, kind="simulation").check()
