@@ -14,6 +14,7 @@ os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "hdl"))
 
 from hdl_harness import simulate                   # noqa: E402
+from diodenet.boards.afe import ControllerConfig   # noqa: E402
 from diodenet.hdl import protocol as P             # noqa: E402
 
 
@@ -22,7 +23,8 @@ def duty(n, settle, os_log2):
 
     async def script(host, parts, ctx):
         await host.request(P.Cmd.SEQ_CONFIG, cfg.pack())
-        words = [2048] * (8 * n)
+        afe = ControllerConfig().afe          # sample s: input codes, then its perturbed codes
+        words = [2048] * ((afe.n_dac_inputs + len(afe.pert_dac_channels)) * n)
         for off in range(0, len(words), 24):
             chunk = words[off:off + 24]
             await host.request(P.Cmd.LOAD_SAMPLES, struct.pack(f">H{len(chunk)}H", off, *chunk))

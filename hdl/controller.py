@@ -4,6 +4,13 @@ Reads the frame from the FrameReceiver's buffer, checks argument length and rang
 potentiometer, DAC and ADC SPI masters (pot writes are read back and verified), configures and starts
 the sequencer, and writes the reply body (seq, cmd, status, data) to the FrameSender.  Every frame --
 good, bad, unknown -- gets exactly one reply.  Command set: `diodenet.hdl.protocol.Cmd`.
+
+Start-up: before the first frame is served the controller puts the AD7928 into a known state with
+two dummy conversions whose DIN is held high (AD7908/AD7918/AD7928 data sheet, "Powering Up the
+AD7908/AD7918/AD7928" and Figure 24, "Placing AD7928 into the Required Operating Mode After Supplies
+are Applied": the part can power up in any mode, e.g. expecting a shadow-register write, and "keep
+DIN line tied high for first two dummy conversions"; the control register takes a real write only
+from the third frame on).  So no ADC_READ or batch can reach the ADC first.
 """
 
 from amaranth import Module, Signal, Mux, Cat, Const, Value
@@ -14,8 +21,11 @@ from . import protocol as P
 from .link import FrameByte
 from ..boards.parts import MCP4351, AD5628, AD7928
 
-ARGS_BYTES = 11          # the longest fixed argument list (SEQ_CONFIG)
-DATA_BYTES = 11          # the longest register-built reply data (SEQ_CONFIG_READ)
+# the longest fixed argument list (SEQ_CONFIG, 7 bytes)
+ARGS_BYTES = max(n for n in P.ARG_LENGTH.values() if n is not None)
+# the longest register-built reply data (SEQ_CONFIG_READ, 7 bytes; STATUS is 6)
+DATA_BYTES = len(P.SeqConfig().pack())
+ADC_POWERUP_WORD = 0xFFFF        # DIN held high for a whole 16-clock frame
 
 
 def _be(*fields):
@@ -31,17 +41,19 @@ def _be(*fields):
 
 
 class Controller(wiring.Component):
-    def __init__(self, *, n_pot_chips, n_dacs=2, n_inputs=8, n_adc=8, sample_depth=256,
-                 hello=b"", caps=b"", max_len=P.MAX_REQUEST):
+    def __init__(self, *, n_pot_chips, n_dacs=2, n_inputs=8, n_pert=2, n_adc=8, sample_depth=256,
+                 hello=b"", caps=b"", max_len=P.MAX_REQUEST, adc_powerup_frames=2):
         self.n_pot_chips = n_pot_chips
         self.n_dacs = n_dacs
         self.n_inputs = n_inputs
+        self.n_pert = n_pert
+        self.adc_powerup_frames = adc_powerup_frames
         self.n_adc = n_adc
         self.sample_depth = sample_depth
         self.hello = bytes(hello)
         self.caps = bytes(caps)
         self.max_len = max_len
-        n_words = sample_depth * n_inputs
+        self.n_words = n_words = sample_depth * (n_inputs + n_pert)
         super().__init__({
             # frame receiver
             "frame_valid": In(1), "frame_status": In(8), "frame_len": In(range(max_len + 1)),
@@ -55,7 +67,7 @@ class Controller(wiring.Component):
             "dac_start": Out(1), "dac_wdata": Out(32), "dac_cs": Out(1),
             "dac_ready": In(1), "dac_done": In(1),
             # ADC bus
-            "adc_start": Out(1), "adc_wdata": Out(16),
+            "adc_start": Out(1), "adc_wdata": Out(16, init=ADC_POWERUP_WORD),
             "adc_ready": In(1), "adc_done": In(1), "adc_rdata": In(16),
             # sample memory write port
             "sample_waddr": Out(range(n_words)), "sample_wdata": Out(16), "sample_we": Out(1),
@@ -65,7 +77,6 @@ class Controller(wiring.Component):
             "seq_settle": Out(16, init=P.SeqConfig.settle),
             "seq_oversample_log2": Out(2, init=P.SeqConfig.oversample_log2),
             "seq_pert_forward": Out(12, init=P.SeqConfig.pert_forward[0]).array(2),
-            "seq_pert_perturbed": Out(12, init=P.SeqConfig.pert_perturbed[0]).array(2),
             "batch_last": Out(16),
             # status
             "rx_errors": Out(16),
@@ -118,7 +129,21 @@ class Controller(wiring.Component):
         def check_len(c):
             return n_args == P.ARG_LENGTH[c]
 
-        with m.FSM():
+        with m.FSM(init="ADC_POWERUP" if self.adc_powerup_frames else "IDLE"):
+            # ---- start-up: AD7928 dummy conversions with DIN high (see the module doc) -----------
+            if self.adc_powerup_frames:
+                with m.State("ADC_POWERUP"):         # adc_wdata holds ADC_POWERUP_WORD from reset
+                    with m.If(self.adc_ready):
+                        m.d.comb += self.adc_start.eq(1)
+                        m.next = "ADC_POWERUP_WAIT"
+                with m.State("ADC_POWERUP_WAIT"):
+                    with m.If(self.adc_done):
+                        m.d.sync += ptr.eq(ptr + 1)
+                        with m.If(ptr == self.adc_powerup_frames - 1):
+                            m.d.sync += ptr.eq(0)
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.next = "ADC_POWERUP"
             with m.State("IDLE"):
                 with m.If(self.frame_valid):
                     m.d.sync += [ptr.eq(0), seq.eq(0), cmd.eq(0), args.eq(0),
@@ -226,20 +251,18 @@ class Controller(wiring.Component):
                                 (ch[:3] << (4 + AD7928.ADD_SHIFT))), ptr.eq(0)]
                             m.next = "ADC_GO"
                     with m.Case(C.SEQ_CONFIG):
-                        pf = [arg(3, 2, 11), arg(5, 2, 11)]
-                        pp = [arg(7, 2, 11), arg(9, 2, 11)]
+                        n = P.ARG_LENGTH[C.SEQ_CONFIG]
+                        pf = [arg(3, 2, n), arg(5, 2, n)]
                         with m.If(~check_len(C.SEQ_CONFIG)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
                         with m.Elif(self.seq_busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
-                        with m.Elif((arg(2, 1, 11) > 3) |
-                                    (Cat(*(v[12:] for v in pf + pp)) != 0)):
+                        with m.Elif((arg(2, 1, n) > 3) | (Cat(*(v[12:] for v in pf)) != 0)):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.seq_settle.eq(arg(0, 2, 11)),
-                                         self.seq_oversample_log2.eq(arg(2, 1, 11)),
+                            m.d.sync += [self.seq_settle.eq(arg(0, 2, n)),
+                                         self.seq_oversample_log2.eq(arg(2, 1, n)),
                                          *(self.seq_pert_forward[i].eq(pf[i]) for i in range(2)),
-                                         *(self.seq_pert_perturbed[i].eq(pp[i]) for i in range(2)),
                                          *reply(P.Status.OK)]
                     with m.Case(C.SEQ_CONFIG_READ):
                         with m.If(~check_len(C.SEQ_CONFIG_READ)):
@@ -248,11 +271,9 @@ class Controller(wiring.Component):
                             m.d.sync += reply(P.Status.OK, (self.seq_settle, 2),
                                               (self.seq_oversample_log2, 1),
                                               (self.seq_pert_forward[0], 2),
-                                              (self.seq_pert_forward[1], 2),
-                                              (self.seq_pert_perturbed[0], 2),
-                                              (self.seq_pert_perturbed[1], 2))
+                                              (self.seq_pert_forward[1], 2))
                     with m.Case(C.LOAD_SAMPLES):
-                        n_words = self.sample_depth * self.n_inputs
+                        n_words = self.n_words
                         words = (n_args - 2) >> 1
                         with m.If((n_args < 4) | n_args[0]):
                             m.d.sync += fail(P.Status.ERR_LENGTH)

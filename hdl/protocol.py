@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import enum
 import struct
 
-PROTOCOL_VERSION = 1
+#: 2: SEQ_CONFIG lost pert_perturbed (each sample carries its own perturbed-phase codes in the sample
+#: memory, LOAD_SAMPLES), CAPS gained n_pert
+PROTOCOL_VERSION = 2
 GATEWARE_VERSION = (0, 1)
 
 #: largest decoded request body + CRC the controller accepts (bytes); longer frames get ERR_TOO_LONG
@@ -51,9 +53,10 @@ class Cmd(enum.IntEnum):
     DAC_WRITE = 0x20     # dac:u8 channel:u8 code:u16 -> ()  (write to and update channel now)
     DAC_RAW = 0x21       # dac:u8 word:u32 -> ()  (any 32-bit AD5628 frame, e.g. internal reference on)
     ADC_READ = 0x30      # channel:u8 -> channel:u8 code:u16
-    SEQ_CONFIG = 0x40    # settle:u16 oversample_log2:u8 pert_fwd[2]:u16 pert_pert[2]:u16 -> ()
+    SEQ_CONFIG = 0x40    # settle:u16 oversample_log2:u8 pert_fwd[2]:u16 -> ()
     SEQ_CONFIG_READ = 0x41  # -> the same fields
-    LOAD_SAMPLES = 0x42  # word_addr:u16 codes:u16... (sample s, input i at word s*n_dac_inputs+i)
+    LOAD_SAMPLES = 0x42  # word_addr:u16 codes:u16... (sample s, word s*(n_dac_inputs+n_pert)+i: i <
+    #                      n_dac_inputs DAC0 channel i, then the n_pert perturbed-phase codes)
     RUN_BATCH = 0x43     # first:u16 count:u16 -> () then `count` result frames
     ABORT = 0x44         # -> () ; stops a running batch after the current sample
     RESULT = 0x80        # controller -> host only
@@ -83,7 +86,7 @@ FRAME_ERRORS = (Status.ERR_CRC, Status.ERR_FRAMING, Status.ERR_TOO_SHORT, Status
 #: argument lengths (bytes after cmd) of each request; None = variable
 ARG_LENGTH = {
     Cmd.HELLO: 0, Cmd.CAPS: 0, Cmd.STATUS: 0, Cmd.POT_WRITE: 4, Cmd.POT_READ: 2,
-    Cmd.DAC_WRITE: 4, Cmd.DAC_RAW: 5, Cmd.ADC_READ: 1, Cmd.SEQ_CONFIG: 11, Cmd.SEQ_CONFIG_READ: 0,
+    Cmd.DAC_WRITE: 4, Cmd.DAC_RAW: 5, Cmd.ADC_READ: 1, Cmd.SEQ_CONFIG: 7, Cmd.SEQ_CONFIG_READ: 0,
     Cmd.LOAD_SAMPLES: None, Cmd.RUN_BATCH: 4, Cmd.ABORT: 0,
 }
 
@@ -242,20 +245,25 @@ def split_frames(stream):
 
 @dataclass(frozen=True)
 class SeqConfig:
-    """Measurement sequencer settings (SEQ_CONFIG)."""
+    """Measurement sequencer settings (SEQ_CONFIG).
+
+    The perturbed phase's codes are not here: every sample carries its own in the sample memory
+    (LOAD_SAMPLES: sample s occupies words s*(n_dac_inputs+n_pert) .. +n_dac_inputs+n_pert-1, the
+    DAC0 input codes first, then one perturbed-phase code per perturbation channel in the AFE's
+    `pert_dac_channels` order), so one batch can perturb every sample differently."""
     settle: int = 72                  # settle time, in controller clock cycles (72 = 6 us at 12 MHz)
     oversample_log2: int = 2          # 2**k conversions of each channel per phase, summed
-    pert_forward: tuple = (2048, 2048)    # perturbation DAC codes during the forward phase
-    pert_perturbed: tuple = (2048, 2048)  # ... during the perturbed phase
+    pert_forward: tuple = (2048, 2048)    # perturbation DAC codes during every forward phase (rest)
+
+    LAYOUT = ">HB2H"
 
     def pack(self):
-        return struct.pack(">HB4H", self.settle, self.oversample_log2,
-                           *self.pert_forward, *self.pert_perturbed)
+        return struct.pack(self.LAYOUT, self.settle, self.oversample_log2, *self.pert_forward)
 
     @classmethod
     def unpack(cls, data):
-        s, k, a, b, c, d = struct.unpack(">HB4H", data)
-        return cls(s, k, (a, b), (c, d))
+        s, k, a, b = struct.unpack(cls.LAYOUT, data)
+        return cls(s, k, (a, b))
 
 
 @dataclass(frozen=True)
@@ -275,7 +283,17 @@ class ControllerStatus:
 
 @dataclass(frozen=True)
 class Caps:
-    """Capability block (CAPS reply data); written into the gateware as a ROM."""
+    """Capability block (CAPS reply data); written into the gateware as a ROM.
+
+    Wire layout (big-endian, `LAYOUT`, then `part_ids` as ASCII to the end of the reply):
+    protocol:u8 board:12s clock_hz:u32 baud:u32 n_pot_chips:u8 wipers_per_chip:u8 pot_bits:u8
+    pot_r_ab:u32 pot_r_w:u16 n_dacs:u8 n_dac_inputs:u8 n_pert:u8 dac_bits:u8 n_adc:u8 adc_bits:u8
+    sample_depth:u16 max_request:u8 max_reply:u8 r_leak:u32 r_inject:u32 v_ref_mv:u16
+    part_ids...  (50 fixed bytes).
+    Words per sample in the sample memory: n_dac_inputs + n_pert.  The analog constants (r_leak,
+    r_inject in ohms, v_ref_mv = the converters' reference in millivolts, with pot_r_ab and pot_r_w)
+    are the board's front-end (`boards.afe.AFE.analog_constants`): a driver refuses a model built
+    for different ones."""
     protocol: int
     board: str              # up to 12 ASCII characters
     clock_hz: int
@@ -294,22 +312,31 @@ class Caps:
     max_request: int
     max_reply: int
     part_ids: str           # e.g. "MCP4351,AD5628,AD7928"
+    # perturbation channels (DAC1) the sequencer drives; each sample holds one perturbed-phase code
+    # per channel.  A default so that callers written before it still build a Caps; the gateware
+    # writes the real count into its ROM (hdl.core.Core).
+    n_pert: int = 2
+    r_leak: int = 0         # ohms (0: not stated)
+    r_inject: int = 0       # ohms
+    v_ref_mv: int = 0       # millivolts
 
-    LAYOUT = ">B12sIIBBBIHBBBBBHBB"
+    LAYOUT = ">B12sIIBBBIHBBBBBBHBBIIH"
+    FIELDS = ("protocol", "board", "clock_hz", "baud", "n_pot_chips", "wipers_per_chip", "pot_bits",
+              "pot_r_ab", "pot_r_w", "n_dacs", "n_dac_inputs", "n_pert", "dac_bits", "n_adc",
+              "adc_bits", "sample_depth", "max_request", "max_reply", "r_leak", "r_inject",
+              "v_ref_mv")    # LAYOUT order
 
     def pack(self):
-        fixed = struct.pack(
-            self.LAYOUT, self.protocol, self.board.encode()[:12].ljust(12, b"\0"),
-            self.clock_hz, self.baud, self.n_pot_chips, self.wipers_per_chip, self.pot_bits,
-            self.pot_r_ab, self.pot_r_w, self.n_dacs, self.n_dac_inputs, self.dac_bits, self.n_adc,
-            self.adc_bits, self.sample_depth, self.max_request, self.max_reply)
-        return fixed + self.part_ids.encode()
+        values = [getattr(self, f) for f in self.FIELDS]
+        values[1] = self.board.encode()[:12].ljust(12, b"\0")
+        return struct.pack(self.LAYOUT, *values) + self.part_ids.encode()
 
     @classmethod
     def unpack(cls, data):
         n = struct.calcsize(cls.LAYOUT)
-        f = struct.unpack(cls.LAYOUT, data[:n])
-        return cls(f[0], f[1].rstrip(b"\0").decode(), *f[2:], part_ids=data[n:].decode())
+        f = dict(zip(cls.FIELDS, struct.unpack(cls.LAYOUT, data[:n])))
+        f["board"] = f["board"].rstrip(b"\0").decode()
+        return cls(**f, part_ids=data[n:].decode())
 
 
 def result_length(n_adc):

@@ -1,13 +1,16 @@
 """Measurement sequencer: forward and perturbed phases for a batch of samples, no host round trips.
 
-Per sample s (inputs from the sample memory) and phase (forward, then perturbed):
+Per sample s and phase (forward, then perturbed).  The sample memory holds W = n_inputs + n_pert
+words per sample: s*W + i (i < n_inputs) is input DAC channel i, s*W + n_inputs + k the sample's
+own perturbed-phase code for perturbation channel k (`pert_channels[k]`); the forward phase drives
+the perturbation channels with `pert_forward` (the rest codes, the same for every sample).
 
 1. pulse LDAC: every DAC output takes the value preloaded in its input register (AD5628 "LDAC" pin);
 2. wait `settle` clocks;
 3. convert every ADC channel 2**oversample_log2 times and push the per-channel sums to `results`;
    meanwhile, on the DAC bus, preload the next phase's codes into the DAC input registers
-   (perturbed phase: the perturbation codes; next forward phase: sample s+1's inputs and the forward
-   perturbation codes) -- so DAC traffic never stalls the ADC.
+   (perturbed phase: sample s's perturbed codes; next forward phase: sample s+1's inputs and the
+   forward perturbation codes) -- so DAC traffic never stalls the ADC.
 
 The AD7928 pipelines its channel select: each frame's DIN chooses the channel of the *next* conversion
 and DOUT carries the result of the channel chosen one frame earlier, tagged with its address.  The
@@ -36,7 +39,8 @@ class Sequencer(wiring.Component):
         self.input_dac = input_dac
         self.pert_dac = pert_dac
         self.sample_depth = sample_depth
-        addr_w = (sample_depth * n_inputs - 1).bit_length()
+        self.words_per_sample = n_inputs + len(pert_channels)
+        addr_w = (sample_depth * self.words_per_sample - 1).bit_length()
         super().__init__({
             # control
             "start": In(1),
@@ -46,7 +50,6 @@ class Sequencer(wiring.Component):
             "settle": In(16),
             "oversample_log2": In(2),
             "pert_forward": In(12).array(len(pert_channels)),
-            "pert_perturbed": In(12).array(len(pert_channels)),
             "busy": Out(1),
             "samples_done": Out(16),
             # sample memory read port (sync, 1 cycle)
@@ -120,7 +123,7 @@ class Sequencer(wiring.Component):
         dac_run = Signal()
         dac_go = Signal()
         dac_inputs = Signal()         # this preload includes the sample inputs (next forward phase)
-        dac_pert_sel = Signal()       # 0: forward perturbation codes, 1: perturbed ones
+        dac_pert_sel = Signal()       # 0: forward (rest) codes, 1: the sample's perturbed codes
         dac_sample = Signal(16)
         j = Signal(range(n_in + n_p + 1))
         j_end = Signal(range(n_in + n_p + 1))
@@ -130,11 +133,12 @@ class Sequencer(wiring.Component):
         for i, ch in enumerate(self.pert_channels):
             with m.If(j == n_in + i):
                 m.d.comb += [pert_ch.eq(ch),
-                             pert_codes.eq(Mux(dac_pert_sel, self.pert_perturbed[i],
+                             pert_codes.eq(Mux(dac_pert_sel, self.sample_data[:12],
                                                self.pert_forward[i]))]
         is_input = j < n_in
         m.d.comb += [
-            self.sample_addr.eq(dac_sample * n_in + j),
+            self.sample_addr.eq(dac_sample[:max(1, (self.sample_depth - 1).bit_length())] *
+                                self.words_per_sample + j),
             self.dac_cs.eq(Mux(is_input, self.input_dac, self.pert_dac)),
             self.dac_wdata.eq(Mux(is_input,
                                   Cat(Const(0, 8), self.sample_data[:12], j[:4],
@@ -192,7 +196,7 @@ class Sequencer(wiring.Component):
                     m.d.comb += conv_go.eq(1)
                     with m.If(~phase):
                         m.d.comb += [self.results_valid.eq(1), self.results_data.eq(sample)]
-                        # preload the perturbation codes for the perturbed phase
+                        # preload this sample's perturbed codes (sample memory) for its perturbed phase
                         m.d.sync += [j.eq(n_in), j_end.eq(n_in + n_p), dac_pert_sel.eq(1)]
                         m.d.comb += dac_go.eq(1)
                         m.d.sync += phase.eq(1)

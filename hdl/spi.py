@@ -28,6 +28,12 @@ class SPIMaster(wiring.Component):
     Pins: `sclk`, `copi`, `cipo`, and `cs_active` + `cs_index`; the board maps those onto one-hot
     active-low selects or onto a decoder's address lines.
 
+    Decoded chip selects (`cs_setup`, `cs_hold`, in system clocks): when `cs_index` drives a
+    decoder's address inputs and `cs_active` its enable, the address must settle through the decoder
+    before the enable asserts and stay put until the enable has propagated after release, or the
+    decoder briefly selects another chip.  `cs_index` changes at least `cs_setup` clocks before
+    `cs_active` rises and at least `cs_hold` clocks after it falls (never while it is high).
+
     Timing (div = system clocks per SCLK half period): chip select asserts, one half period later the
     leading SCLK edge, 2*width edges in all, one half period of hold, chip select releases.  With
     cpha = 0 the first bit is on COPI when chip select asserts and the part's bit is sampled at each
@@ -35,11 +41,15 @@ class SPIMaster(wiring.Component):
     CIPO is sampled at the system clock that moves SCLK, i.e. just before the edge.
     """
 
-    def __init__(self, fmt, *, divisor=1, n_cs=1, cs_idle=1):
+    def __init__(self, fmt, *, divisor=1, n_cs=1, cs_idle=1, cs_setup=0, cs_hold=0):
         self.fmt = fmt
         self.divisor = divisor
         self.n_cs = n_cs
         self.cs_idle = cs_idle
+        self.cs_setup = cs_setup
+        # chip select stays released for max(cs_idle, cs_hold) clocks: the next frame may change
+        # the address only after that
+        self.cs_gap = max(1, cs_idle, cs_hold)
         super().__init__({
             "start": In(1),
             "wdata": In(fmt.width),
@@ -60,8 +70,8 @@ class SPIMaster(wiring.Component):
         shreg = Signal(w)
         inreg = Signal(w)
         edges = Signal(range(2 * w + 1))
-        timer = Signal(range(max(self.divisor, self.cs_idle) + 1))
-        idle = Signal(range(self.cs_idle + 1))
+        timer = Signal(range(max(self.divisor, self.cs_setup) + 1))
+        idle = Signal(range(self.cs_gap + 1))
 
         def out_bit(value):
             return value[w - 1] if fmt.msb_first else value[0]
@@ -80,10 +90,20 @@ class SPIMaster(wiring.Component):
                     m.d.sync += idle.eq(idle - 1)
                 with m.Elif(self.start):
                     m.d.sync += [
-                        shreg.eq(self.wdata), self.cs_index.eq(self.cs), self.cs_active.eq(1),
+                        shreg.eq(self.wdata), self.cs_index.eq(self.cs),
                         self.copi.eq(out_bit(self.wdata)), edges.eq(2 * w),
-                        timer.eq(self.divisor - 1),
                     ]
+                    if self.cs_setup:
+                        m.d.sync += timer.eq(self.cs_setup - 1)
+                        m.next = "SETUP"
+                    else:
+                        m.d.sync += [self.cs_active.eq(1), timer.eq(self.divisor - 1)]
+                        m.next = "SHIFT"
+            with m.State("SETUP"):                  # address out, enable not yet
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    m.d.sync += [self.cs_active.eq(1), timer.eq(self.divisor - 1)]
                     m.next = "SHIFT"
             with m.State("SHIFT"):
                 with m.If(timer != 0):
@@ -111,6 +131,6 @@ class SPIMaster(wiring.Component):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
                     m.d.sync += [self.cs_active.eq(0), self.done.eq(1), self.rdata.eq(inreg),
-                                 self.copi.eq(0), idle.eq(self.cs_idle - 1)]
+                                 self.copi.eq(0), idle.eq(self.cs_gap - 1)]
                     m.next = "IDLE"
         return m

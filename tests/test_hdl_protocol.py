@@ -1,5 +1,6 @@
 """diodenet.hdl.protocol: CRC-16/CCITT-FALSE, COBS, frames; importable without Amaranth."""
 
+import dataclasses
 import random
 import subprocess
 import sys
@@ -39,8 +40,21 @@ def test_frame_round_trip_and_errors():
 
 
 def test_payload_layouts_round_trip():
-    cfg = P.SeqConfig(123, 3, (1, 2), (3, 4))
+    cfg = P.SeqConfig(123, 3, (1, 2))
     assert P.SeqConfig.unpack(cfg.pack()) == cfg
+    assert len(cfg.pack()) == P.ARG_LENGTH[P.Cmd.SEQ_CONFIG] == 7     # protocol 2: no pert_perturbed
+
+
+def test_caps_layout_round_trip_and_size():
+    """CAPS (protocol 2) carries n_pert after n_dac_inputs; the reply fits MAX_REPLY."""
+    from diodenet.boards.afe import ControllerConfig
+    assert P.PROTOCOL_VERSION == 2
+    caps = dataclasses.replace(ControllerConfig().caps(), n_pert=2)
+    data = caps.pack()
+    assert P.Caps.unpack(data) == caps
+    assert len(data) == 50 + len(caps.part_ids)
+    assert data[32] == 2 and data[31] == caps.n_dac_inputs        # n_pert right after n_dac_inputs
+    assert 3 + len(data) + 2 <= P.MAX_REPLY                       # seq cmd status + data + CRC
 
 
 def test_protocol_and_parts_import_without_amaranth():

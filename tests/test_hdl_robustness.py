@@ -3,6 +3,7 @@ controller; each gets its error reply (protocol.Status) and the good frame after
 
 import multiprocessing
 import random
+import struct
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -60,8 +61,7 @@ def test_bad_frames_amaranth_sim():
     """The same property in Amaranth's simulator, with STATUS checking the error counter and
     SEQ_CONFIG_READ checking that configuration survives."""
     rng = random.Random(5)
-    cfg = P.SeqConfig(settle=100, oversample_log2=1, pert_forward=(2000, 2001),
-                      pert_perturbed=(2100, 2101))
+    cfg = P.SeqConfig(settle=100, oversample_log2=1, pert_forward=(2000, 2001))
 
     async def script(host, parts, ctx):
         assert (await host.request(P.Cmd.SEQ_CONFIG, cfg.pack())).status == P.Status.OK
@@ -87,20 +87,28 @@ def test_bad_frames_amaranth_sim():
 
 def test_command_level_errors():
     """Well-framed requests with unknown commands, wrong lengths and bad arguments."""
+    from diodenet.boards.afe import ControllerConfig
+    config = ControllerConfig()
+    afe = config.afe
+    n_chips = afe.n_pot_chips
+    n_words = config.sample_depth * (afe.n_dac_inputs + len(afe.pert_dac_channels))
+
     async def script(host, parts, ctx):
         S, C = P.Status, P.Cmd
         cases = [
             (0x77, b"", S.ERR_UNKNOWN_CMD), (C.HELLO, b"\x01", S.ERR_LENGTH),
             (C.POT_WRITE, b"\x01\x02\x03", S.ERR_LENGTH),
-            (C.POT_WRITE, bytes([17, 0, 0, 1]), S.ERR_ARG),       # chip 17 of 0..16
+            (C.POT_WRITE, bytes([n_chips, 0, 0, 1]), S.ERR_ARG),  # one chip past the last
             (C.POT_WRITE, bytes([0, 4, 0, 1]), S.ERR_ARG),        # wiper 4
             (C.POT_WRITE, bytes([0, 0, 1, 1]), S.ERR_ARG),        # code 257
             (C.DAC_WRITE, bytes([2, 0, 0, 0]), S.ERR_ARG),        # DAC 2
             (C.DAC_WRITE, bytes([0, 8, 0, 0]), S.ERR_ARG),        # channel 8
             (C.DAC_WRITE, bytes([0, 0, 0x10, 0]), S.ERR_ARG),     # code 4096
             (C.ADC_READ, bytes([8]), S.ERR_ARG),
-            (C.SEQ_CONFIG, bytes(2) + b"\x04" + bytes(8), S.ERR_ARG),
-            (C.LOAD_SAMPLES, b"\x07\xff\x00\x01\x00\x02", S.ERR_ARG),  # past the end
+            (C.SEQ_CONFIG, bytes(2) + b"\x04" + bytes(4), S.ERR_ARG),
+            (C.SEQ_CONFIG, bytes(2) + b"\x10" + b"\x10\x00" + bytes(2), S.ERR_ARG),  # code 4096
+            (C.SEQ_CONFIG, bytes(11), S.ERR_LENGTH),              # protocol 1's SEQ_CONFIG
+            (C.LOAD_SAMPLES, struct.pack(">HHH", n_words - 1, 1, 2), S.ERR_ARG),  # past the end
             (C.LOAD_SAMPLES, b"\x00\x00\x00", S.ERR_LENGTH),
             (C.RUN_BATCH, b"\x00\x00\x00\x00", S.ERR_ARG),        # count 0
             (C.RUN_BATCH, b"\x00\xff\x00\x02", S.ERR_ARG),        # past the end
@@ -108,8 +116,9 @@ def test_command_level_errors():
         for cmd, args, status in cases:
             r = await host.request(cmd, args)
             assert r.status == status, (cmd, args, r)
-        assert parts["pot"].frames == [] and parts["dac"].frames == [] and parts["adc"].frames == []
+        assert parts["pot"].frames == [] and parts["dac"].frames == []
+        assert parts["adc"].frames == [(0, 0xFFFF, 16)] * 2          # only the power-up dummies
         r = await host.request(C.STATUS)
         assert P.ControllerStatus.unpack(r.data).rx_errors == 0    # command errors are not link errors
 
-    simulate(script)
+    simulate(script, config)

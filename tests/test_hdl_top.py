@@ -1,15 +1,20 @@
 """Top level: commands in, SPI frames out, checked bit by bit against the parts' datasheet formats;
 the sequencer's batch, its ADC duty; the UART path."""
 
+import dataclasses
 import struct
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "hdl"))
 from hdl_harness import simulate                                    # noqa: E402
+from hdl_models import decoder_address_violations                   # noqa: E402
 
+from diodenet.boards.afe import ControllerConfig                    # noqa: E402
 from diodenet.boards.parts import MCP4351, AD5628, AD7928           # noqa: E402
 from diodenet.hdl import protocol as P                              # noqa: E402
+from diodenet.hdl.core import (decoder_guard_cycles, pot_read_half_period,  # noqa: E402
+                               pot_sclk_limit)
 
 C, S = P.Cmd, P.Status
 
@@ -50,15 +55,47 @@ def test_adc_read_selects_then_converts():
         ch, code = r.data[0], int.from_bytes(r.data[1:], "big")
         assert ch == 6 and code == (6 * 500 + 1) & 0xFFF
         words = [w for _, w, _ in parts["adc"].frames]
-        assert words == [AD7928.frame(6)] * 2
-        assert words[0] == 0b1_0_0_110_11_0_0_1_1_0000
+        assert words == [0xFFFF] * 2 + [AD7928.frame(6)] * 2      # power-up dummies, then the read
+        assert words[2] == 0b1_0_0_110_11_0_0_1_1_0000
     simulate(script)
 
 
+def test_adc_power_up_sequence():
+    """AD7928 "Powering Up the AD7908/AD7918/AD7928" / Figure 24: after reset the controller runs
+    two full dummy conversions with DIN held high before anything else reaches the ADC -- an
+    ADC_READ sent at once waits for them -- and the pin-level model, which refuses control words
+    until then, reports nothing."""
+    async def script(host, parts, ctx):
+        r = await host.request(C.ADC_READ, bytes([3]))            # sent from the first cycle
+        adc = parts["adc"]
+        assert r.status == S.OK and r.data == bytes([3]) + ((3 * 500 + 1) & 0xFFF).to_bytes(2, "big")
+        assert adc.frames[:2] == [(0, 0xFFFF, 16)] * 2 and adc.powerup_frames == [0xFFFF] * 2
+        assert [w for _, w, _ in adc.frames[2:]] == [AD7928.frame(3)] * 2
+        assert adc.errors == [] and not adc.bad_frames
+        n = len(adc.frames)
+        await ctx.tick().repeat(500)
+        assert len(adc.frames) == n                                  # once, at start-up only
+    simulate(script)
+
+
+def test_adc_model_catches_a_controller_without_power_up():
+    """The same ADC_READ from a controller built without the start-up dummies: the model ignores
+    the control words (the part may still be in a random power-up mode) and reports them."""
+    async def script(host, parts, ctx):
+        r = await host.request(C.ADC_READ, bytes([6]))
+        adc = parts["adc"]
+        assert len(adc.errors) == 2 and all("DIN high" in e for e in adc.errors)
+        assert adc.control_words == [] and r.data[0] != 6        # the channel select never landed
+    simulate(script, core_kwargs={"adc_powerup_frames": 0})
+
+
 def test_batch_frames_results_and_duty():
-    n, cfg = 12, P.SeqConfig(settle=72, oversample_log2=2, pert_forward=(2048, 2040),
-                            pert_perturbed=(2148, 1940))
-    words = [(s * 37 + i * 101) & 0xFFF for s in range(n) for i in range(8)]
+    """One batch, every sample with its own perturbed-phase codes: sample s is words 10s .. 10s+9
+    of the sample memory (8 DAC0 input codes, then one code per perturbation channel)."""
+    n, cfg = 12, P.SeqConfig(settle=72, oversample_log2=2, pert_forward=(2048, 2040))
+    inputs = [[(s * 37 + i * 101) & 0xFFF for i in range(8)] for s in range(n)]
+    perturbed = [(2048 + 25 * s + 1, 2040 - 25 * s - 1) for s in range(n)]
+    words = [w for s in range(n) for w in inputs[s] + list(perturbed[s])]
     results = []
 
     async def script(host, parts, ctx):
@@ -92,17 +129,19 @@ def test_batch_frames_results_and_duty():
     # DAC: AD5628 Table 8 command 0000 (write input register n), updated together by LDAC pulses
     expect = []
     for s in range(n):
-        expect += [(0, AD5628.frame(AD5628.CMD_WRITE_INPUT, i, words[s * 8 + i]), 32) for i in range(8)]
+        expect += [(0, AD5628.frame(AD5628.CMD_WRITE_INPUT, i, inputs[s][i]), 32) for i in range(8)]
         expect += [(1, AD5628.frame(AD5628.CMD_WRITE_INPUT, ch, c), 32)
                    for ch, c in zip((1, 2), cfg.pert_forward)]
         expect += [(1, AD5628.frame(AD5628.CMD_WRITE_INPUT, ch, c), 32)
-                   for ch, c in zip((1, 2), cfg.pert_perturbed)]
+                   for ch, c in zip((1, 2), perturbed[s])]
     assert dac.frames == expect
     assert dac.ldac_pulses == 2 * n
     # AD5628 "LDAC": the outputs take the input registers at the pulse, so no preload frame may
     # still be shifting in when it comes
     assert dac.ldac_during_frame == 0
-    # ADC: one dummy select, then per phase 8 channels x 4 conversions, channel tags all right
+    # ADC: the two power-up dummies (DIN high, not conversions), one select, then per phase
+    # 8 channels x 4 conversions, channel tags all right
+    assert adc.powerup_frames == [0xFFFF] * 2 and adc.errors == []
     conv = adc.conversions
     assert len(conv) == 1 + n * 2 * 32
     for k, (rseq, status, idx, fwd, pert) in enumerate(results):
@@ -161,3 +200,68 @@ def test_uart_level_round_trip():
     replies = [P.parse_reply(P.decode_frame(f)) for f in frames]
     assert [(r.seq, r.cmd, r.status) for r in replies] == [
         (9, C.HELLO, S.OK), (1, 2, S.ERR_FRAMING), (10, C.STATUS, S.OK)]
+
+
+def test_caps_reply_layout():
+    """CAPS: protocol 2, the perturbation channel count (words per sample = n_dac_inputs + n_pert),
+    within MAX_REPLY."""
+    config = ControllerConfig()
+
+    async def script(host, parts, ctx):
+        r = await host.request(C.CAPS)
+        assert r.status == S.OK and 3 + len(r.data) + 2 <= P.MAX_REPLY
+        caps = P.Caps.unpack(r.data)
+        assert caps == dataclasses.replace(config.caps(), n_pert=2)
+        assert (caps.protocol, caps.n_pert, caps.n_dac_inputs) == (2, 2, 8)
+        # the whole sample memory is addressable, one word beyond is not
+        top = caps.sample_depth * (caps.n_dac_inputs + caps.n_pert)
+        r = await host.request(C.LOAD_SAMPLES, struct.pack(">HH", top - 1, 7))
+        assert r.status == S.OK
+        r = await host.request(C.LOAD_SAMPLES, struct.pack(">HHH", top - 1, 7, 7))
+        assert r.status == S.ERR_ARG
+    simulate(script, config)
+
+
+def _pot_traffic():
+    """POT_WRITEs and POT_READs to several chips, every cycle of the pot pins probed."""
+    trace = []
+
+    async def probe(ctx, core):
+        async for _, _, addr, cs_n, sclk in ctx.tick().sample(core.pot_cs_addr, core.pot_cs_n,
+                                                              core.pot_sclk):
+            trace.append((addr, cs_n, sclk))
+
+    async def script(host, parts, ctx):
+        for chip, wiper, code in ((3, 1, 17), (16, 3, 256), (0, 0, 0), (9, 2, 200)):
+            r = await host.request(C.POT_WRITE, bytes([chip, wiper]) + code.to_bytes(2, "big"))
+            assert (r.status, r.data) == (S.OK, code.to_bytes(2, "big"))
+        for chip, wiper, code in ((16, 3, 256), (3, 1, 17)):
+            r = await host.request(C.POT_READ, bytes([chip, wiper]))
+            assert (r.status, r.data) == (S.OK, code.to_bytes(2, "big"))
+        assert not parts["pot"].bad_frames
+    _, core, _ = simulate(script, monitors=[probe])
+    return trace, core
+
+
+def test_pot_chip_select_decoder_timing_and_sclk():
+    """74HC154 chip-select decoder: pot_cs_addr never changes while pot_cs_n (/E0) is low, nor
+    within the guard (>= 2 clocks, the decoder's propagation delay) before /E0 falls or after it
+    rises.  MCP4351 SCLK: its period is at least the read-back limit derived in hdl/core.py (SDO
+    valid after SCK plus ~200 pF of shared CIPO for the reference board's chips)."""
+    trace, core = _pot_traffic()
+    config = core.config
+    guard = decoder_guard_cycles(config.clk_hz)
+    assert guard >= 2
+    assert decoder_address_violations([(a, n) for a, n, _ in trace], guard) == []
+    assert sum(trace[t][0] != trace[t - 1][0] for t in range(1, len(trace))) >= 5
+    # SCLK half periods while a chip is selected, in system clocks
+    edges = [t for t in range(1, len(trace)) if trace[t][2] != trace[t - 1][2]]
+    halves = [b - a for a, b in zip(edges, edges[1:])
+              if not any(trace[k][1] for k in range(a, b + 1))]       # within one frame
+    assert halves and min(halves) == max(halves)
+    t_half = min(halves) / config.clk_hz
+    n_chips = config.afe.n_pot_chips
+    assert t_half >= pot_read_half_period(n_chips)
+    assert 1 / (2 * t_half) <= pot_sclk_limit(n_chips) <= 3e6      # 1.5 MHz for 19 chips
+    print(f"\npot SCLK {1e-6 / (2 * t_half):.2f} MHz, limit {pot_sclk_limit(n_chips) / 1e6:.2f} MHz "
+          f"for {n_chips} chips; decoder guard {guard} clocks")

@@ -63,10 +63,12 @@ class Host:
         return r
 
 
-def simulate(script, config=None, *, models=True, vcd=None):
-    """Run `async script(host, parts)` against a fresh Core; returns (core, parts)."""
+def simulate(script, config=None, *, models=True, vcd=None, core_kwargs=None, monitors=()):
+    """Run `async script(host, parts, ctx)` against a fresh Core (built with `core_kwargs`);
+    `monitors`: more `async fn(ctx, core)` run in the background from time 0 (e.g. pin probes).
+    Returns (the script's value, core, parts)."""
     config = config or ControllerConfig()
-    core = Core(config)
+    core = Core(config, **(core_kwargs or {}))
     sim = Simulator(core)
     sim.add_clock(1 / config.clk_hz)
     parts = {}
@@ -78,6 +80,10 @@ def simulate(script, config=None, *, models=True, vcd=None):
         for p in parts.values():
             sim.add_testbench(p.run, background=True)
         sim.add_testbench(parts["dac"].run_ldac, background=True)
+    for fn in monitors:
+        async def monitor(ctx, fn=fn):
+            await fn(ctx, core)
+        sim.add_testbench(monitor, background=True)
     outcome = {}
 
     async def bench(ctx):

@@ -8,6 +8,21 @@ drives its data output.  They wake only on pin changes, so they cost little simu
 from diodenet.boards.parts import MCP4351, AD5628, AD7928
 
 
+def decoder_address_violations(trace, guard):
+    """Chip-select decoder timing (74HC154 address + /E0 enable) in a per-cycle `trace` of
+    (address, enable_n): every cycle t at which the address differs from cycle t-1 must have the
+    enable inactive (high) in cycles t-guard .. t+guard-1, i.e. the address never changes while a
+    chip is selected, nor within `guard` cycles after /E0 rose or before it falls.  Returns a list
+    of (cycle, old address, new address) for each violation."""
+    bad = []
+    for t in range(1, len(trace)):
+        if trace[t][0] != trace[t - 1][0]:
+            window = trace[max(0, t - guard):t + guard]
+            if any(not en_n for _, en_n in window):
+                bad.append((t, trace[t - 1][0], trace[t][0]))
+    return bad
+
+
 class SPISlaveModel:
     """Generic mode-aware shifter. Subclasses implement `reply_word(cs)` (bits to shift out,
     MSB first) and `frame_done(cs, word, nbits)`."""
@@ -161,8 +176,15 @@ class AD5628Model(SPISlaveModel):
 
 class AD7928Model(SPISlaveModel):
     """Converts `voltages(channel) -> code`; the channel is the one selected by the previous frame's
-    control word (pipeline as in the data sheet's "Serial Interface" section)."""
+    control word (pipeline as in the data sheet's "Serial Interface" section).
+
+    Power-up ("Powering Up the AD7908/AD7918/AD7928", Figure 24): the part can come up in any mode,
+    so the first two frames must be dummy conversions with DIN held high; only then does it take a
+    control-register write.  Until two such frames have been seen the model ignores every control
+    word, answers invalid data (not recorded in `conversions`), and records each offending frame in
+    `errors`.  `powerup_frames` lists the DIN words of the frames before it was ready."""
     fmt = AD7928.spi
+    POWERUP_DUMMIES = 2
 
     def __init__(self, sclk, din, dout, cs_n, codes=None):
         self._cs_signals = (cs_n,)
@@ -171,13 +193,32 @@ class AD7928Model(SPISlaveModel):
         self.codes = codes or (lambda ch, n: (ch * 500 + n) & 0xFFF)
         self.conversions = []       # (channel, code)
         self.control_words = []
+        self.dummies = 0            # consecutive DIN-high frames since power-up
+        self.powerup_frames = []    # DIN words of the frames before the part was ready
+        self.errors = []
+
+    @property
+    def ready(self):
+        return self.dummies >= self.POWERUP_DUMMIES
 
     def reply_word(self, cs):
+        if not self.ready:
+            return 0                 # "invalid data" during the dummy conversions
         code = self.codes(self.channel, len(self.conversions))
         self.conversions.append((self.channel, code))
         return AD7928.dout(self.channel, code)
 
     def frame_done(self, cs, word):
+        if not self.ready:
+            self.powerup_frames.append(word)
+            if word == (1 << self.fmt.width) - 1:
+                self.dummies += 1
+            else:
+                self.dummies = 0
+                self.errors.append(f"frame {len(self.powerup_frames)} after power-up has DIN "
+                                   f"{word:#06x}: control word ignored (two dummy conversions with "
+                                   "DIN high must come first)")
+            return
         f = AD7928.parse_din(word)
         self.control_words.append(f)
         if f["write"]:
