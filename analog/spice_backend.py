@@ -47,6 +47,21 @@ _RETRIES = (
 _DEFAULT_OPTIONS = "itl1=100 gminsteps=10 srcsteps=10"
 
 
+def _frontend_parts(network, diode, part, dac, adc):
+    """The parts of the network's recorded analog front-end (`boards.afe.AFE`) for every option
+    not given: its diode card, its rheostat part (the one code <-> conductance map), and its
+    converters over the DACs' and ADC's range referred to V_MID -- the circuit a board built to that
+    front-end realizes, so a model trained here runs there as is."""
+    from ..boards.afe import AFE
+    from .devices import Quantizer
+    afe = AFE.from_dict(network.frontend)
+    lo, hi = -afe.v_mid, afe.v_ref - afe.v_mid
+    return (afe.diode if diode is None else diode,
+            Potentiometer(afe.pot) if part is None else part,
+            Quantizer(afe.dac.bits, lo, hi, clip=True, name=afe.dac.name) if dac is None else dac,
+            Quantizer(afe.adc.bits, lo, hi, clip=True, name=afe.adc.name) if adc is None else adc)
+
+
 def card_for_element(element):
     """The diode card that realizes a host element in SPICE: the ideal-diode approximation for
     `IdealDiode`, the same IS and N for a `ShockleyDiode`."""
@@ -83,7 +98,9 @@ class SpiceBackend:
     name = "spice"
 
     def __init__(self, network, *, diode=None, part=None, conductance_scale=1.0, dac=None, adc=None,
-                 engine=None):
+                 engine=None, parts=True):
+        if parts and network.frontend is not None:
+            diode, part, dac, adc = _frontend_parts(network, diode, part, dac, adc)
         if engine is None:
             try:
                 from .ngspice_engine import get_engine
@@ -99,6 +116,12 @@ class SpiceBackend:
                 raise ValueError(f"unknown part {part!r}; known: {', '.join(PARTS)}")
             part = Potentiometer(PARTS[part])
         self.part = part
+        # edges realized by the part: a front-end's rheostats (its fixed resistors come first
+        # in no part), otherwise every edge
+        self.n_part_edges = network.n_edges
+        if network.frontend is not None:
+            from ..boards.afe import AFE
+            self.n_part_edges = AFE.from_dict(network.frontend).n_pots
         if not (math.isfinite(conductance_scale) and conductance_scale > 0):
             raise ValueError(f"conductance_scale must be > 0, got {conductance_scale!r}")
         self.scale = float(conductance_scale)
@@ -127,8 +150,11 @@ class SpiceBackend:
         gc = np.asarray(g, dtype=float) * self.scale
         if self.part is None:
             return gc
-        self.codes = self.part.codes(gc, what="conductance of edge")
-        return self.part.conductance(self.codes)
+        m = self.n_part_edges
+        self.codes = self.part.codes(gc[:m], what="conductance of edge")
+        out = gc.copy()
+        out[:m] = self.part.conductance(self.codes)
+        return out
 
     def netlist(self):
         """The present circuit as plain ngspice text (the state ngspice holds)."""

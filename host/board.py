@@ -2,22 +2,29 @@
 
 `BoardBackend(network, url)` talks the controller protocol (`diodenet.hdl.protocol`, docs/hardware.md)
 to a real board (``/dev/ttyUSB1``) or to the co-simulated one (``socket://127.0.0.1:PORT``,
-`diodenet.sim`), and implements `seam.MeasurementBackend`:
+`diodenet.sim`), and implements `seam.MeasurementBackend` for a network built from the board's
+analog front-end (`host.frontend.frontend_network`; the model records its `AFE`):
 
+* the driver checks the controller's capability reply against the model's front-end (sizes and
+  analog constants: R_leak, R_inj, V_REF, the rheostat's R_AB and R_W) and refuses a board that
+  differs, naming the constant and both values;
+* voltages are referred to V_MID = V_REF / 2: a model source voltage u goes out as the DAC code of
+  V_MID + u (clipped to the DAC's range and counted in `clipped`), a node is read as ADC code·LSB −
+  V_MID;
 * `program(g)`: every tunable conductance -> the nearest MCP4351 code in resistance
   (`boards.parts.Rheostat`, the one map), written with POT_WRITE (the controller reads every write
   back and reports ERR_VERIFY on a mismatch; the driver checks the echoed code too); only codes that
   changed are written.  Returns the realized conductances.
-* `measure(u, inject=None)`: source voltages -> AD5628 codes (the applied, quantized u is returned
-  in the Measurement); samples go to the controller's sample memory (LOAD_SAMPLES) and RUN_BATCH
-  measures them; node voltages = ADC sums / 2^k · LSB.
+* `measure(u, inject=None)`: samples go to the controller's sample memory (LOAD_SAMPLES: each
+  sample's input-line codes and its own perturbed-phase codes) and one RUN_BATCH measures them;
+  node voltages = ADC sums / 2^k · LSB − V_MID.  The bias lines are DAC1 channels written when
+  they change.
 * the perturbation `inject` (currents into the output nodes) is realized by the AFE's injection
-  resistors: perturbation DAC channel k drives R_inj into output y_k.  The network holds R_inj as a
-  fixed conductance from y_k to the bias line, and the perturbation DAC sits at the bias voltage
-  during a forward settle, so a perturbation current i_k is exactly a DAC step
-  ΔV_k = i_k · R_inj (Norton equivalent).  The step is quantized to the DAC's LSB (the realized
-  currents are in `last_inject`); a sample whose step leaves the DAC range is marked not ok
-  (all of them: PerturbationRangeError).  Injection into hidden nodes is refused.
+  resistors: perturbation DAC channel k drives R_inj into output y_k and rests at V_MID (mid-scale)
+  during a forward settle, so the network holds R_inj as a fixed resistor to the reference and a
+  current i_k is a DAC step ΔV_k = i_k · R_inj.  The step is quantized to the DAC's LSB (the
+  realized currents are in `last_inject`); a sample whose step leaves the DAC range is marked not
+  ok (all of them: PerturbationRangeError).  Injection into hidden nodes is refused.
 
 Link robustness: every request carries a fresh sequence number; replies are matched on (seq, cmd);
 frames that fail COBS/CRC are discarded (the next 0x00 resynchronizes); a request that times out or
@@ -34,23 +41,12 @@ import time
 
 import numpy as np
 
-from ..boards.afe import AFE
 from ..boards.parts import AD5628, AD7928, Rheostat
 from ..hdl import protocol as P
-from .encoding import InputEncoding
-from .network import GROUND, ResistorDiodeNetwork
+from .frontend import afe_of_network
 from .seam import Measurement
 
-__all__ = ["BoardBackend", "BoardError", "BoardTimeout", "PerturbationRangeError", "afe_network",
-           "afe_of_network", "DEFAULT_G_MAX", "DEFAULT_BIAS"]
-
-#: default upper end of a tunable conductance: 1 kOhm keeps a rheostat under the MCP4351's 2.5 mA
-#: with the full 2.5 V DAC span across it
-DEFAULT_G_MAX = 1e-3
-#: default bias line voltage = the perturbation DACs' rest level (mid scale: ±1.25 V of perturbation)
-DEFAULT_BIAS = 1.25
-DAC_SPAN = 2 * AD5628.v_ref_internal       # AD5628-1, gain 2: 0 .. 2.5 V
-ADC_REF = 2.5                              # AD7928 REF_IN, RANGE = 1: 0 .. REF_IN
+__all__ = ["BoardBackend", "BoardError", "BoardTimeout", "PerturbationRangeError"]
 
 
 class BoardError(RuntimeError):
@@ -63,71 +59,6 @@ class BoardTimeout(BoardError):
 
 class PerturbationRangeError(ValueError):
     """Injected currents the AFE's perturbation DACs cannot realize."""
-
-
-# --- the AFE as a network ----------------------------------------------------------------------
-
-def afe_network(afe=None, *, g_max=DEFAULT_G_MAX, bias=DEFAULT_BIAS, input_scale=1.0, element=None,
-                readout_gain=30.0, rng=None):
-    """The `ResistorDiodeNetwork` an AFE realizes (docs/hardware.md "Analog front-end").
-
-    Neurons: h0..h{H-1} then the outputs y0..; sources: the input lines in AFE order
-    (u0+, u0-, u1+, ..., bias) with a single-ended encoding -- the DACs are unipolar (0..2.5 V),
-    so a signed feature is fed as a complementary pair (x, 1 − x) on a line pair.
-    Edges: first the AFE's tunable rheostats in potentiometer order (edge e = chip e // 4, wiper
-    e % 4), range [Rheostat g_min, g_max]; then the fixed parts (g_min = g_max): a leak 1/r_leak
-    from every neuron to ground, and the injection resistor 1/r_inject from every output to the
-    bias line (the perturbation DAC rests at the bias voltage).  Every neuron carries a diode."""
-    afe = AFE() if afe is None else afe
-    afe.check()
-    if not afe.bias:
-        raise ValueError("the board backend needs an AFE with a bias line (the perturbation DACs rest at its voltage)")
-    rh = afe.rheostat
-    n = afe.n_neurons
-    names = {name: j for j, name in enumerate(afe.neurons)}
-    lines = afe.input_lines
-    names.update({line: n + s for s, line in enumerate(lines)})
-    bias_src = n + len(lines) - 1
-    edges = [(names[a], names[b]) for a, b in afe.edges()]
-    m_t = len(edges)
-    fixed = [(j, GROUND) for j in range(n)] + [(afe.n_hidden + k, bias_src) for k in range(afe.n_outputs)]
-    g_fixed = [1.0 / afe.r_leak] * n + [1.0 / afe.r_inject] * afe.n_outputs
-    g_hi = min(g_max, rh.g_max)
-    rng = np.random.default_rng(rng)
-    lo, hi = np.log(rh.g_min), np.log(g_hi)
-    g_t = np.exp(rng.uniform(lo, lo + 0.6 * (hi - lo), size=m_t))
-    g_min = np.concatenate([np.full(m_t, rh.g_min), g_fixed])
-    g_maxs = np.concatenate([np.full(m_t, g_hi), g_fixed])
-    enc = InputEncoding(2 * afe.n_inputs, differential=False, scale=input_scale, bias=bias)
-    from .elements import IdealDiode
-    return ResistorDiodeNetwork(n, enc, edges + fixed, np.concatenate([g_t, g_fixed]), g_min, g_maxs,
-                                np.arange(afe.n_hidden, n), element or IdealDiode(), readout_gain,
-                                np.ones(n, dtype=bool))
-
-
-def afe_of_network(network, base=None):
-    """The AFE whose `afe_network` has this network's structure, else ValueError."""
-    base = AFE() if base is None else base
-    k = len(network.outputs)
-    n, p = network.n_neurons, network.n_sources
-    if k < 1 or (p - 1) % 2 or p < 3:
-        raise ValueError(f"a network with {n} neurons, {k} outputs and {p} sources is not an AFE "
-                         "network (build it with diodenet.host.board.afe_network)")
-    from dataclasses import replace
-    afe = replace(base, n_hidden=n - k, n_outputs=k, n_inputs=(p - 1) // 2)
-    ref = afe_network(afe)
-    if network.edges.shape != ref.edges.shape or not np.array_equal(network.edges, ref.edges):
-        raise ValueError("the network's edges are not the AFE's (tunable rheostats in potentiometer "
-                         "order, then leaks and injection resistors): build it with "
-                         "diodenet.host.board.afe_network")
-    if not np.array_equal(network.outputs, ref.outputs):
-        raise ValueError("the network's outputs are not the AFE's output neurons")
-    # the fixed parts' values come from the network (the model of this board)
-    m_t = afe.n_pots
-    g_leak, g_inj = network.conductance[m_t], network.conductance[m_t + n]
-    if not (g_leak > 0 and g_inj > 0):
-        raise ValueError("the AFE network's leak and injection conductances must be > 0")
-    return replace(afe, r_leak=1.0 / g_leak, r_inject=1.0 / g_inj)
 
 
 # --- the link ---------------------------------------------------------------------------------
@@ -250,38 +181,68 @@ def _status_name(status):
         return f"status 0x{status:02x}"
 
 
+def board_frontend(url, n_outputs, *, timeout=2.0, retries=4, baudrate=1_000_000):
+    """The analog front-end of the board at `url`, from its capability reply: its size (ADC
+    channels = neurons, DAC0 input channels = 2 × features) and analog constants, with
+    `n_outputs` of its neurons as outputs."""
+    from dataclasses import replace
+
+    from ..boards.afe import AFE
+    link = Link(url, baudrate=baudrate, timeout=timeout, retries=retries)
+    try:
+        link.drain(0.02)
+        hello = link.request(P.Cmd.HELLO).data
+        if not hello or hello[0] != P.PROTOCOL_VERSION:
+            raise BoardError(f"{url}: the controller speaks protocol {hello[:1].hex() or '?'}, "
+                             f"this driver protocol {P.PROTOCOL_VERSION}")
+        caps = P.Caps.unpack(link.request(P.Cmd.CAPS).data)
+    finally:
+        link.close()
+    if caps.n_adc <= n_outputs:
+        raise BoardError(f"{url}: the board has {caps.n_adc} neurons, too few for {n_outputs} outputs")
+    afe = AFE(n_hidden=caps.n_adc - n_outputs, n_outputs=n_outputs, n_inputs=caps.n_dac_inputs // 2)
+    consts = {k: getattr(caps, k) for k in ("r_leak", "r_inject") if getattr(caps, k, 0)}
+    if getattr(caps, "v_ref_mv", 0):
+        consts["v_ref"] = caps.v_ref_mv / 1000
+    return replace(afe, **{k: float(v) for k, v in consts.items()})
+
+
 # --- the backend ------------------------------------------------------------------------------
 
 class BoardBackend:
     """`seam.MeasurementBackend` on a controller at a pyserial URL.  See the module doc.
 
-    options: afe (an AFE whose parameters -- r_leak, r_inject, channels -- the board has; its size
-    is taken from the network), settle_time (seconds after each DAC update before converting,
-    default 6 us), oversample_log2 (0..3, default 0), timeout (seconds per reply), retries,
-    batch_retries, baudrate (real serial ports)."""
+    options: settle_time (seconds after each DAC update before converting; default the
+    front-end's `AFE.settle_time()`, derived from its RC and the DAC's settling), oversample_log2
+    (0..3, default 0), timeout (seconds per reply), retries, batch_retries, baudrate (real serial
+    ports)."""
 
     name = "board"
 
-    def __init__(self, network, url, *, afe=None, settle_time=6e-6, oversample_log2=0, timeout=2.0,
+    def __init__(self, network, url, *, settle_time=None, oversample_log2=0, timeout=2.0,
                  retries=4, batch_retries=3, baudrate=1_000_000):
-        self.afe = afe_of_network(network, afe)
+        self.afe = afe_of_network(network)
         self.url = url
         self.rheostat = Rheostat.of(self.afe.pot)
         self.m_tunable = self.afe.n_pots
-        self.dac_lsb = DAC_SPAN / 2 ** AD5628.bits
-        self.adc_lsb = ADC_REF / 2 ** AD7928.bits
+        self.v_mid = self.afe.v_mid
+        self.dac_lsb = self.afe.dac_lsb
+        self.adc_lsb = self.afe.adc_lsb
         self.resolution = self.adc_lsb
+        self.diode = self.afe.diode
         if not 0 <= oversample_log2 <= 3:
             raise ValueError("oversample_log2 must be 0..3")
         self.oversample_log2 = int(oversample_log2)
         self.batch_retries = int(batch_retries)
         self.failures = 0
+        self.clipped = 0                # source voltages clipped to the DACs' range
         self.last_errors = []
         self.last_inject = None
         self.codes = None
-        self._bias_code = None
+        self._bias_codes = None
         self._seq_config = None
-        self._pert_dac = None           # perturbation DAC register codes after the last batch
+        self.rest_code = int(round(self.v_mid / self.dac_lsb))    # V_MID: mid-scale
+        settle_time = self.afe.settle_time() if settle_time is None else float(settle_time)
         self.link = Link(url, baudrate=baudrate, timeout=timeout, retries=retries)
         try:
             self._connect(settle_time)
@@ -304,17 +265,19 @@ class BoardBackend:
         a = self.afe
         want = {"n_pot_chips": a.n_pot_chips, "n_dac_inputs": a.n_dac_inputs, "n_adc": a.n_adc,
                 "pot_bits": a.pot.bits, "dac_bits": a.dac.bits, "adc_bits": a.adc.bits}
-        bad = [f"{k}: board {getattr(caps, k)}, network needs {v}" for k, v in want.items()
-               if getattr(caps, k) != v]
+        want.update(a.analog_constants())
+        bad = [f"{k}: board {getattr(caps, k)}, model {v}" for k, v in want.items()
+               if getattr(caps, k, 0) not in (0, v)]
         if bad:
-            raise BoardError(f"{self.url}: the board's AFE does not match the network ({'; '.join(bad)})")
+            raise BoardError(f"{self.url}: the board's analog front-end differs from the model's "
+                             f"({'; '.join(bad)}); train for this board (diodenet train --backend "
+                             "board) or load a model made for it")
         self.clock_hz = caps.clock_hz
         self.settle_clocks = max(1, math.ceil(settle_time * caps.clock_hz))
         if self.settle_clocks > 0xFFFF:
             raise ValueError(f"settle_time {settle_time} s is longer than the sequencer's 16-bit counter")
-        for dac in (0, 1):            # AD5628-1: internal reference on (off at power-up)
-            link.request(P.Cmd.DAC_RAW, struct.pack(">BI", dac, AD5628.internal_reference_on()),
-                         what=f"DAC_RAW (DAC{dac} internal reference on)")
+        # the DACs' VREFIN comes from the board's 2.5 V reference: their internal references stay
+        # off (off at power-up, AD5628 data sheet "Internal Reference")
         st = P.ControllerStatus.unpack(link.request(P.Cmd.STATUS).data)
         if st.busy:
             link.request(P.Cmd.ABORT)
@@ -364,43 +327,38 @@ class BoardBackend:
         u = net._check_u(u)
         batch, n = len(u), net.n_neurons
         codes = self._dac_codes(u)
-        u_applied = codes * self.dac_lsb
+        u_applied = codes * self.dac_lsb - self.v_mid
         v = np.full((batch, n), np.nan)
         ok = np.zeros(batch, dtype=bool)
         self.last_errors = []
-        bias = codes[:, -1]
+        k_in = self.afe.n_dac_inputs
+        bias = codes[:, k_in:k_in + 2]
         if inject is None:
-            pert = np.repeat(bias[:, None], self.afe.n_outputs, axis=1)
+            pert = np.full((batch, self.afe.n_outputs), self.rest_code, dtype=np.int64)
+            realizable = np.ones(batch, dtype=bool)
             realized = None
         else:
-            pert, realizable, realized = self._pert_codes(inject, bias, batch, n)
-        for bc in np.unique(bias):
-            rows = np.flatnonzero(bias == bc)
-            if inject is not None:
-                bad = rows[~realizable[rows]]
-                for s in bad:
-                    self.last_errors.append(f"sample {s}: perturbation outside the DAC range")
-                rows = rows[realizable[rows]]
+            pert, realizable, realized = self._pert_codes(inject, batch, n)
+            for s in np.flatnonzero(~realizable):
+                self.last_errors.append(f"sample {s}: perturbation outside the DAC range")
+        keys = [tuple(b) for b in bias]
+        for key in sorted(set(keys)):
+            rows = np.array([s for s in range(batch) if keys[s] == key and realizable[s]], dtype=np.int64)
             if not len(rows):
                 continue
-            self._set_bias(int(bc))
-            # one batch per perturbed sample: within a batch the sequencer's late preload (see
-            # `_run`) would leave one perturbed code on its channel into the next forward phase
-            groups = [rows] if inject is None else [rows[i:i + 1] for i in range(len(rows))]
-            for group in groups:
-                key = tuple(pert[group[0]]) if inject is not None else None
-                fwd, per = self._run(codes[group, :-1], int(bc), key)
-                got = per if inject is not None else fwd
-                for i, s in enumerate(group):
-                    if got[i] is not None:
-                        v[s], ok[s] = got[i], True
+            self._set_bias(key)
+            fwd, per = self._run(codes[rows, :k_in], pert[rows])
+            got = per if inject is not None else fwd
+            for i, s in enumerate(rows):
+                if got[i] is not None:
+                    v[s], ok[s] = got[i], True
         if inject is not None:
             self.last_inject = realized
             if not ok.any() and batch:
                 raise PerturbationRangeError(
                     f"{self.url}: none of the {batch} perturbations fits the perturbation DACs: a "
                     f"current i needs a DAC step i·R_inj (R_inj = {self.afe.r_inject:g} ohm) within "
-                    f"0..{DAC_SPAN:g} V around the bias line; use a smaller epsilon")
+                    f"±{self.v_mid:g} V around V_MID; use a smaller epsilon")
         self.failures += int((~ok).sum())
         return Measurement(v, u_applied, ok, None)
 
@@ -415,23 +373,21 @@ class BoardBackend:
 
     # --- helpers ------------------------------------------------------------------------------
     def _dac_codes(self, u):
-        codes = np.rint(u / self.dac_lsb)
+        """DAC codes of model voltages u (around V_MID), clipped to the DAC's range (counted)."""
+        if not np.all(np.isfinite(u)):
+            raise ValueError("source voltages must be finite")
+        codes = np.rint((u + self.v_mid) / self.dac_lsb)
         top = 2 ** AD5628.bits - 1
-        bad = np.argwhere((codes < 0) | (codes > top) | ~np.isfinite(u))
-        if bad.size:
-            s, p = bad[0]
-            raise ValueError(f"source voltage u[{s}, {p}] = {u[s, p]:g} V is outside the AD5628's "
-                             f"0..{top * self.dac_lsb:.4f} V ({len(bad)} value(s) out of range)")
-        return codes.astype(np.int64)
+        self.clipped += int(np.sum((codes < 0) | (codes > top)))
+        return np.clip(codes, 0, top).astype(np.int64)
 
     @property
     def max_inject(self):
-        """Largest perturbation current (amperes) the injection DACs apply around the bias line,
-        with a 10 % margin; hardware linearization keeps its perturbation below it."""
-        bias = float(self.network.encoding.bias)
-        return 0.9 * min(bias, DAC_SPAN - bias) / self.afe.r_inject
+        """Largest perturbation current (amperes) the injection DACs apply around V_MID, with a
+        10 % margin; hardware linearization keeps its perturbation below it."""
+        return 0.9 * self.v_mid / self.afe.r_inject
 
-    def _pert_codes(self, inject, bias, batch, n):
+    def _pert_codes(self, inject, batch, n):
         inj = np.broadcast_to(np.asarray(inject, dtype=float), (batch, n))
         if not np.all(np.isfinite(inj)):
             raise ValueError("injected currents must be finite")
@@ -440,66 +396,53 @@ class BoardBackend:
             raise ValueError("the AFE injects current only into its output nodes (perturbation "
                              "DAC -> R_inj); got a nonzero current into a hidden neuron")
         steps = inj[:, self.afe.n_hidden:] * self.afe.r_inject / self.dac_lsb
-        pert = bias[:, None] + np.rint(steps)
+        pert = self.rest_code + np.rint(steps)
         top = 2 ** AD5628.bits - 1
         realizable = np.all((pert >= 0) & (pert <= top), axis=1)
         pert = np.clip(pert, 0, top).astype(np.int64)
         realized = np.zeros((batch, n))
-        realized[:, self.afe.n_hidden:] = (pert - bias[:, None]) * self.dac_lsb / self.afe.r_inject
+        realized[:, self.afe.n_hidden:] = (pert - self.rest_code) * self.dac_lsb / self.afe.r_inject
         return pert, realizable, realized
 
-    def _set_bias(self, code):
-        if code != self._bias_code:
-            self.link.request(P.Cmd.DAC_WRITE, struct.pack(">BBH", 1, self.afe.bias_dac_channel, code),
-                              what="DAC_WRITE (bias line)")
-            self._bias_code = code
+    def _set_bias(self, codes):
+        if codes != self._bias_codes:
+            for ch, code in zip(self.afe.bias_dac_channels, codes):
+                self.link.request(P.Cmd.DAC_WRITE, struct.pack(">BBH", 1, ch, int(code)),
+                                  what=f"DAC_WRITE (bias line, DAC1 channel {ch})")
+            self._bias_codes = codes
 
-    def _configure(self, fwd, per):
-        cfg = P.SeqConfig(self.settle_clocks, self.oversample_log2, tuple(fwd), tuple(per))
+    def _pad(self, codes):
+        """One code per perturbation channel the sequencer drives."""
+        k = len(self.afe.pert_dac_channels)
+        c = list(codes) + [self.rest_code] * (k - len(codes))
+        return c[:k]
+
+    def _run(self, input_codes, pert):
+        """Forward and perturbed node voltages of samples (rows of DAC0 codes, rows of perturbed
+        codes); None where failed."""
+        rest = tuple(self._pad([]))
+        cfg = P.SeqConfig(self.settle_clocks, self.oversample_log2, rest)
         if cfg != self._seq_config:
             self.link.request(P.Cmd.SEQ_CONFIG, cfg.pack())
             self._seq_config = cfg
-
-    def _pad(self, codes):
-        """Two perturbation codes (the sequencer drives two channels)."""
-        c = list(codes) + [codes[-1]] * (2 - len(codes))
-        return c[:2]
-
-    def _run(self, input_codes, bias_code, pert):
-        """Forward and perturbed node voltages of samples (rows of DAC0 codes); None where failed."""
-        rest = self._pad([bias_code] * self.afe.n_outputs)
-        self._configure(rest, self._pad(list(pert)) if pert is not None else rest)
-        # Work-around (gateware, hdl/sequencer.py): the sequencer pulses LDAC as soon as the last
-        # preload frame has *started*, so the last channel it preloads for a forward phase (the
-        # second perturbation channel) reaches its DAC register one LDAC late.  Writing the rest
-        # codes to the perturbation channels first (write-and-update) makes that late write a
-        # no-op; the perturbed phase's preload finishes during the forward conversions.
-        want = [int(c) for c in rest]
-        if self._pert_dac != want:
-            for ch, code in zip(self.afe.pert_dac_channels, want):
-                self.link.request(P.Cmd.DAC_WRITE, struct.pack(">BBH", 1, ch, code),
-                                  what=f"DAC_WRITE (perturbation channel {ch})")
-            self._pert_dac = want
-        if pert is not None:
-            self._pert_dac = None       # the perturbed phase leaves other codes behind
+        words = np.concatenate([input_codes, np.array([self._pad(p) for p in pert], dtype=np.int64)],
+                               axis=1)
         depth = self.caps.sample_depth
         fwd, per = [], []
-        for start in range(0, len(input_codes), depth):
-            chunk = input_codes[start:start + depth]
-            f, p = self._batch(chunk)
+        for start in range(0, len(words), depth):
+            f, p = self._batch(words[start:start + depth])
             fwd += f
             per += p
         return fwd, per
 
     def _load(self, chunk):
-        k = self.afe.n_dac_inputs
+        """Sample s occupies words s·w .. s·w + w − 1 (w = input lines + perturbation channels)."""
         words = chunk.reshape(-1)
         per_frame = (P.MAX_REQUEST - 2 - 2 - 2) // 2
         for w0 in range(0, len(words), per_frame):
             part = words[w0:w0 + per_frame]
             self.link.request(P.Cmd.LOAD_SAMPLES, struct.pack(f">H{len(part)}H", w0, *map(int, part)),
                               what=f"LOAD_SAMPLES (words {w0}..{w0 + len(part) - 1})")
-        assert k == chunk.shape[1]
 
     def _batch(self, chunk):
         """Measure the loaded samples 0..len(chunk)-1.  Result frames that arrive intact are kept
@@ -540,6 +483,7 @@ class BoardBackend:
                                      + " | ".join(problems[-3:]))
         fwd, per = [], []
         scale = self.adc_lsb / 2 ** self.oversample_log2
+        v_mid = self.v_mid
         full = (2 ** AD7928.bits - 1) * 2 ** self.oversample_log2
         for s in range(count):
             _, status, _, f, p = P.parse_result(got[s], n_adc)
@@ -548,11 +492,12 @@ class BoardBackend:
                 self.last_errors.append(f"sample {s}: ADC channel tag mismatch (every attempt)")
                 fwd.append(None), per.append(None)
             elif np.any(sums >= full):
-                self.last_errors.append(f"sample {s}: ADC saturated (a node at or above {ADC_REF} V)")
+                self.last_errors.append(f"sample {s}: ADC saturated (a node at or above "
+                                        f"{self.afe.v_ref} V)")
                 fwd.append(None), per.append(None)
             else:
-                fwd.append(np.array(f, dtype=float) * scale)
-                per.append(np.array(p, dtype=float) * scale)
+                fwd.append(np.array(f, dtype=float) * scale - v_mid)
+                per.append(np.array(p, dtype=float) * scale - v_mid)
         return fwd, per
 
     def _run_batch(self, first, count):

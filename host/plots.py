@@ -2,6 +2,7 @@
 
 import io
 
+import numpy as np
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,11 +21,23 @@ def save_figure(fig, path):
 
 
 def plot_training(history, path, title="training"):
-    """Loss (train/test) and, for classification, accuracy per epoch."""
+    """Loss (train/test), for classification accuracy, and the fraction of conducting diodes per
+    epoch (a linear array would show 0 % or 100 % here)."""
     epochs = [h["epoch"] for h in history]
     has_acc = any("test_accuracy" in h for h in history)
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 3.6))
-    axes = axes if has_acc else [axes]
+    has_on = any("train_diode_on_fraction" in h for h in history)
+    panels = 1 + has_acc + has_on
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
+    axes = list(np.atleast_1d(axes))
+    if has_on:
+        ax = axes[-1]
+        ax.plot(epochs, [100 * h.get("train_diode_on_fraction", np.nan) for h in history], label="train")
+        ax.plot(epochs, [100 * h.get("test_diode_on_fraction", np.nan) for h in history], label="test")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("conducting diodes (%)")
+        ax.set_ylim(0, 100)
+        ax.legend()
+        ax.grid(alpha=0.3)
     axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
     axes[0].plot(epochs, [h["test_loss"] for h in history], label="test")
     axes[0].set_xlabel("epoch")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .frontend import diode_on_fraction
 from .gradients import implicit_gradient
 from .hwlin import measure_gradient
 from .losses import network_loss
@@ -48,10 +49,19 @@ class TrainConfig:
     epsilon: float | None = None  # relative perturbation / nudge; None: chosen per backend (hwlin)
     centered: bool = False
     seed: int = 0
+    lr_schedule: str = "constant"  # or "cosine": lr·(1 + cos(π·epoch/epochs))/2 per epoch
+
+    def lr_at(self, epoch):
+        """Learning rate of epoch (0-based)."""
+        if self.lr_schedule == "cosine" and self.epochs > 0:
+            return self.lr * 0.5 * (1 + np.cos(np.pi * epoch / self.epochs))
+        return self.lr
 
     def validate(self):
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("epochs must be ≥ 0, batch_size ≥ 1 and lr > 0")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; use 'constant' or 'cosine'")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.epsilon is not None and not self.epsilon > 0:
@@ -74,7 +84,10 @@ def _loss_kind(config, data):
 
 
 def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
-    """Loss and (for classification) accuracy on x, y — measured through `backend` when given.
+    """Loss and (for classification) accuracy on x, y — measured through `backend` when given —
+    with the fraction of conducting diodes (`diode_on_fraction`: the node at or below its
+    diode's reference, within half the reading's resolution) and, for a front-end whose lines
+    clip, how many line voltages were clipped.
 
     A sample whose measurement failed counts as wrong and is left out of the loss."""
     if backend is None:
@@ -84,7 +97,14 @@ def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
         meas = [backend.measure(net.source_voltages(x[s:s + chunk])) for s in range(0, len(x), chunk)]
         v = np.concatenate([m.v for m in meas])
         ok = np.concatenate([m.ok for m in meas])
-    return readout_metrics(net, v, ok, y, loss_kind)
+    out = readout_metrics(net, v, ok, y, loss_kind)
+    if net.diodes.any():
+        res = getattr(backend, "resolution", 0.0) or 0.0
+        out["diode_on_fraction"] = diode_on_fraction(net, v[ok], v_on=max(res / 2, 1e-9))
+    clipped = net.encoding.n_clipped(x)
+    if clipped:
+        out["clipped_lines"] = clipped
+    return out
 
 
 def readout_metrics(net, v, ok, y, loss_kind):
@@ -202,6 +222,7 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     bar = tqdm(range(start_epoch, config.epochs), desc=f"train {data.name}", unit="epoch",
                disable=not progress, initial=start_epoch, total=config.epochs)
     for epoch in bar:
+        opt.lr = config.lr_at(epoch)
         order = rng.permutation(n_train)
         losses, skipped = [], 0
         for s in range(0, n_train, config.batch_size):

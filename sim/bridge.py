@@ -1,57 +1,67 @@
 """The analog bridge: the AFE's resistor–diode array in ngspice, driven by the part models.
 
-The part models report every potentiometer wiper and DAC output change; the bridge keeps the
-array's circuit loaded in the process's ngspice shared library (the spice backend's netlist,
-`analog.spice_backend.SpiceBackend` on the AFE's network) and, when a conversion needs a node
-voltage after something changed, `alter`s what changed and runs `op` (TOOLCHAIN.md: ~1 ms).
+The part models report every potentiometer wiper and DAC output change (physical volts, 0 .. V_REF);
+the bridge keeps the array's circuit loaded in the process's ngspice shared library (the spice
+backend on the AFE's own network, `host.frontend.frontend_network` -- the same circuit the spice
+backend trains) and, when a conversion needs a node voltage after something changed, `alter`s what
+changed and runs `op` (about 1 ms).
 
-How the AFE maps onto that circuit (`host.board.afe_network`):
-* rheostat e (chip, wiper) = edge e, conductance `Rheostat.conductance(code)` (the one map in
-  boards/parts.py), with an optional end-to-end tolerance per chip (R_AB·(1 + δ_chip));
-* input line s = DAC0 channel s (unity-gain buffer), the bias line = DAC1 channel 0;
-* the injection resistor R_inj from perturbation DAC channel k to output y_k: the network holds it
-  as a fixed conductance from y_k to the bias line, and the difference is a current
-  (V_pert,k − V_bias)/R_inj into y_k (Norton: (V_p − v)/R = (V_b − v)/R + (V_p − V_b)/R, exact).
+How the board maps onto that circuit (boards/afe.py, docs/hardware.md):
+* the network is referred to V_MID = V_REF / 2 (the buffered reference the diodes and leaks return
+  to): a line at physical V is the source u = V - V_MID, a node the ADC reads at V_MID + v;
+* rheostat e (chip, wiper) = edge e, `Rheostat.resistance(code)` (the one map in boards/parts.py)
+  with this board's part deviations (`tolerances`): R_AB of each chip, R_W of each wiper;
+* line s = its DAC channel (`AFE.line_dac`) through a unity-gain buffer;
+* the injection resistor from perturbation DAC k to output y_k: the network holds it as a resistor
+  to V_MID, and the difference is a current (V_pert,k - V_MID)/R_inj into y_k (Norton, exact).
 """
 
 import math
-import random
 
 import numpy as np
 
-from ..host.board import afe_network
+from ..host.frontend import frontend_network
 
-__all__ = ["AnalogBridge"]
+__all__ = ["AnalogBridge", "part_deviations"]
+
+
+def part_deviations(afe, tolerance, seed):
+    """Seeded deviations of a built board's rheostats: (R_AB factor per chip, R_W per wiper).
+
+    tolerance 0 gives the nominal parts; otherwise R_AB varies uniformly within
+    +-tolerance (the MCP4351's +-20 % at tolerance = r_ab_tolerance) and R_W uniformly within the
+    part's spread at the board's supply (`MCP4351.r_w_range`)."""
+    rng = np.random.default_rng(seed)
+    if not tolerance:
+        return np.ones(afe.n_pot_chips), np.full(afe.n_pots, afe.pot.r_w)
+    r_ab = 1.0 + rng.uniform(-tolerance, tolerance, afe.n_pot_chips)
+    lo, hi = afe.pot.r_w_range
+    return r_ab, rng.uniform(lo, hi, afe.n_pots)
 
 
 class AnalogBridge:
-    def __init__(self, afe, *, settle_time=5e-6, diode="ideal", pot_tolerance=0.0, seed=0,
-                 now=None):
+    def __init__(self, afe, *, settle_time=None, diode=None, pot_tolerance=0.0, seed=0, now=None):
         from ..analog.spice_backend import SpiceBackend
         self.afe = afe
-        self.settle_time = float(settle_time)
+        self.settle_time = afe.settle_time() if settle_time is None else float(settle_time)
         self.now = now or (lambda: 0.0)
-        net = afe_network(afe)
+        net = frontend_network(afe)
         m_t = afe.n_pots
         # the bridge's network accepts any conductance a code can give (tolerance included)
-        g_lo = net.g_min.copy()
-        g_hi = net.g_max.copy()
+        g_lo, g_hi = net.g_min.copy(), net.g_max.copy()
         g_lo[:m_t], g_hi[:m_t] = 1e-9, 1.0
         import copy
         net = copy.copy(net)
         net.g_min, net.g_max = g_lo, g_hi
         self.rheostat = afe.rheostat
-        rng = random.Random(seed)
-        self.r_ab_factor = [1.0 + rng.uniform(-pot_tolerance, pot_tolerance)
-                            for _ in range(afe.n_pot_chips)]
+        self.r_ab_factor, self.r_w = part_deviations(afe, pot_tolerance, seed)
         self.codes = np.full(m_t, 0x80, dtype=np.int64)      # power-on mid-scale
         g = net.conductance.copy()
         g[:m_t] = [self._g(e) for e in range(m_t)]
         net = net.with_conductance(g)
+        diode = afe.diode if diode is None else diode
         self.backend = SpiceBackend(net, diode=None if diode == "ideal" else diode)
         self.network = net
-        self.n_lines = len(afe.input_lines)
-        self.bias_index = self.n_lines - 1
         self.dac = {}
         self.g = g
         self.v = np.zeros(afe.n_neurons)
@@ -61,10 +71,14 @@ class AnalogBridge:
         self.solves = 0
         self.failures = []
 
-    def _g(self, e):
+    def resistance(self, e):
+        """This board's resistance of rheostat e at its current code (deviations included)."""
         chip, _ = self.afe.pot_location(e)
-        r = self.rheostat.r_w + self.codes[e] / 2 ** self.rheostat.bits * self.rheostat.r_ab * self.r_ab_factor[chip]
-        return 1.0 / r
+        rh = self.rheostat
+        return self.r_w[e] + self.codes[e] / 2 ** rh.bits * rh.r_ab * self.r_ab_factor[chip]
+
+    def _g(self, e):
+        return 1.0 / self.resistance(e)
 
     def _changed(self, what):
         self.dirty = True
@@ -89,12 +103,13 @@ class AnalogBridge:
 
     # --- to the ADC model -------------------------------------------------------------------------
     def sources(self):
+        """(u, inject) of the array in the network's frame (volts around V_MID, amperes)."""
         afe = self.afe
-        u = np.array([self.dac.get((0, s), 0.0) for s in range(2 * afe.n_inputs)]
-                     + [self.dac.get((1, afe.bias_dac_channel), 0.0)])
+        v_mid = afe.v_mid
+        u = np.array([self.dac.get(afe.line_dac(line), 0.0) for line in afe.input_lines]) - v_mid
         inject = np.zeros(afe.n_neurons)
         for k, ch in enumerate(afe.pert_dac_channels[:afe.n_outputs]):
-            inject[afe.n_hidden + k] = (self.dac.get((1, ch), 0.0) - u[-1]) / afe.r_inject
+            inject[afe.n_hidden + k] = (self.dac.get((1, ch), 0.0) - v_mid) / afe.r_inject
         return u, inject
 
     def solve(self):
@@ -111,8 +126,9 @@ class AnalogBridge:
         return self.v
 
     def voltage(self, channel):
+        """Physical voltage at ADC input `channel` (neuron node = V_MID + v)."""
         if channel >= self.afe.n_neurons:
             return 0.0                                # an unused ADC input, tied to ground
         if self.dirty:
             self.solve()
-        return float(self.v[channel])
+        return float(self.v[channel]) + self.afe.v_mid

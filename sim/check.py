@@ -5,8 +5,9 @@ Host driver -> serial protocol (TCP socket) -> controller gateware (Icarus) -> S
 ngspice array -> ADC model -> result frames -> host:
 
 1. program the AFE network's rheostats, apply inputs, measure every node, compare with the
-   reference solver (`network.solve`) on the realized (code-quantized) conductances and the applied
-   (DAC-quantized) inputs: error in ADC LSB;
+   reference solver on the realized (code-quantized) conductances, the applied (DAC-quantized)
+   inputs and the board's own diode (its card evaluated as ngspice does): error in ADC LSB; and
+   the fraction of conducting diodes over the training batch (a linear array would give 0);
 2. a hardware-linearization gradient through the board vs the spice backend's for the same codes
    (and converters): cosine; and vs the exact implicit gradient, for information;
 3. a few training steps (method "linearization") through the board: loss before and after.
@@ -16,34 +17,41 @@ import time
 
 import numpy as np
 
-__all__ = ["complementary", "toy_dataset", "voltage_check", "gradient_check", "training_check",
-           "full_check"]
-
-
-from ..host.encoding import complementary_pairs as complementary  # noqa: E402
+__all__ = ["toy_dataset", "reference_network", "voltage_check", "gradient_check", "training_check", "full_check"]
 
 
 def toy_dataset(n_inputs=2, n_train=32, n_test=16, seed=0, name="moons"):
-    """A built-in two-class dataset, complementary-coded for an AFE with n_inputs line pairs."""
+    """A built-in two-class dataset with `n_inputs` features (repeated to fill extra inputs)."""
     from ..host.datasets import Dataset, load_dataset
     d = load_dataset(name, seed=seed, n_samples=max(400, 2 * (n_train + n_test)))
-    if n_inputs < d.n_features:
-        raise ValueError(f"{name} has {d.n_features} features, the AFE only {n_inputs} differential inputs")
-    cols = [i % d.n_features for i in range(n_inputs)]     # repeat features to fill extra inputs
-    return Dataset(f"{name} (complementary)", complementary(d.x_train[:n_train, cols]), d.y_train[:n_train],
-                   complementary(d.x_test[:n_test, cols]), d.y_test[:n_test], d.task, d.n_outputs)
+    cols = [i % d.n_features for i in range(n_inputs)]
+    return Dataset(name, d.x_train[:n_train, cols], d.y_train[:n_train],
+                   d.x_test[:n_test, cols], d.y_test[:n_test], d.task, d.n_outputs)
 
 
-def voltage_check(backend, n=16, seed=0):
-    rng = np.random.default_rng(seed)
+def reference_network(network, diode):
+    """The network with its diodes modelled as the board's card (ngspice's DC equations)."""
+    from ..analog.devices import diode_card
+    if diode == "ideal":
+        return network
+    import copy
+    ref = copy.copy(network)
+    ref.element = diode_card(diode).element()
+    return ref
+
+
+def voltage_check(backend, x, diode):
+    """Measured node voltages vs the reference solver on the realized conductances, the applied
+    inputs and the board's diode card; and the fraction of conducting diodes."""
+    from ..host.frontend import diode_on_fraction
     net = backend.network
-    x = rng.uniform(0, 1, (n, net.encoding.n_features))
     m = backend.measure(net.source_voltages(x))
-    ref = backend.network.solve(u=m.u).x
+    ref = reference_network(net, diode).solve(u=m.u).x
     err = np.abs(m.v[m.ok] - ref[m.ok]) / backend.adc_lsb
-    return {"samples": n, "ok": int(m.ok.sum()),
+    return {"samples": len(x), "ok": int(m.ok.sum()),
             "max_voltage_error_lsb": float(err.max()) if err.size else float("nan"),
             "mean_voltage_error_lsb": float(err.mean()) if err.size else float("nan"),
+            "diode_on_fraction": diode_on_fraction(net, m.v[m.ok], v_on=backend.adc_lsb / 2),
             "v_range": [float(np.nanmin(m.v)), float(np.nanmax(m.v))]}
 
 
@@ -51,10 +59,10 @@ def _cos(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def gradient_check(backend, data, batch=8, epsilon=None):
+def gradient_check(backend, data, batch=8, epsilon=None, diode=None):
     """Hardware-linearization gradient through `backend` vs the spice backend on the same realized
-    conductances with the AFE's converters (DAC and ADC quantization), and vs the exact gradient."""
-    from ..analog.devices import adc_quantizer, dac_quantizer
+    conductances with the front-end's parts (diode card, DAC and ADC quantization), and vs the
+    exact gradient of the ideal-diode model."""
     from ..analog.spice_backend import SpiceBackend
     from ..host.gradients import implicit_gradient
     from ..host.hwlin import measure_gradient
@@ -63,7 +71,7 @@ def gradient_check(backend, data, batch=8, epsilon=None):
     x, y = data.x_train[:batch], data.y_train[:batch]
     u = net.source_voltages(x)
     g_board = measure_gradient(backend, u, y, epsilon=epsilon)
-    with SpiceBackend(net, dac=dac_quantizer(), adc=adc_quantizer()) as spice:
+    with SpiceBackend(net, diode=diode) as spice:
         g_spice = measure_gradient(spice, u, y, epsilon=epsilon)
     ua = g_board.forward.u
     eq = net.solve(u=ua)
@@ -95,16 +103,19 @@ def training_check(backend, data, steps=4, batch=8, lr=0.05, seed=0, epsilon=Non
 def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05, epsilon=None):
     """Run 1-3 on a started `CosimBoard`; returns one flat dict (plus the board's statistics).
     epsilon: hardware linearization's relative perturbation (None: its default)."""
-    from ..host.board import BoardBackend, afe_network
+    from ..host.board import BoardBackend
+    from ..host.frontend import feature_scale, frontend_network
     afe = board.cfg.afe
     t0 = time.monotonic()
-    net = afe_network(afe, rng=seed)
+    data = toy_dataset(afe.n_inputs, n_train=max(steps * batch, n_voltage), n_test=16, seed=seed)
+    net = frontend_network(afe, x_scale=feature_scale(data.x_train), rng=seed)
+    diode = board.cfg.diode or afe.diode
     out = {"url": board.url, "afe": {"hidden": afe.n_hidden, "outputs": afe.n_outputs,
-                                     "inputs": afe.n_inputs, "rheostats": afe.n_pots}}
-    data = toy_dataset(afe.n_inputs, n_train=steps * batch, n_test=16, seed=seed)
+                                     "inputs": afe.n_inputs, "rheostats": afe.n_pots,
+                                     "diode": diode}}
     with BoardBackend(net, board.url) as be:
-        out.update(voltage_check(be, n_voltage, seed))
-        out.update(gradient_check(be, data, batch, epsilon))
+        out.update(voltage_check(be, data.x_train[:max(steps * batch, n_voltage)], diode))
+        out.update(gradient_check(be, data, batch, epsilon, diode))
         out.update(training_check(be, data, steps, batch, lr, seed, epsilon))
         out["link"] = dict(be.link.stats)
     st = board.stats()

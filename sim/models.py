@@ -11,12 +11,15 @@ Edges (datasheet sections cited in boards/parts.py):
 * MCP4351, SPI mode 0: SDI sampled on SCK rising edges, SDO changes on falling edges; SDO carries
   1s while the address and command bits arrive, CMDERR on the 7th clock, then D8:D0 for a read.
 * AD5628, SPI mode 1 here: DIN clocked in on the 32 SCLK falling edges while SYNC is low; /LDAC
-  low copies every input register to its DAC register.  The internal reference is off at
-  power-up: outputs are 0 V until the "internal reference on" command (the AD5628-1 has no
-  external reference wired on this board).
+  low copies every input register to its DAC register.  VREFIN is driven by the board's 2.5 V
+  reference (the internal reference, off at power-up, must stay off: switching it on is a
+  violation), so V_OUT = 2.5 V * D / 4096.
 * AD7928, SPI mode 2: CS falling edge starts the conversion of the channel selected by the
   previous frame's control word (WRITE = 1) and presents the leading zero; DOUT changes and DIN is
-  sampled on SCLK falling edges; result = 0, ADD2..ADD0, D11..D0.
+  sampled on SCLK falling edges; result = 0, ADD2..ADD0, D11..D0.  Power-up ("Powering Up the
+  AD7908/AD7918/AD7928", Figure 24): the part may come up in any mode, so the first two frames
+  must be dummy conversions with DIN held high; before those a control word is ignored and
+  reported as a violation (the real part could latch it into a random mode).
 """
 
 import random
@@ -145,9 +148,9 @@ class AD5628Pair:
         self.checks = _Checks(AD5628.spi, "AD5628", violations)
 
     def volts(self, dac, ch):
-        if not self.reference_on[dac]:
-            return 0.0
-        return self.dac_reg[(dac, ch)] / 2 ** AD5628.bits * 2 * AD5628.v_ref_internal
+        """V_OUT = V_REFIN * D / 2**N with the board's external reference on VREFIN (AD5628 data
+        sheet, "D/A Section"); the internal reference stays off (see `reference_on`)."""
+        return self.dac_reg[(dac, ch)] / 2 ** AD5628.bits * self.bridge.afe.v_ref
 
     def _update(self, keys):
         for k in keys:
@@ -221,7 +224,12 @@ class AD5628Pair:
                 self.dac_reg[k] = self.input_reg[k]
             self._update(keys)
         elif cmd == AD5628.CMD_INTERNAL_REF:
+            # the board drives VREFIN from its 2.5 V reference: the internal reference would drive
+            # the same pin (VREFIN/VREFOUT) against it
             self.reference_on[dac] = bool(word & 1)
+            if self.reference_on[dac]:
+                self.violations.append(f"AD5628 #{dac}: internal reference switched on while VREFIN "
+                                       "is driven by the board's external reference")
             self._update([(dac, c) for c in range(AD5628.channels)])
         elif cmd == AD5628.CMD_RESET:
             for c in range(AD5628.channels):
@@ -231,7 +239,10 @@ class AD5628Pair:
 
 
 class AD7928Model:
-    """The AD7928: conversions served by the analog bridge, with settle-time and range checks."""
+    """The AD7928: conversions served by the analog bridge, with settle-time and range checks, and
+    the power-up sequence (two dummy conversions with DIN high before any control word)."""
+
+    POWERUP_DUMMIES = 2
 
     def __init__(self, dut, bridge, violations, *, ref=2.5, noise=0.0, seed=0):
         self.dut, self.bridge, self.violations = dut, bridge, violations
@@ -242,7 +253,13 @@ class AD7928Model:
         self.binary = True
         self.conversions = 0
         self.early = []                # conversions started before the array settled
+        self.dummies = 0               # consecutive DIN-high frames since power-up
+        self.powerup_frames = 0        # frames before the part was ready (invalid data out)
         self.checks = _Checks(AD7928.spi, "AD7928", violations)
+
+    @property
+    def ready(self):
+        return self.dummies >= self.POWERUP_DUMMIES
 
     def convert(self, channel):
         t = _now()
@@ -273,7 +290,9 @@ class AD7928Model:
         while True:
             await FallingEdge(d.adc_cs_n)
             self.checks.cs_fall()
-            out = self.convert(self.channel)
+            ready = self.ready
+            # during the power-up dummies DOUT carries invalid data (no conversion is counted)
+            out = self.convert(self.channel) if ready else 0
             word, n = 0, 0
             d.adc_cipo.value = (out >> 15) & 1
             while True:
@@ -287,6 +306,16 @@ class AD7928Model:
             self.checks.cs_end()
             if n != AD7928.spi.width:
                 self.violations.append(f"AD7928: {n}-bit frame (16 needed); conversion aborted")
+                continue
+            if not ready:
+                self.powerup_frames += 1
+                if word == (1 << AD7928.spi.width) - 1:
+                    self.dummies += 1
+                else:
+                    self.dummies = 0
+                    self.violations.append(
+                        f"AD7928: control word {word:#06x} in frame {self.powerup_frames} after "
+                        "power-up ignored: two dummy conversions with DIN high must come first")
                 continue
             f = AD7928.parse_din(word)
             if f["write"]:

@@ -40,7 +40,7 @@ async def board(dut):
                           pot_tolerance=cfg.pot_tolerance, seed=cfg.seed, now=now)
     pots = MCP4351Bank(dut, bridge, afe.n_pot_chips, violations)
     dacs = AD5628Pair(dut, bridge, violations)
-    adc = AD7928Model(dut, bridge, violations, ref=cfg.adc_ref, noise=cfg.adc_noise, seed=cfg.seed)
+    adc = AD7928Model(dut, bridge, violations, ref=afe.v_ref, noise=cfg.adc_noise, seed=cfg.seed)
     t0 = time.monotonic()
 
     def stats():

@@ -21,13 +21,19 @@ def register(sub):
                            "spice backend; a few training steps")
     p.add_argument("--json", action="store_true", help="--check: last line of stdout is one JSON object")
     p.add_argument("--afe", choices=["small", "full"], default="small",
-                   help="small: 3 hidden, 2 outputs, 2 inputs, 21 rheostats (default); full: the "
-                        "reference AFE of docs/hardware.md (6/2/4, 66 rheostats)")
+                   help="small: 3 hidden, 2 outputs, 2 inputs, 28 rheostats (default); full: the "
+                        "reference AFE of docs/hardware.md (6/2/4, 76 rheostats)")
     p.add_argument("--port", type=int, default=0, help="--serve: TCP port (default: any free port)")
     p.add_argument("--vcd", default=None, metavar="FILE", help="write a VCD of every controller signal")
-    p.add_argument("--diode", default="ideal", help="neuron diode card in ngspice: ideal or bat54 (default ideal)")
-    p.add_argument("--settle-time", type=float, default=5e-6,
-                   help="analog settle time the ADC model enforces, seconds (default 5e-6)")
+    p.add_argument("--diode", default=None,
+                   help="neuron diode card in ngspice (default: the front-end's, bat54; 'ideal' on request)")
+    p.add_argument("--settle-time", type=float, default=None,
+                   help="analog settle time the ADC model enforces, seconds (default: the front-end's, "
+                        "from its RC and the DAC's settling)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="build the board from parts off their nominal values: R_AB within ±TOL per "
+                        "chip, R_W within the part's spread, seeded by --seed (default: nominal)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parts' deviations")
     p.add_argument("--adc-noise", type=float, default=0.0, help="rms ADC input noise, volts (default 0)")
     p.add_argument("--faults", default=None, metavar="DROP,DUP,CORRUPT",
                    help="per-byte link fault probabilities, e.g. 0.001,0.001,0.001")
@@ -42,7 +48,8 @@ def register(sub):
 
 def _config(args):
     from ...boards.afe import AFE
-    from ...sim.config import SMALL_AFE, SimConfig
+    from ...boards.afe import SMALL_AFE
+    from ...sim.config import SimConfig
     faults = None
     if args.faults:
         try:
@@ -50,11 +57,14 @@ def _config(args):
         except ValueError:
             raise UserError("--faults takes three probabilities: DROP,DUP,CORRUPT") from None
         faults = {"drop": drop, "dup": dup, "corrupt": corrupt}
-    afe = SMALL_AFE if args.afe == "small" else AFE(r_inject=10e3)
-    if args.diode not in ("ideal", "bat54", "1n4148"):
+    afe = SMALL_AFE if args.afe == "small" else AFE()
+    if args.diode not in (None, "ideal", "bat54", "1n4148"):
         raise UserError(f"unknown diode card {args.diode!r}")
+    if args.tolerance is not None and not 0 <= args.tolerance < 1:
+        raise UserError(f"--tolerance is a fraction in [0, 1), got {args.tolerance}")
     return SimConfig(afe=afe, diode=args.diode, settle_time=args.settle_time, adc_noise=args.adc_noise,
-                     faults=faults, vcd=args.vcd, port=args.port)
+                     faults=faults, vcd=args.vcd, port=args.port, pot_tolerance=args.tolerance or 0.0,
+                     seed=args.seed)
 
 
 def run(args):

@@ -17,15 +17,18 @@ def register(sub):
                        description="Train the conductances of a resistor-diode network (ideal diodes, "
                        "differential inputs) and write model.npz, metrics.json, training.png to DIR.")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="built-in dataset (no download)")
-    p.add_argument("--hidden", type=int, default=32, help="hidden neurons (default 32)")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="hidden neurons (default 32; 6 on a front-end; a board has its own)")
     p.add_argument("--cascade", default=None, metavar="N1[,N2…]",
                    help="train a feedforward cascade of stages joined by buffers instead, with these "
                         "hidden layer sizes (e.g. 16 for a two-stage cascade)")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate on g/g_max (default 0.01; 0.005 for a cascade)")
+                   help="learning rate on g/g_max (default 0.01; 0.03 on a front-end; 0.005 for a cascade)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+                   help="learning rate per epoch (default: cosine decay on a front-end, else constant)")
     p.add_argument("--backend", default="ideal", metavar="BACKEND",
                    help=f"where the network is measured: {', '.join(BACKENDS)}, board (with --port), or a board's "
                         "serial URL (default ideal)")
@@ -41,7 +44,16 @@ def register(sub):
     p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES, help="spice backend: diode card (default 1n4148)")
     p.add_argument("--no-parts", action="store_true",
                    help="spice backend: exact conductances and readings (no potentiometer codes, DAC or ADC)")
-    p.add_argument("--gain", type=float, default=30.0, help="readout gain, logits per volt (default 30)")
+    p.add_argument("--gain", type=float, default=None,
+                   help="readout gain, logits per volt (default 30; a front-end's own, 100)")
+    p.add_argument("--frontend", choices=["none", "board", "simulation"], default=None,
+                   help="train the network of an analog front-end (boards/afe.py, docs/hardware.md): "
+                        "'board' (buildable: the board's parts and limits), 'simulation' (the same "
+                        "kind of array without a board's channel limits), 'none' (a free-form "
+                        "network); default: the board's on --backend board and spice when the data "
+                        "fits one board, else simulation on spice, none on ideal")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model file (e.g. fine-tune a spice-trained model on a board)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
     p.add_argument("--no-resume", action="store_true", help="ignore a checkpoint in the output directory")
@@ -51,37 +63,35 @@ def register(sub):
 
 
 def hardware_setup(backend, diode="1n4148", parts=True):
-    """(conductance range, backend options) of the kit's reference hardware for a backend name.
+    """(conductance range, backend options) of a network without a front-end on a backend.
 
-    ideal: the host model's default range, no options.  spice: the digital potentiometer's
-    realizable range (MCP4351, 8-bit rheostat: codes ↔ conductance through boards.parts.Rheostat),
-    the AD5628 12-bit DAC on the inputs and the AD7928 12-bit ADC on the node voltages, both over
-    ±2.5 V after the front-end's level shifters (see docs/analog.md), and a real diode card."""
+    ideal: the host model's default range, no options.  spice without parts: exact conductances
+    and readings, the given diode card.  (A front-end network -- `--frontend` -- carries its own
+    parts: the spice backend takes them from the network, `analog.spice_backend`.)"""
     if backend != "spice":
         return (1e-6, 1e-3), {}
-    if not parts:
-        return (1e-6, 1e-3), {"diode": diode}
-    from ...analog.devices import Potentiometer, adc_quantizer, dac_quantizer
-    pot = Potentiometer()
-    return (pot.g_min, pot.g_max), {"diode": diode, "part": pot, "dac": dac_quantizer(-2.5, 2.5),
-                                    "adc": adc_quantizer(-2.5, 2.5)}
+    return (1e-6, 1e-3), {"diode": diode, "parts": False}
 
 
-def board_setup(data, hidden, seed, r_inject=10e3):
-    """(network, dataset) for a board: the network its analog front-end realizes (hidden neurons,
-    one output per class, one line pair per feature; `host.board.afe_network`) and the dataset
-    with each feature as a complementary pair for the unipolar DACs."""
-    from dataclasses import replace
-
+def frontend_setup(data, hidden, seed, kind="board", board_afe=None):
+    """(network, AFE) for a dataset on an analog front-end (boards/afe.py): `hidden` neurons, one
+    output per class, one line pair per feature; features scaled by the training set's largest
+    |x| so that they span the lines' ±input_span around V_MID (the scale is recorded in the
+    model's encoding).  board_afe: the front-end a board reports (its size must fit the data)."""
     from ...boards.afe import AFE
-    from ..board import afe_network
-    from ..encoding import complementary_pairs
-    afe = AFE(n_hidden=hidden, n_outputs=data.n_outputs, n_inputs=data.n_features, r_inject=r_inject)
-    net = afe_network(afe, rng=seed)
-    scale = max(float(np.abs(data.x_train).max()), 1e-12)  # features into [−1, 1]
-    coded = replace(data, name=f"{data.name} (complementary)",
-                    x_train=complementary_pairs(data.x_train / scale), x_test=complementary_pairs(data.x_test / scale))
-    return net, coded
+    from ..frontend import feature_scale, frontend_network
+    if board_afe is not None:
+        afe = board_afe
+        if afe.n_inputs != data.n_features or afe.n_outputs != data.n_outputs:
+            raise UserError(f"the board's front-end has {afe.n_inputs} inputs and {afe.n_outputs} "
+                            f"outputs; {data.name} needs {data.n_features} and {data.n_outputs}")
+    else:
+        afe = AFE(n_hidden=hidden, n_outputs=data.n_outputs, n_inputs=data.n_features, kind=kind)
+        try:
+            afe.check()
+        except ValueError as exc:
+            raise UserError(f"{exc}; --frontend simulation has no board limits") from None
+    return frontend_network(afe, x_scale=feature_scale(data.x_train), rng=seed), afe
 
 
 def parse_cascade(text):
@@ -108,37 +118,88 @@ def train_cascade_from_args(data, sizes, epochs, output, backend, config, g_rang
             b.close()
 
 
+def _frontend_kind(frontend, backend, data):
+    """The front-end a run trains: 'board' on a board; on spice the board's front-end when the
+    data fits one (else the simulation front-end); on ideal none unless asked."""
+    if is_board_url(backend):
+        if frontend not in (None, "board"):
+            raise UserError("--backend board trains the board's own front-end; drop --frontend")
+        return "board"
+    if frontend is not None:
+        return None if frontend == "none" else frontend
+    if backend == "spice":
+        from ...boards.afe import AFE
+        fits = 2 * data.n_features <= AFE.dac.channels and data.n_outputs <= 2
+        return "board" if fits else "simulation"
+    return None
+
+
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
-                    centered=False, batch_size=32, lr=None, optimizer="adam", gain=30.0, seed=0,
-                    diode="1n4148", parts=True, cascade=None, resume=True, progress=True):
-    """Build the default network (or cascade) for `dataset`, train it through `backend`,
-    return (result, data)."""
-    if hidden < 1 or epochs < 0:
+                    centered=False, batch_size=32, lr=None, optimizer="adam", gain=None, seed=0,
+                    diode="1n4148", parts=True, cascade=None, resume=True, progress=True,
+                    frontend=None, init=None, lr_schedule=None):
+    """Build the default network (or cascade) for `dataset` -- on an analog front-end when the
+    backend or `frontend` asks for one -- train it through `backend`, return (result, data).
+    init: a model file to start from (fine-tuning; its structure must match)."""
+    if hidden is not None and hidden < 1 or epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
-    lr = lr or (0.005 if cascade is not None else 0.01)
     data = load_dataset(dataset, seed=seed)
-    (g_min, g_max), options = hardware_setup(backend, diode, parts)
-    if is_board_url(backend):
-        if cascade is not None:
-            raise UserError("--cascade runs on the ideal and spice backends; a board holds one array")
-        net, data = board_setup(data, hidden, seed)
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                             method=method, epsilon=epsilon, centered=centered, seed=seed)
-        with open_backend(backend, net) as array:
+    kind = None if cascade is not None else _frontend_kind(frontend, backend, data)
+    if lr is None:
+        lr = 0.005 if cascade is not None else 0.03 if kind is not None else 0.01
+    if lr_schedule is None:
+        lr_schedule = "cosine" if kind is not None else "constant"
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                         method=method, epsilon=epsilon, centered=centered, seed=seed,
+                         lr_schedule=lr_schedule)
+    if kind is not None:
+        board_afe = None
+        if is_board_url(backend):
+            from ..board import board_frontend
+            board_afe = board_frontend(backend, data.n_outputs)
+        net, _ = frontend_setup(data, hidden or 6 if board_afe is None else None, seed, kind, board_afe)
+        if gain is not None:
+            net.readout_gain = float(gain)
+        net = _initial(net, init)
+        options = {} if backend == "ideal" else ({} if parts else {"parts": False, "diode": diode})
+        with open_backend(backend, net, **options) as array:
             return train(array.network, data, config, output, backend=array, resume=resume,
                          progress=progress), data
+    hidden = hidden or 32
+    gain = 30.0 if gain is None else gain
+    (g_min, g_max), options = hardware_setup(backend, diode, parts)
     if cascade is not None:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                             method=method, epsilon=epsilon, centered=centered, seed=seed)
         return train_cascade_from_args(data, parse_cascade(cascade), epochs, output, backend, config,
                                        (g_min, g_max), options, gain, seed, resume, progress), data
     net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain,
                                        g_min=g_min, g_max=g_max, rng=seed)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                         method=method, epsilon=epsilon, centered=centered, seed=seed)
+    net = _initial(net, init)
     with open_backend(backend, net, **options) as array:
         return train(net, data, config, output, backend=array, resume=resume, progress=progress), data
+
+
+def _initial(net, init):
+    """The network to start from: `net`, or the model file `init` when it has net's structure."""
+    if init is None:
+        return net
+    from ..modelio import load_model
+    try:
+        model = load_model(init)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--init {init}: {exc}") from None
+    if not isinstance(model, ResistorDiodeNetwork) or model.edges.shape != net.edges.shape \
+            or not np.array_equal(model.edges, net.edges):
+        raise UserError(f"--init {init}: its network is not the one this run trains (different "
+                        "front-end or size); train with the same --dataset/--hidden/--frontend")
+    if net.frontend is not None and model.frontend is not None:
+        from ...boards.afe import AFE
+        from ..frontend import check_same_frontend
+        try:
+            check_same_frontend(AFE.from_dict(model.frontend), AFE.from_dict(net.frontend), "this run")
+        except ValueError as exc:
+            raise UserError(f"--init {init}: {exc}") from None
+    return model
 
 
 def summary(result, output, backend="ideal", method="implicit"):
@@ -166,7 +227,9 @@ def run(args):
                                    centered=args.centered, batch_size=args.batch_size, lr=args.lr,
                                    optimizer=args.optimizer, gain=args.gain, seed=args.seed,
                                    diode=args.diode, parts=not args.no_parts, cascade=args.cascade,
-                                   resume=not args.no_resume, progress=not args.quiet)
+                                   resume=not args.no_resume, progress=not args.quiet,
+                                   frontend=args.frontend, init=args.init,
+                                   lr_schedule=args.lr_schedule)
     method = args.method or ("implicit" if args.backend == "ideal" else "linearization")
     final = summary(result, args.output, args.backend, method)
     print(f"dataset {data.name} on the {args.backend} backend ({method} gradients): {final['neurons']} neurons, "

@@ -21,8 +21,42 @@ def register(sub):
     p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES)
     p.add_argument("--part", default="MCP4351", help="potentiometer part, or none for exact conductances")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="plot file (default MODEL_verify.png)")
+    p.add_argument("--backend", default=None, metavar="BACKEND",
+                   help="instead: evaluate the model as is on a backend -- spice, or a board's URL "
+                        "(e.g. socket://127.0.0.1:PORT of `diodenet cosim --serve`) -- against the "
+                        "reference solver, on the test split of --dataset (needs a front-end model)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     p.set_defaults(func=run)
+
+
+def run_on_backend(args, net):
+    """Test accuracy of a model on a backend, without retraining, vs the reference solver."""
+    from ..backends import open_backend
+    from ..cli import UserError
+    from ..datasets import DATASETS, load_dataset
+    from ..train import evaluate
+    if args.dataset not in DATASETS:
+        raise UserError(f"--backend needs --dataset (one of {', '.join(sorted(DATASETS))})")
+    data = load_dataset(args.dataset, seed=0)
+    if data.n_features != net.encoding.n_features:
+        raise UserError(f"{args.model} takes {net.encoding.n_features} features, {args.dataset} has "
+                        f"{data.n_features}")
+    x, y = data.x_test[:args.samples], data.y_test[:args.samples]
+    reference = evaluate(net, x, y)
+    try:
+        with open_backend(args.backend, net) as backend:
+            measured = evaluate(backend.network, x, y, backend=backend)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    r = {"backend": args.backend, "samples": len(x), "accuracy_reference": reference.get("accuracy"),
+         "accuracy_backend": measured.get("accuracy"), "loss_reference": reference["loss"],
+         "loss_backend": measured["loss"], "diode_on_fraction": measured.get("diode_on_fraction"),
+         "failed": measured.get("failed", 0)}
+    print(f"{r['samples']} test samples of {args.dataset}: accuracy {100 * r['accuracy_backend']:.1f} % on "
+          f"{args.backend}, {100 * r['accuracy_reference']:.1f} % on the reference solver; "
+          f"{100 * (r['diode_on_fraction'] or 0):.0f} % of diodes conducting")
+    if args.json:
+        print(json.dumps(r))
 
 
 def run(args):
@@ -41,6 +75,8 @@ def run(args):
     if not isinstance(net, ResistorDiodeNetwork):
         raise UserError(f"{args.model} holds a {type(net).__name__}; verify takes a resistor-diode network "
                         "(use diodenet compile for a monDEQ)")
+    if args.backend is not None:
+        return run_on_backend(args, net)
     plot = args.plot or str(Path(args.model).with_suffix("")) + "_verify.png"
     try:
         r = verify_model(net, dataset=args.dataset, samples=args.samples, diode=args.diode,
