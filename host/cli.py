@@ -22,6 +22,7 @@ COMMANDS = [
     "build",
     "flash",
     "cosim",
+    "schematic",
 ]
 
 
