@@ -311,8 +311,9 @@ class Quantizer:
 
 
 def dac_quantizer(lo=None, hi=None):
-    """The AD5628's 12 bits.  Native span 0 … 2·1.25 V (internal reference, gain 2); pass lo/hi
-    for the span after the front-end's buffers (e.g. −2.5 … 2.5 V for bipolar input lines)."""
+    """The AD5628's 12 bits over 0 … 2.5 V (the AD5628-1's internal 1.25 V reference with gain 2, or
+    an external 2.5 V reference on VREFIN); pass lo/hi for another span (the front-end's converters
+    are referred to V_MID: −1.25 … 1.25 V, see `analog.spice_backend`)."""
     span = 2 * AD5628.v_ref_internal
     return Quantizer(AD5628.bits, 0.0 if lo is None else lo, span if hi is None else hi, clip=False,
                      name=AD5628.name)

@@ -8,7 +8,7 @@ takes (the AFE size and the UART divisor), never its logic:
   the host link is a TCP socket, so the baud rate only sets how many simulated clock cycles a
   byte costs, and at 1 Mbaud the link dominates simulation time 3:1;
 * tests use the small front-end (`boards.afe.SMALL_AFE`, the same kind of board with 2 features,
-  3 hidden neurons and 2 outputs): the number of pots sets how long programming takes.
+  6 hidden neurons and 2 outputs): the number of pots sets how long programming takes.
 """
 
 from dataclasses import asdict, dataclass, field, replace

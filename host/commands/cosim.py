@@ -21,7 +21,7 @@ def register(sub):
                            "spice backend; a few training steps")
     p.add_argument("--json", action="store_true", help="--check: last line of stdout is one JSON object")
     p.add_argument("--afe", choices=["small", "full"], default="small",
-                   help="small: 3 hidden, 2 outputs, 2 inputs, 28 rheostats (default); full: the "
+                   help="small: 6 hidden, 2 outputs, 2 inputs, 52 rheostats (default); full: the "
                         "reference AFE of docs/hardware.md (6/2/4, 76 rheostats)")
     p.add_argument("--port", type=int, default=0, help="--serve: TCP port (default: any free port)")
     p.add_argument("--vcd", default=None, metavar="FILE", help="write a VCD of every controller signal")
