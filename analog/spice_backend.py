@@ -57,7 +57,7 @@ def _frontend_parts(network, diode, part, dac, adc):
     afe = AFE.from_dict(network.frontend)
     lo, hi = -afe.v_mid, afe.v_ref - afe.v_mid
     return (afe.diode if diode is None else diode,
-            Potentiometer(afe.pot) if part is None else part,
+            Potentiometer(afe.pot, rheostat=afe.rheostat) if part is None else part,
             Quantizer(afe.dac.bits, lo, hi, clip=True, name=afe.dac.name) if dac is None else dac,
             Quantizer(afe.adc.bits, lo, hi, clip=True, name=afe.adc.name) if adc is None else adc)
 

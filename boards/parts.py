@@ -68,6 +68,9 @@ class MCP4351:
     # VDD = 3.3 V, so the model takes R_W = 150 Ohm (spread 75 .. 300 Ohm, `r_w_range`);
     # calibration measures the real value.
     r_ab = 10_000.0
+    # ordering options (DS22242 "Product Identification System": -502, -103, -503, -104); a
+    # front-end picks one (`boards.afe.AFE.pot_r_ab`)
+    r_ab_options = (5_000.0, 10_000.0, 50_000.0, 100_000.0)
     r_ab_tolerance = 0.20
     r_w = 150.0
     r_w_range = (75.0, 300.0)

@@ -148,7 +148,7 @@ LIB = {
 # Passives: (value text, MPN).  Resistors Yageo RC0603 1 % / RT0603 0.1 %, capacitors Murata.
 RES_1PCT = {10e3: "RC0603FR-0710KL", 1e3: "RC0603FR-071KL", 100.0: "RC0603FR-07100RL",
             22.0: "RC0603FR-0722RL"}
-RES_01PCT = {10e3: "RT0603BRD0710KL", 100e3: "RT0603BRD07100KL"}
+RES_01PCT = {10e3: "RT0603BRD0710KL", 100e3: "RT0603BRD07100KL", 1e6: "RT0603BRD071ML"}
 CAPS = {  # value -> (text, MPN, footprint, description)
     100e-9: ("100n", "GRM188R71H104KA93D", FP_C0603, "Capacitor 100 nF 50 V X7R 0603"),
     1e-6: ("1u", "GRM188R61E105KA12D", FP_C0603, "Capacitor 1 uF 25 V X5R 0603"),
@@ -167,6 +167,19 @@ R_VMID_DIV = 10e3        # each half of the V_MID divider (0.1 %)
 R_VMID_BASE = 100.0      # op-amp output to the follower's base
 R_VMID_PULLDOWN = 1e3    # V_MID to GND: the sink path of the follower (1.25 mA)
 BAT54_VF_LOW = 0.2       # V: below the BAT54 card's V_F at 1 mA (0.22 V): a conservative clamp
+
+
+#: MCP4351 resistance code in the order number (DS22242 "Product Identification System")
+_POT_CODES = {5e3: "502", 10e3: "103", 50e3: "503", 100e3: "104"}
+
+
+def pot_type(afe):
+    """The MCP4351 of the front-end's resistance option (`AFE.pot_r_ab`)."""
+    from dataclasses import replace
+    code = _POT_CODES[afe.pot_r_ab]
+    return replace(LIB["MCP4351"], value=f"MCP4351-{code}", mpn=f"MCP4351-{code}E/ST",
+                   description=LIB["MCP4351"].description.replace(
+                       "10 kOhm", f"{_fmt_ohms(afe.pot_r_ab).replace('k', ' kOhm')}"))
 
 
 def _fmt_ohms(r):
@@ -450,7 +463,7 @@ def board_netlist(afe=None, board="icebreaker"):
     edges = afe.edges()
     pots = []
     for c in range(afe.n_pot_chips):
-        p = b.add(LIB["MCP4351"], role=f"pot{c}")
+        p = b.add(pot_type(afe), role=f"pot{c}")
         pots.append(p)
         b.connect("+3V3", p, "VDD")
         b.connect("GND", p, "VSS")
@@ -1127,7 +1140,7 @@ def draw_schematic(afe=None, path="schematic.png", nl=None):
     net(hx + 0.2, 26.3, "h0", color="tab:red")
     # leak and diode to V_MID
     wire((hx, 16.0), (hx + 1.2, 16.0))
-    resistor((hx + 1.2, 16.0), (hx + 1.2, 13.2), f"{roles['leak:h0']}\n100k 0.1%", lpos=-1.0)
+    resistor((hx + 1.2, 16.0), (hx + 1.2, 13.2), f"{roles['leak:h0']}\n{_fmt_ohms(afe.r_leak)} 0.1%", lpos=-1.0)
     diode((hx + 3.2, 13.2), (hx + 3.2, 16.0), f"{roles['diode:h0']}\nBAT54")
     wire((hx + 1.2, 16.0), (hx + 3.2, 16.0))
     dot(hx + 1.2, 16.0)
@@ -1162,10 +1175,10 @@ def draw_schematic(afe=None, path="schematic.png", nl=None):
     net(yx + 0.2, 10.4, "y0", color="tab:red")
     wire((yx, 5.0), (yx + 1.2, 5.0))
     dot(yx, 5.0)
-    resistor((yx + 1.2, 5.0), (yx + 1.2, 2.2), f"{roles['leak:y0']}\n100k 0.1%", lpos=0.9)
+    resistor((yx + 1.2, 5.0), (yx + 1.2, 2.2), f"{roles['leak:y0']}\n{_fmt_ohms(afe.r_leak)} 0.1%", lpos=0.9)
     net(yx + 0.6, 1.6, "V_MID", color="tab:red")
     wire((yx, 3.2), (yx - 0.1, 3.2))
-    resistor((yx, 3.2), (yx - 4.0, 3.2), f"{roles['inject:y0']} 10k 0.1% (r_inject)", lpos=0.45)
+    resistor((yx, 3.2), (yx - 4.0, 3.2), f"{roles['inject:y0']} {_fmt_ohms(afe.r_inject)} 0.1% (r_inject)", lpos=0.45)
     net(yx - 6.8, 3.6, "pert_y0", color="tab:red")
     wire((yx - 6.8, 3.2), (yx - 4.0, 3.2))
     text(yx - 5.5, 1.2, "from DAC1 VOUTB\nvia a line buffer", size=FS - 2)

@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 
-from ..boards.parts import AD5628, AD7928, Rheostat
+from ..boards.parts import AD5628, AD7928
 from ..hdl import protocol as P
 from .frontend import afe_of_network
 from .seam import Measurement
@@ -223,7 +223,7 @@ class BoardBackend:
                  retries=4, batch_retries=3, baudrate=1_000_000):
         self.afe = afe_of_network(network)
         self.url = url
-        self.rheostat = Rheostat.of(self.afe.pot)
+        self.rheostat = self.afe.rheostat
         self.m_tunable = self.afe.n_pots
         self.v_mid = self.afe.v_mid
         self.dac_lsb = self.afe.dac_lsb

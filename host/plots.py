@@ -38,7 +38,8 @@ def plot_training(history, path, title="training"):
         ax.set_ylim(0, 100)
         ax.legend()
         ax.grid(alpha=0.3)
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train")
+    axes[0].plot(epochs, [h.get("train_loss", h.get("train_loss_running")) for h in history],
+                 label="train")
     axes[0].plot(epochs, [h["test_loss"] for h in history], label="test")
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("loss")
@@ -46,7 +47,8 @@ def plot_training(history, path, title="training"):
     axes[0].legend()
     axes[0].grid(alpha=0.3)
     if has_acc:
-        axes[1].plot(epochs, [100 * h["train_accuracy"] for h in history], label="train")
+        axes[1].plot(epochs, [100 * h.get("train_accuracy", h.get("train_accuracy_running", np.nan))
+                              for h in history], label="train")
         axes[1].plot(epochs, [100 * h["test_accuracy"] for h in history], label="test")
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("accuracy (%)")

@@ -50,6 +50,10 @@ class TrainConfig:
     centered: bool = False
     seed: int = 0
     lr_schedule: str = "constant"  # or "cosine": lr·(1 + cos(π·epoch/epochs))/2 per epoch
+    # measure the whole training split again after every epoch; False: report the training
+    # split from the forward settles the epoch's gradient steps measured anyway ("running"
+    # figures, taken before each step's update) -- on a board this saves most of an epoch's settles
+    eval_train: bool = True
 
     def lr_at(self, epoch):
         """Learning rate of epoch (0-based)."""
@@ -152,7 +156,7 @@ class ArrayTask:
 
     def program(self, g):
         net = self.backend.network
-        self.backend.network = net.with_conductance(self.backend.program(g))
+        self.backend.network = net.with_realized(self.backend.program(g))
         return self.backend.network.conductance
 
     def gradient(self, x, y, loss_kind, config):
@@ -161,10 +165,13 @@ class ArrayTask:
         u = net.source_voltages(x)
         if config.method == "implicit":
             eq = net.solve(u=u)
+            self.last_forward = (net, eq.x, np.ones(len(eq.x), dtype=bool), 1e-9)
             loss, dl_dv, _ = network_loss(net, eq.x, y, loss_kind)
             return loss, implicit_gradient(net, dl_dv, u=u, equilibrium=eq).conductance, 0
         g = measure_gradient(self.backend, u, y, loss=loss_kind, method=config.method,
                              epsilon=config.epsilon, centered=config.centered)
+        v_on = max((getattr(self.backend, "resolution", 0.0) or 0.0) / 2, 1e-9)
+        self.last_forward = (net, g.forward.v, g.forward.ok & g.ok, v_on)
         return g.loss, g.conductance, g.n_failed
 
     def evaluate(self, x, y, loss_kind):
@@ -224,10 +231,12 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     for epoch in bar:
         opt.lr = config.lr_at(epoch)
         order = rng.permutation(n_train)
-        losses, skipped = [], 0
+        losses, skipped, running = [], 0, []
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
             loss, grad_g, failed = task.gradient(data.x_train[idx], data.y_train[idx], loss_kind, config)
+            if not config.eval_train and getattr(task, "last_forward", None) is not None:
+                running.append((*task.last_forward, idx))
             skipped += failed
             if failed == len(idx):
                 continue  # nothing measured: no step on made-up data
@@ -238,7 +247,12 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
         record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}
         if skipped:
             record["skipped_samples"] = skipped
-        for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        splits = [("test", data.x_test, data.y_test)]
+        if config.eval_train:
+            splits.insert(0, ("train", data.x_train, data.y_train))
+        elif running:
+            record.update(_running_metrics(running, data, loss_kind))
+        for split, x, y in splits:
             for key, val in task.evaluate(x, y, loss_kind).items():
                 record[f"{split}_{key}"] = val
         record["wall_time"] = time.perf_counter() - t0
@@ -251,6 +265,29 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     if out is not None:
         _write_outputs(out, task, history, config, data)
     return TrainResult(task.model, history, wall)
+
+
+def _running_metrics(running, data, loss_kind):
+    """Training-split figures from the forward settles of an epoch's gradient steps."""
+    correct, total, on, n_on = 0, 0, 0.0, 0
+    for net, v, ok, v_on, idx in running:
+        y = np.asarray(data.y_train)[idx]
+        total += len(idx)
+        if ok.any():
+            _, _, pred = network_loss(net, v[ok], y[ok], loss_kind)
+            if loss_kind == "cross_entropy":
+                correct += int(np.sum(pred == y[ok]))
+            if net.diodes.any():
+                frac = diode_on_fraction(net, v[ok], v_on=v_on)
+                if np.isfinite(frac):
+                    on += frac * int(ok.sum())
+                    n_on += int(ok.sum())
+    out = {}
+    if loss_kind == "cross_entropy" and total:
+        out["train_accuracy_running"] = correct / total
+    if n_on:
+        out["train_diode_on_fraction"] = on / n_on
+    return out
 
 
 def _save_checkpoint(path, net, shadow, opt, rng, history, epoch, wall, fingerprint, config):

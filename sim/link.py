@@ -11,6 +11,11 @@ with the given probabilities (seeded, reproducible).
 
 While nothing is pending (no byte to send, the transmitter idle for a while, no batch running)
 the simulation waits for the socket instead of spinning, so an idle board costs no CPU.
+
+Timing: bit times are waited with one `Timer` each (not `ClockCycles`, which costs a Python
+callback per clock edge and made the link the simulation's bottleneck).  The receiver samples half
+a clock after the mid-bit edge and the driver changes `uart_rx` on falling clock edges, so neither
+races the controller's rising-edge logic.
 """
 
 import collections
@@ -19,7 +24,7 @@ import random
 import socket
 import threading
 
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import FallingEdge, Timer
 
 __all__ = ["Faults", "TcpUart"]
 
@@ -55,8 +60,9 @@ class Faults:
 
 
 class TcpUart:
-    def __init__(self, dut, divisor, *, port=0, control_port=0, faults=None, stats=None):
+    def __init__(self, dut, divisor, *, period_ps, port=0, control_port=0, faults=None, stats=None):
         self.dut, self.div = dut, divisor
+        self.period_ps = int(period_ps)            # controller clock period
         self.faults = Faults(**(faults or {}))
         self.fault_totals = {"dropped": 0, "duplicated": 0, "corrupted": 0}
         self.stats_fn = stats or (lambda: {})
@@ -156,7 +162,9 @@ class TcpUart:
     async def drive(self):
         """Send queued bytes on uart_rx; block on the socket when the board is idle."""
         d, div = self.dut, self.div
+        bit = self.period_ps * div
         d.uart_rx.value = 1
+        await FallingEdge(d.clk)                      # from here on, every wait is whole clocks
         idle = 0
         while not self.stop:
             with self.cond:
@@ -167,7 +175,7 @@ class TcpUart:
                     byte = self.rx.popleft() if self.rx else None
             if byte is None:
                 idle += 1
-                await ClockCycles(d.clk, 10 * div)
+                await Timer(10 * bit, unit="ps")
                 self.tx_idle_cycles += 10 * div
                 continue
             idle = 0
@@ -175,19 +183,20 @@ class TcpUart:
             bits = [0] + [(byte >> i) & 1 for i in range(8)] + [1]
             for b in bits:
                 d.uart_rx.value = b
-                await ClockCycles(d.clk, div)
+                await Timer(bit, unit="ps")
 
     async def receive(self):
         """Sample uart_tx mid-bit; forward each character to the client."""
         d, div = self.dut, self.div
+        bit = self.period_ps * div
         while not self.stop:
-            await FallingEdge(d.uart_tx)
+            await FallingEdge(d.uart_tx)              # just after a rising clock edge
             self.tx_idle_cycles = 0
-            await ClockCycles(d.clk, div + div // 2)
+            await Timer(bit + (div // 2) * self.period_ps + self.period_ps // 2, unit="ps")
             value = 0
             for i in range(8):
                 value |= int(d.uart_tx.value) << i
-                await ClockCycles(d.clk, div)
+                await Timer(bit, unit="ps")
             if not int(d.uart_tx.value):
                 continue                              # framing error: no stop bit
             self.tx_idle_cycles = 0

@@ -36,6 +36,22 @@ def _now():
     return get_sim_time(unit="ns") * 1e-9
 
 
+async def _next_edge(edge, cs_n, n, width):
+    """Wait for the next SCLK `edge` of a frame whose chip select is `cs_n`; False when the frame
+    ended (chip select high) instead.
+
+    Speed: while fewer than `width` bits have arrived the model waits for the clock edge alone and
+    then looks at chip select (a `First` of two triggers per bit cost most of the co-simulation's
+    time); from the `width`-th bit on it waits for either, so an over-long frame is still seen.
+    A frame cut short is seen when chip select is still high at the next clock edge (the
+    controller's SPI masters always finish a frame, hdl/spi.py)."""
+    if n < width:
+        await edge
+    else:
+        await First(edge, RisingEdge(cs_n))
+    return not int(cs_n.value)
+
+
 class _Checks:
     """SCLK half-period and chip-select-high checks shared by the models."""
 
@@ -86,14 +102,12 @@ class MCP4351Bank:
             word, n = 0, 0
             d.pot_cipo.value = 1
             while True:
-                await First(RisingEdge(d.pot_sclk), RisingEdge(d.pot_cs_n))
-                if int(d.pot_cs_n.value):
+                if not await _next_edge(RisingEdge(d.pot_sclk), d.pot_cs_n, n, MCP4351.spi.width):
                     break
                 self.checks.edge()
                 word = (word << 1) | int(d.pot_copi.value)
                 n += 1
-                await First(FallingEdge(d.pot_sclk), RisingEdge(d.pot_cs_n))
-                if int(d.pot_cs_n.value):
+                if not await _next_edge(FallingEdge(d.pot_sclk), d.pot_cs_n, n, MCP4351.spi.width):
                     break
                 self.checks.edge()
                 d.pot_cipo.value = self._sdo_bit(chip, n, word)
@@ -172,7 +186,11 @@ class AD5628Pair:
             self.in_frame, self.ldac_in_frame = dac, False
             word, n = 0, 0
             while True:
-                await First(FallingEdge(d.dac_sclk), d.dac_sync_n.value_change)
+                if n < AD5628.spi.width:
+                    # inside the frame: one trigger per bit (see `_next_edge`)
+                    await FallingEdge(d.dac_sclk)
+                else:
+                    await First(FallingEdge(d.dac_sclk), d.dac_sync_n.value_change)
                 if (int(d.dac_sync_n.value) >> dac) & 1:
                     break
                 self.checks.edge()
@@ -296,8 +314,7 @@ class AD7928Model:
             word, n = 0, 0
             d.adc_cipo.value = (out >> 15) & 1
             while True:
-                await First(FallingEdge(d.adc_sclk), RisingEdge(d.adc_cs_n))
-                if int(d.adc_cs_n.value):
+                if not await _next_edge(FallingEdge(d.adc_sclk), d.adc_cs_n, n, AD7928.spi.width):
                     break
                 self.checks.edge()
                 word = (word << 1) | int(d.adc_copi.value)

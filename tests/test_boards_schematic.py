@@ -87,7 +87,7 @@ def test_diodes_leaks_and_injection(board):
     for j in afe.neurons:
         r = nl.roles[f"leak:{j}"]
         assert {pn[(r, "1")], pn[(r, "2")]} == {j, "V_MID"}
-        assert nl.components[r].value.startswith("100k")
+        assert nl.components[r].value.startswith(S._fmt_ohms(afe.r_leak))
     for y in afe.neurons[afe.n_hidden:]:
         r = nl.roles[f"inject:{y}"]
         assert {pn[(r, "1")], pn[(r, "2")]} == {y, S.pert_net(y)}
@@ -98,6 +98,8 @@ def test_pot_chip_count_and_chip_selects(board):
     afe, nl = board
     pots = [r for r, c in nl.components.items() if c.mpn.startswith("MCP4351")]
     assert len(pots) == afe.n_pot_chips
+    # the ordered resistance option is the front-end's (100 kOhm: "-104")
+    assert all(nl.components[r].mpn == "MCP4351-104E/ST" for r in pots) and afe.pot_r_ab == 100e3
     for c in range(afe.n_pot_chips):
         nodes = nl.nets[f"POT_CS{c}_N"]
         on_pots = [(r, p) for r, p in nodes if nl.components[r].mpn.startswith("MCP4351")]

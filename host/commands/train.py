@@ -22,10 +22,10 @@ def register(sub):
     p.add_argument("--cascade", default=None, metavar="N1[,N2…]",
                    help="train a feedforward cascade of stages joined by buffers instead, with these "
                         "hidden layer sizes (e.g. 16 for a two-stage cascade)")
-    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20; 30 on a front-end)")
+    p.add_argument("--batch-size", type=int, default=None, help="samples per step (default 32; 16 on a front-end)")
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate on g/g_max (default 0.01; 0.03 on a front-end; 0.005 for a cascade)")
+                   help="learning rate on g/g_max (default 0.01; 0.1 on a front-end; 0.005 for a cascade)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
                    help="learning rate per epoch (default: cosine decay on a front-end, else constant)")
@@ -45,7 +45,7 @@ def register(sub):
     p.add_argument("--no-parts", action="store_true",
                    help="spice backend: exact conductances and readings (no potentiometer codes, DAC or ADC)")
     p.add_argument("--gain", type=float, default=None,
-                   help="readout gain, logits per volt (default 30; a front-end's own, 100)")
+                   help="readout gain, logits per volt (default 30; a front-end's own, 300)")
     p.add_argument("--frontend", choices=["none", "board", "simulation"], default=None,
                    help="train the network of an analog front-end (boards/afe.py, docs/hardware.md): "
                         "'board' (buildable: the board's parts and limits), 'simulation' (the same "
@@ -135,24 +135,30 @@ def _frontend_kind(frontend, backend, data):
 
 
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
-                    centered=False, batch_size=32, lr=None, optimizer="adam", gain=None, seed=0,
+                    centered=False, batch_size=None, lr=None, optimizer="adam", gain=None, seed=0,
                     diode="1n4148", parts=True, cascade=None, resume=True, progress=True,
                     frontend=None, init=None, lr_schedule=None):
     """Build the default network (or cascade) for `dataset` -- on an analog front-end when the
     backend or `frontend` asks for one -- train it through `backend`, return (result, data).
     init: a model file to start from (fine-tuning; its structure must match)."""
-    if hidden is not None and hidden < 1 or epochs < 0:
+    if hidden is not None and hidden < 1 or epochs is not None and epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
     data = load_dataset(dataset, seed=seed)
     kind = None if cascade is not None else _frontend_kind(frontend, backend, data)
     if lr is None:
-        lr = 0.005 if cascade is not None else 0.03 if kind is not None else 0.01
+        lr = 0.005 if cascade is not None else 0.1 if kind is not None else 0.01
     if lr_schedule is None:
         lr_schedule = "cosine" if kind is not None else "constant"
+    if epochs is None:
+        epochs = 30 if kind is not None else 20
+    if batch_size is None:
+        batch_size = 16 if kind is not None else 32
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                          method=method, epsilon=epsilon, centered=centered, seed=seed,
-                         lr_schedule=lr_schedule)
+                         lr_schedule=lr_schedule,
+                         # a board measures the training split during its gradient steps anyway
+                         eval_train=not is_board_url(backend))
     if kind is not None:
         board_afe = None
         if is_board_url(backend):
@@ -204,7 +210,8 @@ def _initial(net, init):
 
 def summary(result, output, backend="ideal", method="implicit"):
     final = dict(result.final)
-    final.pop("train_loss_running", None)
+    if "train_loss" in final:
+        final.pop("train_loss_running", None)
     model = result.network
     stages = getattr(model, "stages", [model])
     final.update({"backend": backend, "method": method, "epochs": len(result.history),
@@ -234,7 +241,8 @@ def run(args):
     final = summary(result, args.output, args.backend, method)
     print(f"dataset {data.name} on the {args.backend} backend ({method} gradients): {final['neurons']} neurons, "
           f"{final['conductances']} conductances, {final['epochs']} epochs in {final.get('wall_time', 0):.1f} s")
-    for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+    for key in ("train_loss", "train_loss_running", "test_loss", "train_accuracy",
+                "train_accuracy_running", "test_accuracy", "test_diode_on_fraction"):
         if key in final:
             print(f"  {key:15s} {final[key]:.4f}")
     print(f"  wrote {args.output}/model.npz, metrics.json, training.png")
