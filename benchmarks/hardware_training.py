@@ -1,11 +1,13 @@
 """Training in simulated hardware vs training with exact gradients, and where the time goes.
 
-The same digits network (differential inputs, `--hidden` hidden neurons, conductances in the
-MCP4351 rheostat's range) is trained twice for the same epochs, batch and seed:
+The same digits network -- the kit's analog front-end (boards/afe.py) in its "simulation" kind:
+the board's array, parts and mid-rail reference, without one board's channel limits (64 features,
+`--hidden` hidden neurons, 10 outputs) -- is trained twice for the same epochs, batch and seed:
   exact     ideal diodes, implicit-differentiation gradients, exact conductances;
   hardware  every forward pass and every gradient measured on the ngspice circuit through the
-            spice backend: 1N4148 diodes, 8-bit potentiometer codes, 12-bit DAC inputs and 12-bit
-            ADC readings, hardware linearization (one forward and one perturbed settle per sample).
+            spice backend with the front-end's parts: BAT54 diodes, 8-bit MCP4351 codes, 12-bit DAC
+            inputs and 12-bit ADC readings around V_MID, hardware linearization (one forward and one
+            perturbed settle per sample).
 Prints both test accuracies, wall times, training samples per second on the spice backend, and a
 profile of one hardware epoch split into ngspice (batch DC sweeps, `op`, `alter`, loading), netlist
 text, potentiometer quantization and the rest (Python).
@@ -20,9 +22,9 @@ import pstats
 import time
 
 from diodenet.analog.spice_backend import SpiceBackend
-from diodenet.host.commands.train import hardware_setup
+from diodenet.boards.afe import AFE
 from diodenet.host.datasets import load_dataset
-from diodenet.host.network import ResistorDiodeNetwork
+from diodenet.host.frontend import feature_scale, frontend_network
 from diodenet.host.train import TrainConfig, train
 
 
@@ -48,31 +50,35 @@ def main():
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data = load_dataset("digits", seed=args.seed)
-    (g_min, g_max), options = hardware_setup("spice", "1n4148", parts=True)
-    net = ResistorDiodeNetwork.layered(data.n_features, args.hidden, data.n_outputs, g_min=g_min, g_max=g_max,
-                                       rng=args.seed)
-    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    afe = AFE(n_hidden=args.hidden, n_outputs=data.n_outputs, n_inputs=data.n_features, kind="simulation")
+    net = frontend_network(afe, x_scale=feature_scale(data.x_train), rng=args.seed)
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, lr=args.lr, batch_size=args.batch,
+                         lr_schedule="cosine")
 
     t = time.perf_counter()
     exact = train(net, data, config, progress=False)
     t_exact = time.perf_counter() - t
+    print(f"front-end: {afe.n_pots} rheostats, {afe.n_neurons} neurons, {afe.pot_r_ab / 1e3:g} kOhm parts")
     print(f"exact gradients : test accuracy {100 * exact.final['test_accuracy']:.2f} % after {args.epochs} epochs, "
           f"{t_exact:.1f} s")
 
-    backend = SpiceBackend(net, **options)
+    backend = SpiceBackend(net)
     t = time.perf_counter()
-    hw = train(net, data, TrainConfig(epochs=args.epochs, seed=args.seed, method="linearization"), backend=backend,
-               progress=True)
+    hw = train(backend.network, data, TrainConfig(epochs=args.epochs, seed=args.seed, lr=args.lr,
+                                                  batch_size=args.batch, lr_schedule="cosine",
+                                                  method="linearization"), backend=backend, progress=True)
     t_hw = time.perf_counter() - t
     print(f"spice hardware  : test accuracy {100 * hw.final['test_accuracy']:.2f} % after {args.epochs} epochs, "
           f"{t_hw:.1f} s (failed measurements: {backend.failures})")
 
     # one more epoch under the profiler (training samples only, no evaluation)
     prof = cProfile.Profile()
-    one = TrainConfig(epochs=1, seed=args.seed + 1, method="linearization")
+    one = TrainConfig(epochs=1, seed=args.seed + 1, lr=args.lr, batch_size=args.batch, method="linearization")
     small = type(data)(data.name, data.x_train, data.y_train, data.x_test[:1], data.y_test[:1], data.task,
                        data.n_outputs)
     prof.enable()

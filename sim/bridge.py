@@ -10,7 +10,8 @@ How the board maps onto that circuit (boards/afe.py, docs/hardware.md):
 * the network is referred to V_MID = V_REF / 2 (the buffered reference the diodes and leaks return
   to): a line at physical V is the source u = V - V_MID, a node the ADC reads at V_MID + v;
 * rheostat e (chip, wiper) = edge e, `Rheostat.resistance(code)` (the one map in boards/parts.py)
-  with this board's part deviations (`tolerances`): R_AB of each chip, R_W of each wiper;
+  with this board's part deviations (`part_deviations`): R_AB of each chip, R_W of each wiper,
+  and each DAC and ADC channel's gain and offset;
 * line s = its DAC channel (`AFE.line_dac`) through a unity-gain buffer;
 * the injection resistor from perturbation DAC k to output y_k: the network holds it as a resistor
   to V_MID, and the difference is a current (V_pert,k - V_MID)/R_inj into y_k (Norton, exact).
@@ -25,18 +26,35 @@ from ..host.frontend import frontend_network
 __all__ = ["AnalogBridge", "part_deviations"]
 
 
-def part_deviations(afe, tolerance, seed):
-    """Seeded deviations of a built board's rheostats: (R_AB factor per chip, R_W per wiper).
+#: spreads of a built board's parts when the co-simulation is asked for tolerances (uniform within
+#: ±value): the MCP4351's R_AB per chip (DS22242 "R_AB tolerance" ±20 %, scaled by the requested
+#: tolerance) and R_W per wiper within `MCP4351.r_w_range`; converter offsets and gains per
+#: channel -- assumed, of the order of the AD5628's and AD7928's offset and gain error
+#: specifications (the common 2.5 V reference's own error cancels: every converter is ratiometric
+#: to it).  Issue-level calibration measures all of them.
+CONVERTER_SPREAD = {"dac_offset": 3e-3, "dac_gain": 1e-3, "adc_offset": 1.2e-3, "adc_gain": 1e-3}
 
-    tolerance 0 gives the nominal parts; otherwise R_AB varies uniformly within
-    +-tolerance (the MCP4351's +-20 % at tolerance = r_ab_tolerance) and R_W uniformly within the
-    part's spread at the board's supply (`MCP4351.r_w_range`)."""
+
+def part_deviations(afe, tolerance, seed):
+    """Seeded deviations of a built board's parts: a dict with R_AB factor per chip, R_W per
+    wiper, and (gain, offset) per DAC channel and per ADC channel.
+
+    tolerance 0 gives the nominal parts; otherwise R_AB varies uniformly within ±tolerance, R_W
+    within the part's spread at the board's supply and the converters by `CONVERTER_SPREAD`."""
     rng = np.random.default_rng(seed)
+    n_dac = 2 * afe.dac.channels
     if not tolerance:
-        return np.ones(afe.n_pot_chips), np.full(afe.n_pots, afe.pot.r_w)
-    r_ab = 1.0 + rng.uniform(-tolerance, tolerance, afe.n_pot_chips)
+        return {"r_ab": np.ones(afe.n_pot_chips), "r_w": np.full(afe.n_pots, afe.pot.r_w),
+                "dac_gain": np.ones(n_dac), "dac_offset": np.zeros(n_dac),
+                "adc_gain": np.ones(afe.adc.channels), "adc_offset": np.zeros(afe.adc.channels)}
     lo, hi = afe.pot.r_w_range
-    return r_ab, rng.uniform(lo, hi, afe.n_pots)
+    c = CONVERTER_SPREAD
+    return {"r_ab": 1.0 + rng.uniform(-tolerance, tolerance, afe.n_pot_chips),
+            "r_w": rng.uniform(lo, hi, afe.n_pots),
+            "dac_gain": 1.0 + rng.uniform(-c["dac_gain"], c["dac_gain"], n_dac),
+            "dac_offset": rng.uniform(-c["dac_offset"], c["dac_offset"], n_dac),
+            "adc_gain": 1.0 + rng.uniform(-c["adc_gain"], c["adc_gain"], afe.adc.channels),
+            "adc_offset": rng.uniform(-c["adc_offset"], c["adc_offset"], afe.adc.channels)}
 
 
 class AnalogBridge:
@@ -54,13 +72,16 @@ class AnalogBridge:
         net = copy.copy(net)
         net.g_min, net.g_max = g_lo, g_hi
         self.rheostat = afe.rheostat
-        self.r_ab_factor, self.r_w = part_deviations(afe, pot_tolerance, seed)
+        self.deviations = part_deviations(afe, pot_tolerance, seed)
+        self.r_ab_factor, self.r_w = self.deviations["r_ab"], self.deviations["r_w"]
         self.codes = np.full(m_t, 0x80, dtype=np.int64)      # power-on mid-scale
         g = net.conductance.copy()
         g[:m_t] = [self._g(e) for e in range(m_t)]
         net = net.with_conductance(g)
         diode = afe.diode if diode is None else diode
-        self.backend = SpiceBackend(net, diode=None if diode == "ideal" else diode)
+        # exact: the bridge realizes part values itself (codes, deviations) and the ADC model
+        # quantizes; the front-end's part models must not be applied a second time
+        self.backend = SpiceBackend(net, diode=None if diode == "ideal" else diode, parts=False)
         self.network = net
         self.dac = {}
         self.g = g
@@ -96,6 +117,10 @@ class AnalogBridge:
         self._changed(f"a write to MCP4351 #{chip} wiper {wiper}")
 
     def set_dac(self, dac, channel, volts):
+        """A DAC output changed to its ideal `volts`; the line carries it with this board's
+        converter gain and offset."""
+        k = dac * self.afe.dac.channels + channel
+        volts = volts * self.deviations["dac_gain"][k] + self.deviations["dac_offset"][k]
         old = self.dac.get((dac, channel), 0.0)
         self.dac[(dac, channel)] = volts
         if volts != old:
@@ -131,4 +156,5 @@ class AnalogBridge:
             return 0.0                                # an unused ADC input, tied to ground
         if self.dirty:
             self.solve()
-        return float(self.v[channel]) + self.afe.v_mid
+        v = float(self.v[channel]) + self.afe.v_mid
+        return v * self.deviations["adc_gain"][channel] + self.deviations["adc_offset"][channel]
