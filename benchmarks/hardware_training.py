@@ -3,7 +3,8 @@
 The same digits network -- the kit's analog front-end (boards/afe.py) in its "simulation" kind:
 the board's array, parts and mid-rail reference, without one board's channel limits (64 features,
 `--hidden` hidden neurons, 10 outputs) -- is trained twice for the same epochs, batch and seed:
-  exact     ideal diodes, implicit-differentiation gradients, exact conductances;
+  exact     the front-end's diode as a Shockley element (the card's I_S and N) on the host's
+            reference solver, implicit-differentiation gradients, exact conductances;
   hardware  every forward pass and every gradient measured on the ngspice circuit through the
             spice backend with the front-end's parts: BAT54 diodes, 8-bit MCP4351 codes, 12-bit DAC
             inputs and 12-bit ADC readings around V_MID, hardware linearization (one forward and one
@@ -21,7 +22,9 @@ import json
 import pstats
 import time
 
+from diodenet.analog.devices import diode_card
 from diodenet.analog.spice_backend import SpiceBackend
+from diodenet.host.elements import ShockleyDiode
 from diodenet.boards.afe import AFE
 from diodenet.host.datasets import load_dataset
 from diodenet.host.frontend import feature_scale, frontend_network
@@ -56,7 +59,9 @@ def main():
     args = ap.parse_args()
     data = load_dataset("digits", seed=args.seed)
     afe = AFE(n_hidden=args.hidden, n_outputs=data.n_outputs, n_inputs=data.n_features, kind="simulation")
-    net = frontend_network(afe, x_scale=feature_scale(data.x_train), rng=args.seed)
+    card = diode_card(afe.diode)
+    net = frontend_network(afe, x_scale=feature_scale(data.x_train), rng=args.seed,
+                           element=ShockleyDiode(saturation_current=card.IS, emission=card.N))
     config = TrainConfig(epochs=args.epochs, seed=args.seed, lr=args.lr, batch_size=args.batch,
                          lr_schedule="cosine")
 

@@ -46,9 +46,10 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .board import BoardError      # a board that cannot be reached or differs from the model
     try:
         return args.func(args) or 0
-    except (UserError, ValueError, FileNotFoundError) as exc:
+    except (UserError, ValueError, FileNotFoundError, BoardError) as exc:
         print(f"diodenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -186,3 +186,21 @@ def test_cli_check_json():
     for key in ("max_voltage_error_lsb", "grad_cosine", "loss_before", "loss_after"):
         assert key in res
     assert res["passed"] and res["max_voltage_error_lsb"] <= 2 and res["grad_cosine"] >= 0.99
+
+
+def test_a_model_for_another_frontend_is_refused_naming_the_constant(board):
+    from dataclasses import replace
+
+    from diodenet.boards.afe import SMALL_AFE
+    from diodenet.host.board import BoardBackend, BoardError
+    from diodenet.host.frontend import frontend_network
+    other = frontend_network(replace(SMALL_AFE, r_inject=47e3), rng=0)
+    with pytest.raises(BoardError, match=r"r_inject: board 100000, model 47000"):
+        BoardBackend(other, board.url)
+
+
+def test_board_frontend_is_read_from_the_capabilities(board):
+    from diodenet.boards.afe import SMALL_AFE
+    from diodenet.host.board import board_frontend
+    afe = board_frontend(board.url, n_outputs=2)
+    assert afe == SMALL_AFE
