@@ -245,6 +245,10 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
             task.program(shadow)
             losses.append(loss * len(idx))
         record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}
+        # conductances the projection holds at their upper bound (a front-end's g_max keeps every
+        # rheostat inside its part's current limit: a projection, not an error, counted here)
+        tunable = task.g_min < task.g_max
+        record["at_g_max"] = int(np.sum(shadow[tunable] >= task.g_max[tunable] * (1 - 1e-12)))
         if skipped:
             record["skipped_samples"] = skipped
         splits = [("test", data.x_test, data.y_test)]
