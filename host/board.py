@@ -88,6 +88,15 @@ class Link:
         except Exception:
             pass
 
+    def handshake(self):
+        """HELLO (the protocol version must be this driver's) then CAPS: the controller's `Caps`."""
+        self.drain(0.02)
+        hello = self.request(P.Cmd.HELLO).data
+        if not hello or hello[0] != P.PROTOCOL_VERSION:
+            raise BoardError(f"{self.url}: the controller speaks protocol {hello[:1].hex() or '?'}, "
+                             f"this driver protocol {P.PROTOCOL_VERSION}")
+        return P.Caps.unpack(self.request(P.Cmd.CAPS).data)
+
     def _next_seq(self):
         self.seq = (self.seq + 1) & 0xFF
         return self.seq
@@ -190,12 +199,7 @@ def board_frontend(url, n_outputs, *, timeout=2.0, retries=4, baudrate=1_000_000
     from ..boards.afe import AFE
     link = Link(url, baudrate=baudrate, timeout=timeout, retries=retries)
     try:
-        link.drain(0.02)
-        hello = link.request(P.Cmd.HELLO).data
-        if not hello or hello[0] != P.PROTOCOL_VERSION:
-            raise BoardError(f"{url}: the controller speaks protocol {hello[:1].hex() or '?'}, "
-                             f"this driver protocol {P.PROTOCOL_VERSION}")
-        caps = P.Caps.unpack(link.request(P.Cmd.CAPS).data)
+        caps = link.handshake()
     finally:
         link.close()
     if caps.n_adc <= n_outputs:
@@ -255,13 +259,7 @@ class BoardBackend:
     # --- setup --------------------------------------------------------------------------------
     def _connect(self, settle_time):
         link = self.link
-        link.drain(0.02)
-        hello = link.request(P.Cmd.HELLO).data
-        if not hello or hello[0] != P.PROTOCOL_VERSION:
-            raise BoardError(f"{self.url}: the controller speaks protocol {hello[:1].hex() or '?'}, "
-                             f"this driver protocol {P.PROTOCOL_VERSION}")
-        caps = P.Caps.unpack(link.request(P.Cmd.CAPS).data)
-        self.caps = caps
+        caps = self.caps = link.handshake()
         a = self.afe
         want = {"n_pot_chips": a.n_pot_chips, "n_dac_inputs": a.n_dac_inputs, "n_adc": a.n_adc,
                 "pot_bits": a.pot.bits, "dac_bits": a.dac.bits, "adc_bits": a.adc.bits}
