@@ -76,3 +76,46 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path):
         train(ResistorDiodeNetwork.layered(3, 5, 2, rng=0), data, TrainConfig(epochs=1), progress=False)
     with pytest.raises(ValueError, match="unknown method"):
         train(net, data, TrainConfig(method="magic"), progress=False)
+
+
+def test_frontend_training_reports_conducting_diodes_and_learns_xor(tmp_path):
+    """On the board's front-end the diodes must conduct during training (a linear array would
+    report 0 or 1) and XOR -- which no linear network learns -- must be learned."""
+    from diodenet.boards.afe import SMALL_AFE
+    from diodenet.host.frontend import feature_scale, frontend_network
+    data = load_dataset("xor", seed=0)
+    net = frontend_network(SMALL_AFE, x_scale=feature_scale(data.x_train), rng=0)
+    result = train(net, data, TrainConfig(epochs=30, lr=0.03, batch_size=16, lr_schedule="cosine"),
+                   tmp_path, progress=False)
+    h = result.history
+    assert all(0.05 < r["train_diode_on_fraction"] < 0.95 for r in h)
+    assert h[-1]["test_accuracy"] >= 0.9
+    assert "at_g_max" in h[-1]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "test_diode_on_fraction" in metrics["final"]
+
+
+def test_running_training_metrics_instead_of_remeasuring(tmp_path):
+    """eval_train=False (a board): the training split's figures come from the forward settles of
+    the epoch's gradient steps; only the test split is measured again."""
+    from diodenet.boards.afe import SMALL_AFE
+    from diodenet.host.frontend import feature_scale, frontend_network
+    data = load_dataset("moons", seed=0)
+    net = frontend_network(SMALL_AFE, x_scale=feature_scale(data.x_train), rng=0)
+    calls = []
+
+    class Counting(train_module.IdealBackend):
+        def measure(self, u, inject=None):
+            calls.append(len(u))
+            return super().measure(u, inject)
+
+    backend = Counting(net)
+    result = train(net, data, TrainConfig(epochs=2, lr=0.03, method="linearization", eval_train=False),
+                   tmp_path, backend=backend, progress=False)
+    last = result.history[-1]
+    assert "train_loss" not in last and 0 <= last["train_accuracy_running"] <= 1
+    assert 0 < last["train_diode_on_fraction"] < 1
+    # per epoch: a forward and a perturbed settle per training sample, nothing more for the
+    # training split (the ideal backend's test split is evaluated by the reference solver)
+    assert sum(calls) == 2 * 2 * len(data.x_train)
+    assert (tmp_path / "training.png").stat().st_size > 0
