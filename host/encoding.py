@@ -15,13 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def complementary_pairs(x):
-    """Features in [−1, 1] → complementary pairs (x', 1 − x') with x' = (x + 1)/2 in [0, 1]: how a
-    board's unipolar DACs carry a signed feature on a line pair (u_p+, u_p−)."""
-    z = np.clip((np.asarray(x, dtype=float) + 1) / 2, 0, 1)
-    return np.stack([z, 1 - z], axis=-1).reshape(len(z), -1)
-
-
 @dataclass(frozen=True)
 class InputEncoding:
     """Affine map u = E x + e0 from `n_features` features to source voltages (volts)."""
