@@ -70,3 +70,28 @@ def test_train_a_two_stage_cascade_by_hardware_linearization(tmp_path):
     assert final["stages"] == 2 and final["test_accuracy"] >= 0.95
     r = diodenet("train", "--dataset", "moons", "--cascade", "16,x", "-o", str(tmp_path / "bad"))
     assert r.returncode == 2 and "--cascade takes comma-separated layer sizes" in r.stderr
+
+
+@pytest.mark.spice
+def test_spice_training_on_the_boards_frontend_runs_as_is_elsewhere(tmp_path):
+    """`train --backend spice` trains the board's own front-end (recorded in the model file) and
+    `verify --backend` evaluates that model unchanged on another backend."""
+    r = diodenet("train", "--dataset", "moons", "--backend", "spice", "--epochs", "3",
+                 "-o", str(tmp_path), "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    final = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 0.05 < final["test_diode_on_fraction"] < 0.95
+    from diodenet.boards.afe import SMALL_AFE
+    from diodenet.host.frontend import afe_of_network
+    from diodenet.host.modelio import load_model
+    model = load_model(tmp_path / "model.npz")
+    afe = afe_of_network(model)
+    assert (afe.n_hidden, afe.n_inputs, afe.n_outputs) == (6, 2, 2) and afe.r_inject == SMALL_AFE.r_inject
+    r = diodenet("verify", str(tmp_path / "model.npz"), "--backend", "spice", "--dataset", "moons",
+                 "--json")
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout.strip().splitlines()[-1])
+    assert v["accuracy_backend"] == pytest.approx(final["test_accuracy"], abs=1e-12)
+    r = diodenet("verify", str(tmp_path / "model.npz"), "--backend", "socket://127.0.0.1:1",
+                 "--dataset", "moons")
+    assert r.returncode == 2 and "cannot open the board" in r.stderr and "Traceback" not in r.stderr
