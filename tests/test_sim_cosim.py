@@ -69,7 +69,8 @@ def test_perturbation_is_realized_through_the_injection_dacs(board, net):
     with BoardBackend(net, board.url) as be:
         u = be.network.source_voltages(_x(3, 1))
         inj = np.zeros((3, 8))
-        inj[:, 6], inj[:, 7] = [2e-5, -4e-5, 1e-5], [-3e-5, 1e-5, 5e-5]
+        # R_inj = 100 kOhm from a DAC resting at V_MID: up to ±12.5 uA
+        inj[:, 6], inj[:, 7] = [4e-6, -8e-6, 2e-6], [-6e-6, 2e-6, 1e-5]
         m = be.measure(u, inj)
         assert m.ok.all()
         ref = _ref(be.network, m.u, be.last_inject)
@@ -82,7 +83,7 @@ def test_perturbation_is_realized_through_the_injection_dacs(board, net):
         from diodenet.host.board import PerturbationRangeError
         with pytest.raises(PerturbationRangeError, match="epsilon"):
             be.measure(u, big)
-        big[0, 6] = 1e-5                     # one realizable sample: the others are marked, not faked
+        big[0, 6] = 2e-6                     # one realizable sample: the others are marked, not faked
         m = be.measure(u, big)
         assert m.ok.tolist() == [True, False, False] and np.isnan(m.v[1:]).all()
 
