@@ -1,4 +1,4 @@
-"""Activations from elements (DESIGN.md §1.3), each checked against an ngspice DC sweep.
+"""Activations from elements (docs/science.md §1.3), each checked against an ngspice DC sweep.
 
 The test circuit of an element: a source x drives the node through R = α ohms, the element sits
 at the node.  KCL (v − x)/α + F(v) = 0 is v + α·F(v) = x, so the node voltage is the element's

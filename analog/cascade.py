@@ -1,4 +1,4 @@
-"""A cascade of resistor–diode stages as one ngspice circuit, joined by VCVS buffers (DESIGN.md §1.5).
+"""A cascade of resistor–diode stages as one ngspice circuit, joined by VCVS buffers (docs/science.md §1.5).
 
 Stage k's nodes are `k{k}n{j}`, its input lines `k{k}s{p}`.  Stage 0's lines are held by voltage
 sources (the inputs); every later stage's lines are driven by unidirectional buffers from the

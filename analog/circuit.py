@@ -1,6 +1,6 @@
 """A circuit description for DC work: R, D, V, I, E (VCVS), F (CCCS), G (VCCS), digital
 potentiometers, and the composite ideal elements built from them — the multi-winding ideal
-transformer and the gyrator (DESIGN.md §1.2: RTGD networks, in SPICE from E/F/G sources).
+transformer and the gyrator (docs/science.md §1.2: RTGD networks, in SPICE from E/F/G sources).
 
 Nodes are strings; ``"0"`` is ground.  Sign conventions are SPICE's: a V, E or F source's branch
 current and an I, F or G source's current flow from its + node through the element to its − node.

@@ -1,4 +1,4 @@
-"""monDEQ ↔ RTGD circuit (DESIGN.md §1.2).
+"""monDEQ ↔ RTGD circuit (docs/science.md §1.2).
 
 A well-posed ReLU monDEQ z = ReLU(W z + U x + b) (signed, non-symmetric W; sym(I − W) ⪰ m·I with
 m > 0) has the kernel K = I − W.  With c the conductance per unit (default 1 mS) the circuit

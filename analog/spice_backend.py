@@ -1,4 +1,4 @@
-"""The `spice` fidelity of the measurement seam (DESIGN.md §2): a `ResistorDiodeNetwork` as a
+"""The `spice` fidelity of the measurement seam (docs/science.md §2): a `ResistorDiodeNetwork` as a
 device-level circuit in ngspice.
 
 * The netlist (`compiler.network_circuit`: neuron nodes n{j}, sources Vs{p}, resistors R{e},

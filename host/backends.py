@@ -1,6 +1,6 @@
 """Choosing a measurement backend by name: `ideal`, `spice`, or a pyserial URL of a board.
 
-The same training script runs on each (DESIGN.md §2): `open_backend(name, network)` returns an
+The same training script runs on each (docs/science.md §2): `open_backend(name, network)` returns an
 object implementing `seam.MeasurementBackend`.
 """
 

@@ -1,4 +1,4 @@
-"""Cascades: feedforward networks of resistor–diode stages joined by buffers (DESIGN.md §1.5).
+"""Cascades: feedforward networks of resistor–diode stages joined by buffers (docs/science.md §1.5).
 
 Stage k is a `ResistorDiodeNetwork` whose features are the output node voltages of stage k − 1,
 seen through a unidirectional buffer (a VCVS in SPICE, an op-amp follower / inverting amplifier on

@@ -1,4 +1,4 @@
-"""Exact maps between the circuit form and the monDEQ form (DESIGN.md §1.2).
+"""Exact maps between the circuit form and the monDEQ form (docs/science.md §1.2).
 
 Circuit → monDEQ always exists: with kernel H, drive B u and u = E x + e0,
     I − W = H / c,   U = −B E / c,   b = −B e0 / c      (any scale c > 0),

@@ -1,6 +1,6 @@
 """Nonlinear elements at the neuron nodes, each a maximal monotone relation F.
 
-A network with element F at every neuron settles at 0 ∈ H v + q + F(v) (DESIGN.md §1.2–1.3), and
+A network with element F at every neuron settles at 0 ∈ H v + q + F(v) (docs/science.md §1.2–1.3), and
 the activation of the equivalent monDEQ is the resolvent σ_α = (I + αF)⁻¹.  A new element is a
 new resolvent, not a new solver:
 
@@ -11,7 +11,7 @@ new resolvent, not a new solver:
   its resolvent, so forward–backward and Peaceman–Rachford splitting work for all of them.
 
 Node voltages are the variables: a diode with its anode at ground and cathode at the node
-conducts when the node goes below ground (DESIGN.md §3).
+conducts when the node goes below ground (docs/science.md §3).
 """
 
 from dataclasses import dataclass
@@ -161,7 +161,7 @@ class ShockleyDiode(SmoothElement):
 
 @dataclass(frozen=True)
 class DiodeReLU(SmoothElement):
-    """The "diode ReLU": a Shockley diode described by its current z (DESIGN.md §1.3).
+    """The "diode ReLU": a Shockley diode described by its current z (docs/science.md §1.3).
 
     F(z) = N·Vt·ln(1 + z/IS) for z > −IS; its resolvent is
         σ(x) = A·ω((x + IS)/A + ln(IS/A)) − IS,   A = α·N·Vt.

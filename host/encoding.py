@@ -3,7 +3,7 @@
 A resistor network only couples nodes with positive conductances, so a signed weight from a
 feature needs a signed source.  The differential encoding drives every feature twice, as
 +s·x and −s·x, and adds two bias rails (+V_b and −V_b); a neuron then realizes the signed
-weight w through g⁺ − g⁻ ∝ w (DESIGN.md §1.2, "differential inputs").  The single-ended
+weight w through g⁺ − g⁻ ∝ w (docs/science.md §1.2, "differential inputs").  The single-ended
 encoding drives +s·x only and one +V_b rail.
 
 The map is affine, u = E x + e0, so the monDEQ input matrix of a network is U ∝ G_in E and its

@@ -6,7 +6,7 @@ Two independent routes, both returning a `Gradient`:
   its active set: with D = diag(σ'(·)) (1 on free nodes, 0 on clamped ones for ideal diodes),
   (I − D W)ᵀ λ̃ = ∂ℓ/∂z and dℓ = λ̃ᵀ D (dW z + dr).  With W = I − H/c and r = −B u/c this is
   dℓ = −μᵀ (dH v + dB u), μ = D λ̃ / c.
-* `hardware_linearization_gradient` — the rule the circuit itself can measure (DESIGN.md §1.4):
+* `hardware_linearization_gradient` — the rule the circuit itself can measure (docs/science.md §1.4):
   forward drops V_e from a forward measurement; adjoint drops λ_e from the linearized network
   (conducting ideal diode → short, blocking → open, real diode → its small-signal conductance,
   sources zeroed) driven by currents ∂ℓ/∂v at the outputs — either solved as that linear network

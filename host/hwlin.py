@@ -1,4 +1,4 @@
-"""Gradients measured on the array itself, through the measurement seam (DESIGN.md §1.4).
+"""Gradients measured on the array itself, through the measurement seam (docs/science.md §1.4).
 
 Hardware linearization: a forward measurement gives every edge's drop V_e; a second measurement
 with currents ε·∂ℓ/∂v injected at the outputs (on top of the operating point) gives

@@ -1,4 +1,4 @@
-"""Circuit form: a resistor–diode network (DESIGN.md §1.2).
+"""Circuit form: a resistor–diode network (docs/science.md §1.2).
 
 n neuron nodes, each with a diode (or another element, `elements`) to ground; p input nodes held
 by voltage sources u (`encoding`); and m two-terminal conductances ("edges"), each between two

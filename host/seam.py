@@ -1,4 +1,4 @@
-"""The measurement seam: one interface for "an array you can program and measure" (DESIGN.md §2).
+"""The measurement seam: one interface for "an array you can program and measure" (docs/science.md §2).
 
 Training by hardware linearization is written once against `MeasurementBackend`; each fidelity
 implements it:
