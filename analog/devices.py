@@ -47,6 +47,7 @@ from ..host import diode_model as dm
 __all__ = [
     "DiodeCard", "DIODE_CARDS", "IDEAL_DIODE", "diode_card", "NgspiceJunction",
     "Potentiometer", "Quantizer", "dac_quantizer", "adc_quantizer", "PartRangeError",
+    "reference_network",
 ]
 
 
@@ -180,6 +181,17 @@ class NgspiceJunction:
                 return z_new
             z = z_new
         return z
+
+
+def reference_network(network, diode):
+    """The network with its diodes modelled as diode card `diode` exactly as ngspice evaluates it
+    (`NgspiceJunction`), for the host's reference solver; "ideal" leaves it unchanged."""
+    if diode == "ideal":
+        return network
+    import copy
+    ref = copy.copy(network)
+    ref.element = diode_card(diode).element()
+    return ref
 
 
 # --- digital potentiometer --------------------------------------------------------------------

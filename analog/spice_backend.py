@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from ..host.elements import IdealDiode, ShockleyDiode
+from ..host.frontend import frontend_of
 from ..host.seam import Measurement
 from .compiler import network_circuit
 from .devices import DiodeCard, PartRangeError, Potentiometer, diode_card
@@ -47,14 +48,12 @@ _RETRIES = (
 _DEFAULT_OPTIONS = "itl1=100 gminsteps=10 srcsteps=10"
 
 
-def _frontend_parts(network, diode, part, dac, adc):
-    """The parts of the network's recorded analog front-end (`boards.afe.AFE`) for every option
-    not given: its diode card, its rheostat part (the one code <-> conductance map), and its
-    converters over the DACs' and ADC's range referred to V_MID -- the circuit a board built to that
-    front-end realizes, so a model trained here runs there as is."""
-    from ..boards.afe import AFE
+def _frontend_parts(afe, diode, part, dac, adc):
+    """The parts of a network's analog front-end (`boards.afe.AFE`) for every option not given:
+    its diode card, its rheostat part (the one code <-> conductance map), and its converters over
+    the DACs' and ADC's range referred to V_MID -- the circuit a board built to that front-end
+    realizes, so a model trained here runs there as is."""
     from .devices import Quantizer
-    afe = AFE.from_dict(network.frontend)
     lo, hi = -afe.v_mid, afe.v_ref - afe.v_mid
     return (afe.diode if diode is None else diode,
             Potentiometer(afe.pot, rheostat=afe.rheostat) if part is None else part,
@@ -99,8 +98,9 @@ class SpiceBackend:
 
     def __init__(self, network, *, diode=None, part=None, conductance_scale=1.0, dac=None, adc=None,
                  engine=None, parts=True):
-        if parts and network.frontend is not None:
-            diode, part, dac, adc = _frontend_parts(network, diode, part, dac, adc)
+        afe = frontend_of(network)
+        if parts and afe is not None:
+            diode, part, dac, adc = _frontend_parts(afe, diode, part, dac, adc)
         if engine is None:
             try:
                 from .ngspice_engine import get_engine
@@ -116,12 +116,9 @@ class SpiceBackend:
                 raise ValueError(f"unknown part {part!r}; known: {', '.join(PARTS)}")
             part = Potentiometer(PARTS[part])
         self.part = part
-        # edges realized by the part: a front-end's rheostats (its fixed resistors come first
-        # in no part), otherwise every edge
-        self.n_part_edges = network.n_edges
-        if network.frontend is not None:
-            from ..boards.afe import AFE
-            self.n_part_edges = AFE.from_dict(network.frontend).n_pots
+        # edges realized by the part: a front-end's rheostats (its fixed resistors are in no
+        # part), otherwise every edge
+        self.n_part_edges = network.n_edges if afe is None else afe.n_pots
         if not (math.isfinite(conductance_scale) and conductance_scale > 0):
             raise ValueError(f"conductance_scale must be > 0, got {conductance_scale!r}")
         self.scale = float(conductance_scale)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .parts import MCP4351, AD5628, AD7928, Rheostat
 
-#: a terminal of the array that is the reference (V_MID), in `AFE.edge_terminals`
+#: the array's reference (V_MID) as a terminal in `AFE.fixed_resistors`
 REFERENCE = "ref"
 
 
@@ -97,8 +97,9 @@ class AFE:
         if self.input_span > self.v_mid or self.v_bias > self.v_mid:
             raise ValueError(f"input_span and v_bias must be <= V_MID = {self.v_mid:g} V (the "
                              "DACs span 0 .. V_REF)")
-        if len(self.pert_dac_channels) > 2 or self.n_outputs > len(self.pert_dac_channels) and \
-                self.kind == "board":
+        if len(self.pert_dac_channels) > 2:
+            raise ValueError("the sequencer drives at most 2 perturbation DAC channels")
+        if self.kind == "board" and self.n_outputs > len(self.pert_dac_channels):
             raise ValueError(f"a board AFE has {len(self.pert_dac_channels)} perturbation DACs: at "
                              f"most that many outputs, got {self.n_outputs}")
 
@@ -219,26 +220,48 @@ class AFE:
                 c[b] += self.pot.c_terminal
         return np.array([c[j] for j in self.neurons])
 
+    @staticmethod
+    def pert_line(output):
+        """Name of an output's perturbation line (its DAC1 channel, behind r_inject)."""
+        return f"pert_{output}"
+
+    def pert_lines(self):
+        return [self.pert_line(y) for y in self.neurons[self.n_hidden:]]
+
+    def nodal_matrices(self, g):
+        """KCL of the neuron nodes with every rheostat at conductance g and every diode blocking:
+        G v = B v_lines + g_ref·V_MID, with v_lines the input lines then the perturbation lines
+        (`pert_lines`; the injection resistors go to them).  Returns (G, B, g_ref, line names)."""
+        idx = {name: j for j, name in enumerate(self.neurons)}
+        lines = self.input_lines + self.pert_lines()
+        lidx = {name: k for k, name in enumerate(lines)}
+        n = self.n_neurons
+        G, B, g_ref = np.zeros((n, n)), np.zeros((n, len(lines))), np.zeros(n)
+        pert = dict(zip(self.neurons[self.n_hidden:], self.pert_lines()))
+        for a, b in self.edges():
+            ia = idx[a]
+            G[ia, ia] += g
+            if b in idx:
+                G[idx[b], idx[b]] += g
+                G[ia, idx[b]] -= g
+                G[idx[b], ia] -= g
+            else:
+                B[ia, lidx[b]] += g
+        for j in self.neurons:                             # leaks to V_MID
+            G[idx[j], idx[j]] += 1.0 / self.r_leak
+            g_ref[idx[j]] += 1.0 / self.r_leak
+        for y, line in pert.items():                       # injection to its perturbation DAC
+            G[idx[y], idx[y]] += 1.0 / self.r_inject
+            B[idx[y], lidx[line]] += 1.0 / self.r_inject
+        return G, B, g_ref, lines
+
     def slowest_time_constant(self):
         """Slowest time constant of the array (seconds) with every rheostat at its highest
         resistance and every diode blocking: 1 / (smallest eigenvalue of C^-1/2 G C^-1/2), with G
         the nodal conductance matrix (lines and V_MID held by buffers)."""
-        n = self.n_neurons
-        idx = {name: j for j, name in enumerate(self.neurons)}
-        G = np.zeros((n, n))
-        g = self.g_min
-        for a, b in self.edges():
-            ia, ib = idx[a], idx.get(b)
-            G[ia, ia] += g
-            if ib is not None:
-                G[ib, ib] += g
-                G[ia, ib] -= g
-                G[ib, ia] -= g
-        for a, _, r in self.fixed_resistors():
-            G[idx[a], idx[a]] += 1.0 / r
+        G = self.nodal_matrices(self.g_min)[0]
         c = self.node_capacitance()
-        M = G / np.sqrt(np.outer(c, c))
-        return 1.0 / float(np.linalg.eigvalsh(M)[0])
+        return 1.0 / float(np.linalg.eigvalsh(G / np.sqrt(np.outer(c, c)))[0])
 
     def settle_time(self):
         """Seconds from an LDAC edge to a conversion accurate to 1/2 LSB: the DAC's output

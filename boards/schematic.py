@@ -336,8 +336,8 @@ def line_net(line):
     return line
 
 
-def pert_net(output):
-    return f"pert_{output}"
+#: net name of an output's perturbation line: the AFE's own name
+pert_net = AFE.pert_line
 
 
 def _pmod_pad(pin):
@@ -800,33 +800,8 @@ def _array_worst_case(afe):
     DAC range (0 or V_REF) in every combination; diodes as clamps V_MID - V_F (V_F low: more
     current).  Returns the largest currents: from +3V3 into the array (sum of sourcing buffers), per
     line buffer (|I|), and sourced by the V_MID stage."""
-    neurons = afe.neurons
-    idx = {n: i for i, n in enumerate(neurons)}
-    outputs = neurons[afe.n_hidden:]
-    lines = list(afe.input_lines) + [pert_net(y) for y in outputs]
-    lidx = {l: i for i, l in enumerate(lines)}
-    n, m = len(neurons), len(lines)
-    g = afe.g_max
-    G = np.zeros((n, n))
-    B = np.zeros((n, m))                       # node <- line conductances
-    gref = np.zeros(n)                         # node <- V_MID conductances
-    for a, t in afe.edges():
-        ia = idx[a]
-        if t in idx:
-            ib = idx[t]
-            G[ia, ia] += g
-            G[ib, ib] += g
-            G[ia, ib] -= g
-            G[ib, ia] -= g
-        else:
-            G[ia, ia] += g
-            B[ia, lidx[t]] += g
-    for j in neurons:
-        gref[idx[j]] += 1 / afe.r_leak
-        G[idx[j], idx[j]] += 1 / afe.r_leak
-    for y in outputs:
-        G[idx[y], idx[y]] += 1 / afe.r_inject
-        B[idx[y], lidx[pert_net(y)]] += 1 / afe.r_inject
+    G, B, gref, lines = afe.nodal_matrices(afe.g_max)
+    n, m = G.shape[0], len(lines)
     vmid, clamp = afe.v_mid, afe.v_mid - BAT54_VF_LOW
     hidden = np.array([j < afe.n_hidden for j in range(n)])
     worst = {"rail": 0.0, "line": np.zeros(m), "vmid_source": 0.0, "vmid_sink": 0.0}

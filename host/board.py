@@ -233,7 +233,6 @@ class BoardBackend:
         self.dac_lsb = self.afe.dac_lsb
         self.adc_lsb = self.afe.adc_lsb
         self.resolution = self.adc_lsb
-        self.diode = self.afe.diode
         if not 0 <= oversample_log2 <= 3:
             raise ValueError("oversample_log2 must be 0..3")
         self.oversample_log2 = int(oversample_log2)

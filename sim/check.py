@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from ..analog.devices import reference_network
+
 __all__ = ["toy_dataset", "reference_network", "voltage_check", "gradient_check", "training_check", "full_check"]
 
 
@@ -27,17 +29,6 @@ def toy_dataset(n_inputs=2, n_train=32, n_test=16, seed=0, name="moons"):
     cols = [i % d.n_features for i in range(n_inputs)]
     return Dataset(name, d.x_train[:n_train, cols], d.y_train[:n_train],
                    d.x_test[:n_test, cols], d.y_test[:n_test], d.task, d.n_outputs)
-
-
-def reference_network(network, diode):
-    """The network with its diodes modelled as the board's card (ngspice's DC equations)."""
-    from ..analog.devices import diode_card
-    if diode == "ideal":
-        return network
-    import copy
-    ref = copy.copy(network)
-    ref.element = diode_card(diode).element()
-    return ref
 
 
 def voltage_check(backend, x, diode):

@@ -118,7 +118,7 @@ def train_cascade_from_args(data, sizes, epochs, output, backend, config, g_rang
             b.close()
 
 
-def _frontend_kind(frontend, backend, data):
+def _frontend_kind(frontend, backend, data, hidden):
     """The front-end a run trains: 'board' on a board; on spice the board's front-end when the
     data fits one (else the simulation front-end); on ideal none unless asked."""
     if is_board_url(backend):
@@ -129,8 +129,11 @@ def _frontend_kind(frontend, backend, data):
         return None if frontend == "none" else frontend
     if backend == "spice":
         from ...boards.afe import AFE
-        fits = 2 * data.n_features <= AFE.dac.channels and data.n_outputs <= 2
-        return "board" if fits else "simulation"
+        try:                             # the board's own limits decide (AFE.check)
+            AFE(n_hidden=hidden or 6, n_outputs=data.n_outputs, n_inputs=data.n_features).check()
+        except ValueError:
+            return "simulation"
+        return "board"
     return None
 
 
@@ -145,7 +148,9 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
     data = load_dataset(dataset, seed=seed)
-    kind = None if cascade is not None else _frontend_kind(frontend, backend, data)
+    if cascade is not None and is_board_url(backend):
+        raise UserError("--cascade runs on the ideal and spice backends; a board holds one array")
+    kind = None if cascade is not None else _frontend_kind(frontend, backend, data, hidden)
     if lr is None:
         lr = 0.005 if cascade is not None else 0.1 if kind is not None else 0.01
     if lr_schedule is None:

@@ -44,12 +44,9 @@ def run_on_backend(args, net):
     x, y = data.x_test[:args.samples], data.y_test[:args.samples]
     reference_model = net
     if net.frontend is not None:                # its own diode, as ngspice evaluates the card
-        import copy
-
-        from ...analog.devices import diode_card
+        from ...analog.devices import reference_network
         from ..frontend import frontend_of
-        reference_model = copy.copy(net)
-        reference_model.element = diode_card(frontend_of(net).diode).element()
+        reference_model = reference_network(net, frontend_of(net).diode)
     reference = evaluate(reference_model, x, y)
     try:
         with open_backend(args.backend, net) as backend:
