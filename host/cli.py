@@ -3,10 +3,19 @@
 Each subcommand lives in its own module under `diodenet.host.commands` and exposes
 `register(subparsers)` (adds its parser and sets `func`).  Add a new command by
 adding its module name to `COMMANDS`.
+
+One error path: every failure ends as ``diodenet CMD: error: …`` on stderr with exit status 2
+(argparse's own errors have the same form); a traceback only with ``--debug`` (or
+``DIODENET_DEBUG=1``).  SIGTERM and SIGHUP are turned into an exception like SIGINT's
+`KeyboardInterrupt`, so every ``with``/``finally`` runs and child processes (the co-simulated
+board) are stopped before the command exits with status 128 + signal number.
 """
 
 import argparse
 import importlib
+import math
+import os
+import signal
 import sys
 
 COMMANDS = [
@@ -30,26 +39,122 @@ class UserError(Exception):
     """An error caused by the user's input; printed without a traceback."""
 
 
+class Terminated(BaseException):
+    """The command received SIGTERM or SIGHUP (a BaseException, like KeyboardInterrupt, so that
+    `except Exception` in library code does not swallow it)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+# --- numeric options, validated at parse time (argparse `type=`) ---------------------------------
+
+def _number(kind, test, what):
+    def parse(text):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} "
+                                             f"{what}, got {text!r}") from None
+        if kind is float and not math.isfinite(value) or not test(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    parse.__name__ = f"{kind.__name__} {what}"
+    return parse
+
+
+positive_int = _number(int, lambda v: v >= 1, "≥ 1")
+nonnegative_int = _number(int, lambda v: v >= 0, "≥ 0")
+positive_float = _number(float, lambda v: v > 0, "> 0")
+nonnegative_float = _number(float, lambda v: v >= 0, "≥ 0")
+finite_float = _number(float, lambda v: True, "finite")
+fraction = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+
+
+def output_file(path, option="-o"):
+    """Refuse an output path that names an existing folder (a file is wanted)."""
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path} is a folder; name the file to write (e.g. {os.path.join(path, 'out')}…)")
+    return path
+
+
+def output_dir(path, option="-o"):
+    """Refuse an output path that names an existing file (a folder is wanted)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{option} {path} is a file; name a folder to write into")
+    return path
+
+
+# --- parser and the one error path -----------------------------------------------------------------
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="diodenet",
         description="Resistor-diode neural networks: train, solve, simulate, build hardware.",
     )
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f"diodenet.host.commands.{name}")
         module.register(sub)
+    for p in sub.choices.values():          # --debug also after the command's name
+        if "--debug" not in p._option_string_actions:
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help="show a traceback on errors")
     return parser
+
+
+_KNOWN = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+          NotADirectoryError)
+
+
+def describe(exc):
+    """One line for an exception: its own message for the kinds users cause, else its type too."""
+    from .board import BoardError
+    if isinstance(exc, _KNOWN + (BoardError,)):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, MemoryError):
+        return "out of memory; try a smaller problem (fewer samples, neurons or a smaller batch)"
+    return (f"unexpected {type(exc).__name__}: {exc} -- this is a bug in diodenet; run again with "
+            "--debug for the traceback and report it")
+
+
+def _raise_terminated(signum, frame):
+    # only once: a second signal during cleanup must not cut the cleanup short
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .board import BoardError      # a board that cannot be reached or differs from the model
+    debug = getattr(args, "debug", False) or os.environ.get("DIODENET_DEBUG", "") not in ("", "0")
+    old = {}
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            old[s] = signal.signal(s, _raise_terminated)
+        except ValueError:                   # not the main thread (main() called from a thread)
+            pass
     try:
         return args.func(args) or 0
-    except (UserError, ValueError, FileNotFoundError, BoardError) as exc:
-        print(f"diodenet {args.command}: error: {exc}", file=sys.stderr)
+    except Terminated as exc:
+        print(f"diodenet {args.command}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print(f"diodenet {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Exception as exc:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        print(f"diodenet {args.command}: error: {describe(exc)}", file=sys.stderr)
         return 2
-
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

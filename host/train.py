@@ -189,14 +189,29 @@ def _fingerprint(task, data, config):
             "loss": _loss_kind(config, data), "batch_size": config.batch_size, "optimizer": config.optimizer}
 
 
-def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, progress=True):
+def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, progress=True,
+          run_info=None):
     """Train `model` on `data` (a `datasets.Dataset`); returns a `TrainResult`.
 
     model: a `ResistorDiodeNetwork` (measured through `backend`, default the ideal reference
     solver) or a `cascade.Cascade` (backend: None or one backend per stage).  The result's
-    network holds the realized conductances."""
+    network holds the realized conductances.
+
+    out_dir is locked while the run writes to it (`modelio.FolderLock`: a second run into it is
+    refused, naming the first one's PID).  A resume checks that the checkpoint was made with
+    the same configuration -- `config` and `run_info` (further settings that shaped the run,
+    e.g. the command line's backend and network options) -- and refuses otherwise, naming the
+    differing options; `epochs` may grow under a constant learning rate (the run continues)."""
     config = config or TrainConfig()
     config.validate()
+    if out_dir is None:
+        return _train(model, data, config, None, backend, resume, progress, run_info)
+    from .modelio import FolderLock
+    with FolderLock(out_dir, "training run"):
+        return _train(model, data, config, out_dir, backend, resume, progress, run_info)
+
+
+def _train(model, data, config, out_dir, backend, resume, progress, run_info):
     if isinstance(model, ResistorDiodeNetwork):
         task = ArrayTask(backend or IdealBackend(model))
     else:
@@ -219,9 +234,12 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     history, start_epoch, elapsed = [], 0, 0.0
     fingerprint = _fingerprint(task, data, config)
     shadow = task.conductance.copy()  # the optimizer's unquantized conductances
+    run_info = _jsonable(run_info or {})
     if ckpt is not None and resume and ckpt.exists():
-        restored, shadow, history, start_epoch, elapsed = _load_checkpoint(ckpt, type(task.model), opt, rng, fingerprint)
+        restored, shadow, history, start_epoch, elapsed = _load_checkpoint(
+            ckpt, type(task.model), opt, rng, fingerprint, config, run_info)
         task.restore(restored)
+    finished_before = start_epoch >= config.epochs and start_epoch > 0
     task.program(shadow)
 
     t0 = time.perf_counter() - elapsed
@@ -264,9 +282,10 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
         bar.set_postfix({k: f"{record[k]:.4f}" for k in ("train_loss", "test_loss", "test_accuracy") if k in record})
         if ckpt is not None:
             _save_checkpoint(ckpt, task.model, shadow, opt, rng, history, epoch + 1, record["wall_time"],
-                             fingerprint, config)
+                             fingerprint, config, run_info)
     wall = time.perf_counter() - t0
-    if out is not None:
+    # a re-run of a finished run leaves its results as they are (they describe what ran)
+    if out is not None and not (finished_before and all((out / f).exists() for f in _OUTPUTS)):
         _write_outputs(out, task, history, config, data)
     return TrainResult(task.model, history, wall)
 
@@ -294,28 +313,86 @@ def _running_metrics(running, data, loss_kind):
     return out
 
 
-def _save_checkpoint(path, net, shadow, opt, rng, history, epoch, wall, fingerprint, config):
+_OUTPUTS = ("model.npz", "metrics.json", "training.png")
+
+
+def _jsonable(info):
+    """run_info as it reads back from the checkpoint's JSON (tuples become lists, …)."""
+    return json.loads(json.dumps(info, default=str))
+
+
+def _save_checkpoint(path, net, shadow, opt, rng, history, epoch, wall, fingerprint, config, run_info):
     meta, arrays = net.to_arrays()
     arrays = {**arrays, "shadow": shadow}
     state = {"epoch": epoch, "wall_time": wall, "history": history, "rng": rng.bit_generator.state,
-             "fingerprint": fingerprint, "config": asdict(config), "model": meta}
+             "fingerprint": fingerprint, "config": asdict(config), "run": run_info, "model": meta}
     opt_state = {f"opt_{k}": v for k, v in opt.state().items()}
     atomic_savez(path, state=np.array(json.dumps(state)), **arrays, **opt_state)
 
 
-def _load_checkpoint(path, model_class, opt, rng, fingerprint):
-    with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
-    state = json.loads(str(data["state"]))
-    if state["fingerprint"] != fingerprint:
-        raise ValueError(
-            f"checkpoint {path} was made with a different configuration ({state['fingerprint']}); "
-            "use a new output directory or pass --no-resume (resume=False)"
-        )
-    model = model_class.from_arrays(state["model"], data)
-    opt.load_state({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
-    rng.bit_generator.state = state["rng"]
-    return model, data["shadow"], state["history"], state["epoch"], state["wall_time"]
+_FRESH = "pass --no-resume (resume=False) to start afresh (the checkpoint is overwritten) or choose another output folder"
+
+
+def _option(key):
+    return "--" + key.replace("_", "-")
+
+
+def config_differences(saved, config, saved_run, run_info, epochs_done):
+    """Options whose value differs between a checkpoint and this run, as 'option saved → now'
+    strings.  A setting the checkpoint does not record counts as its default.  epochs may grow
+    under a constant learning rate (the run continues); under a schedule it must match."""
+    from dataclasses import fields
+    diffs = []
+    now = asdict(config)
+    for f in fields(TrainConfig):
+        old = saved.get(f.name, f.default)
+        new = now[f.name]
+        if f.name == "epochs":
+            if new == old or (new >= epochs_done and config.lr_schedule == "constant"
+                              and saved.get("lr_schedule", "constant") == "constant"):
+                continue
+        if old != new:
+            diffs.append(f"{_option(f.name)} {old} → {new}")
+    for key in sorted(set(saved_run) | set(run_info)):
+        old, new = saved_run.get(key), run_info.get(key)
+        if old != new:
+            diffs.append(f"{_option(key)} {old} → {new}")
+    return diffs
+
+
+def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info):
+    from .modelio import read_npz
+    try:
+        data = read_npz(path, "training checkpoint",
+                        allow_empty=("diodes", "outputs", "m", "v", "velocity"))
+        state = json.loads(str(data["state"]))
+        saved_fp = state["fingerprint"]
+    except FileNotFoundError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{exc if str(path) in str(exc) else f'checkpoint {path} is unreadable: {exc}'}; "
+                         f"{_FRESH}") from None
+    in_config = {"batch_size", "optimizer", "loss"}      # named by config_differences below
+    diffs = [f"{k} {saved_fp.get(k)} → {fingerprint.get(k)}" for k in sorted(set(saved_fp) | set(fingerprint))
+             if saved_fp.get(k) != fingerprint.get(k) and k not in in_config]
+    if diffs:
+        raise ValueError(f"checkpoint {path} was made with a different configuration (another network or "
+                         f"dataset: {'; '.join(diffs)}); {_FRESH}")
+    diffs = config_differences(state.get("config", {}), config, state.get("run", {}), run_info, state["epoch"])
+    if diffs:
+        raise ValueError(f"checkpoint {path} was made with a different configuration ({'; '.join(diffs)}): "
+                         f"resuming would mix two configurations; run with the checkpoint's options, or {_FRESH}")
+    if state["epoch"] > config.epochs:
+        raise ValueError(f"checkpoint {path} has {state['epoch']} epochs, more than --epochs {config.epochs}; "
+                         f"{_FRESH}")
+    try:
+        model = model_class.from_arrays(state["model"], data)
+        opt.load_state({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
+        rng.bit_generator.state = state["rng"]
+        return model, data["shadow"], state["history"], state["epoch"], state["wall_time"]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"checkpoint {path} is incomplete or corrupt ({type(exc).__name__}: {exc}); "
+                         f"{_FRESH}") from None
 
 
 def _write_outputs(out, task, history, config, data):

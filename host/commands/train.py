@@ -1,4 +1,5 @@
-"""`diodenet train`: train a resistor–diode network on a built-in dataset."""
+"""`diodenet train`: train a resistor–diode network on a built-in dataset or the user's own
+(an .npz file with x_train, y_train, x_test, y_test, or a folder of MNIST IDX files)."""
 
 import json
 
@@ -6,25 +7,27 @@ import numpy as np
 
 from ...analog.devices import DIODE_NAMES
 from ..backends import BACKENDS, is_board_url, open_backend
-from ..cli import UserError
+from ..cli import UserError, nonnegative_int, output_dir, positive_float, positive_int
 from ..datasets import DATASETS, load_dataset
 from ..network import ResistorDiodeNetwork
 from ..train import METHODS, TrainConfig, train
 
 
 def register(sub):
-    p = sub.add_parser("train", help="train a resistor-diode network on a built-in dataset",
+    p = sub.add_parser("train", help="train a resistor-diode network on a built-in dataset or your own",
                        description="Train the conductances of a resistor-diode network (ideal diodes, "
                        "differential inputs) and write model.npz, metrics.json, training.png to DIR.")
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="built-in dataset (no download)")
-    p.add_argument("--hidden", type=int, default=None,
+    p.add_argument("--dataset", required=True, metavar="NAME|FILE.npz|IDX_DIR",
+                   help=f"a built-in dataset ({', '.join(sorted(DATASETS))}; no download), an .npz file "
+                        "with arrays x_train, y_train, x_test, y_test, or a folder of the four MNIST IDX files")
+    p.add_argument("--hidden", type=positive_int, default=None,
                    help="hidden neurons (default 32; 6 on a front-end; a board has its own)")
     p.add_argument("--cascade", default=None, metavar="N1[,N2…]",
                    help="train a feedforward cascade of stages joined by buffers instead, with these "
                         "hidden layer sizes (e.g. 16 for a two-stage cascade)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20; 30 on a front-end)")
-    p.add_argument("--batch-size", type=int, default=None, help="samples per step (default 32; 16 on a front-end)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--epochs", type=nonnegative_int, default=None, help="epochs (default 20; 30 on a front-end)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="samples per step (default 32; 16 on a front-end)")
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate on g/g_max (default 0.01; 0.1 on a front-end; 0.005 for a cascade)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
@@ -38,13 +41,13 @@ def register(sub):
     p.add_argument("--method", choices=METHODS, default=None,
                    help="gradient: implicit (reference solver), linearization (measured: forward + "
                         "perturbed settle), eqprop (finite nudge); default implicit on ideal, else linearization")
-    p.add_argument("--epsilon", type=float, default=None,
+    p.add_argument("--epsilon", type=positive_float, default=None,
                    help="relative output perturbation / nudge (default: 1e-3, or ~100 ADC steps behind a converter)")
     p.add_argument("--centered", action="store_true", help="centered ±epsilon perturbation")
     p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES, help="spice backend: diode card (default 1n4148)")
     p.add_argument("--no-parts", action="store_true",
                    help="spice backend: exact conductances and readings (no potentiometer codes, DAC or ADC)")
-    p.add_argument("--gain", type=float, default=None,
+    p.add_argument("--gain", type=positive_float, default=None,
                    help="readout gain, logits per volt (default 30; a front-end's own, 300)")
     p.add_argument("--frontend", choices=["none", "board", "simulation"], default=None,
                    help="train the network of an analog front-end (boards/afe.py, docs/hardware.md): "
@@ -54,9 +57,11 @@ def register(sub):
                         "fits one board, else simulation on spice, none on ideal")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model file (e.g. fine-tune a spice-trained model on a board)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
-    p.add_argument("--no-resume", action="store_true", help="ignore a checkpoint in the output directory")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh, overwriting a checkpoint in the output directory (by default a run "
+                        "resumes it, and refuses when it was made with other options)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print final metrics as one JSON line last")
     p.set_defaults(func=run)
@@ -105,14 +110,15 @@ def parse_cascade(text):
 
 
 def train_cascade_from_args(data, sizes, epochs, output, backend, config, g_range, options, gain, seed,
-                            resume, progress):
+                            resume, progress, run_info=None):
     from ..cascade import Cascade
     g_min, g_max = g_range
     model = Cascade.feedforward([data.n_features, *sizes, data.n_outputs], g_min=g_min, g_max=g_max,
                                 readout_gain=gain, rng=seed)
     backends = [open_backend(backend, net, **options) for net in model.stages]
     try:
-        return train(model, data, config, output, backend=backends, resume=resume, progress=progress)
+        return train(model, data, config, output, backend=backends, resume=resume, progress=progress,
+                     run_info=run_info)
     finally:
         for b in backends:
             b.close()
@@ -148,6 +154,12 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
     data = load_dataset(dataset, seed=seed)
+    # settings beyond TrainConfig that shape the run: a resume must match them (train.train)
+    run_info = {"dataset": str(dataset), "dataset_file": _file_digest(dataset),
+                "backend": backend if not is_board_url(backend) else "board", "hidden": hidden,
+                "gain": gain, "cascade": cascade, "frontend": frontend, "init": _file_digest(init),
+                "diode": diode if backend == "spice" and not parts else None,
+                "no_parts": (not parts) if backend == "spice" else None}
     if cascade is not None and is_board_url(backend):
         raise UserError("--cascade runs on the ideal and spice backends; a board holds one array")
     kind = None if cascade is not None else _frontend_kind(frontend, backend, data, hidden)
@@ -176,18 +188,37 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         options = {} if backend == "ideal" else ({} if parts else {"parts": False, "diode": diode})
         with open_backend(backend, net, **options) as array:
             return train(array.network, data, config, output, backend=array, resume=resume,
-                         progress=progress), data
+                         progress=progress, run_info=run_info), data
     hidden = hidden or 32
     gain = 30.0 if gain is None else gain
     (g_min, g_max), options = hardware_setup(backend, diode, parts)
     if cascade is not None:
         return train_cascade_from_args(data, parse_cascade(cascade), epochs, output, backend, config,
-                                       (g_min, g_max), options, gain, seed, resume, progress), data
+                                       (g_min, g_max), options, gain, seed, resume, progress,
+                                       run_info), data
     net = ResistorDiodeNetwork.layered(data.n_features, hidden, data.n_outputs, readout_gain=gain,
                                        g_min=g_min, g_max=g_max, rng=seed)
     net = _initial(net, init)
     with open_backend(backend, net, **options) as array:
-        return train(net, data, config, output, backend=array, resume=resume, progress=progress), data
+        return train(net, data, config, output, backend=array, resume=resume, progress=progress,
+                     run_info=run_info), data
+
+
+def _file_digest(path):
+    """'name sha256-prefix' of a file (a folder: of its files), None for None or a built-in name:
+    a resume notices when the data or the starting model behind the same name changed."""
+    import hashlib
+    from pathlib import Path
+    if path is None or str(path) in DATASETS or not Path(path).exists():
+        return None
+    p = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(p.iterdir()) if p.is_dir() else [p]:
+        if f.is_file():
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return f"{p.name} {h.hexdigest()[:16]}"
 
 
 def _initial(net, init):
@@ -228,6 +259,7 @@ def summary(result, output, backend="ideal", method="implicit"):
 
 
 def run(args):
+    output_dir(args.output)
     if args.backend == "board":
         if not args.port:
             raise UserError("--backend board needs --port URL (e.g. socket://127.0.0.1:PORT from `diodenet cosim --serve`)")
