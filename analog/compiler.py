@@ -184,8 +184,12 @@ def network_circuit(net, *, diode="ideal", conductance=None, part=None, title=No
     `conductance` = codes array) R{e} per edge, a diode D{j} (anode at ground) at every neuron
     with a diode, and a 0 A current source Ip{j} into every neuron (the perturbation port).
 
+    diode: one card for every diode, or a sequence of cards, one per neuron (a built board's
+    diodes differ: `analog.built_board`; entries of neurons without a diode are ignored).
+
     Returns (circuit, element names of the edges)."""
-    card = diode_card(diode)
+    cards = list(diode) if isinstance(diode, (list, tuple)) else None
+    card = diode_card(diode if cards is None else next(c for c in cards if c is not None))
     g = net.conductance if conductance is None else np.asarray(conductance, dtype=float)
     n = net.n_neurons
     circ = Circuit(title or f"diodenet resistor-diode network n={n} ({card.name} diodes)")
@@ -210,7 +214,7 @@ def network_circuit(net, *, diode="ideal", conductance=None, part=None, title=No
         names.append(f"r{e}")
     for j in range(n):
         if net.diodes[j]:
-            circ.D(f"{j}", GROUND, f"n{j}", card)
+            circ.D(f"{j}", GROUND, f"n{j}", card if cards is None else diode_card(cards[j]))
         if inject:
             circ.I(f"p{j}", GROUND, f"n{j}", 0.0)
     return circ, names

@@ -97,7 +97,7 @@ class SpiceBackend:
     name = "spice"
 
     def __init__(self, network, *, diode=None, part=None, conductance_scale=1.0, dac=None, adc=None,
-                 engine=None, parts=True):
+                 engine=None, parts=True, diodes=None):
         afe = frontend_of(network)
         if parts and afe is not None:
             diode, part, dac, adc = _frontend_parts(afe, diode, part, dac, adc)
@@ -135,7 +135,8 @@ class SpiceBackend:
         self._r = 1.0 / g_circuit
         self._u = np.zeros(network.n_sources)
         self._inject = np.zeros(network.n_neurons)
-        self.circuit, self._edge_names = network_circuit(self.network, diode=self.card,
+        # diodes: one card per neuron (a built board's spread diodes, `analog.built_board`)
+        self.circuit, self._edge_names = network_circuit(self.network, diode=diodes or self.card,
                                                          conductance=g_circuit, title=self._title)
         self._template = self._make_template(netlist_text(self.circuit))
         self.sweeps = 0            # batches measured as one DC sweep
