@@ -32,6 +32,7 @@ COMMANDS = [
     "flash",
     "cosim",
     "schematic",
+    "montecarlo",
 ]
 
 
@@ -112,8 +113,9 @@ _KNOWN = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirector
 
 def describe(exc):
     """One line for an exception: its own message for the kinds users cause, else its type too."""
+    from ..sim.runner import CosimError
     from .board import BoardError
-    if isinstance(exc, _KNOWN + (BoardError,)):
+    if isinstance(exc, _KNOWN + (BoardError, CosimError)):
         return str(exc) or type(exc).__name__
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
@@ -158,3 +160,48 @@ def main(argv=None):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+class Stages:
+    """Progress of a job made of named stages, on stderr (off with quiet): a bar that advances
+    per stage, names the current one and ticks the elapsed time every second.
+
+        with Stages("cosim check", ["build", "run"], quiet=args.quiet) as st:
+            st("build"); ...; st("run"); ...
+    """
+
+    def __init__(self, desc, names, quiet=False):
+        self.desc, self.names, self.quiet = desc, list(names), quiet
+        self.bar = None
+        self._done = None
+
+    def __enter__(self):
+        if self.quiet:
+            return self
+        import threading
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=len(self.names), desc=self.desc, unit="stage", file=sys.stderr,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} stages [{elapsed}]{postfix}")
+        self._done = threading.Event()
+
+        def tick():
+            while not self._done.wait(1.0):
+                self.bar.refresh()
+        threading.Thread(target=tick, daemon=True).start()
+        return self
+
+    def __call__(self, name):
+        if self.bar is None:
+            return
+        if self.bar.postfix:                        # the previous stage is done
+            self.bar.update(1)
+        self.bar.set_postfix_str(name)
+
+    def __exit__(self, exc_type, *exc):
+        if self.bar is None:
+            return
+        self._done.set()
+        if exc_type is None:
+            self.bar.update(self.bar.total - self.bar.n)
+            self.bar.set_postfix_str("done")
+        self.bar.close()

@@ -10,12 +10,37 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .modelio import atomic_write_bytes  # noqa: E402
 
-__all__ = ["plot_training", "save_figure"]
+__all__ = ["plot_training", "save_figure", "plot_path"]
+
+
+def _formats():
+    """Picture formats matplotlib writes (its canvas's supported file types)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    return set(FigureCanvasAgg.get_supported_filetypes())
+
+
+def plot_path(arg, default_name, option="--plot"):
+    """Where a plot goes: `arg` itself when it names a file with a picture suffix (.png, .svg,
+    .pdf, …); `arg/default_name` when it is an existing folder or ends with a slash.  Anything
+    else is refused (a ValueError naming the option), so a plot never lands beside what the
+    user named (matplotlib would append .png to a suffix-less name)."""
+    from pathlib import Path
+    text = str(arg)
+    if Path(text).is_dir() or text.endswith(("/", "\\")):
+        Path(text).mkdir(parents=True, exist_ok=True)
+        return str(Path(text) / default_name)
+    suffix = Path(text).suffix.lower().lstrip(".")
+    if suffix not in _formats():
+        raise ValueError(f"{option} {text}: name a picture file (.png, .svg, .pdf) or an existing folder")
+    return text
 
 
 def save_figure(fig, path):
+    """Write the figure to exactly `path` (atomically), in the format its suffix names (PNG if none)."""
+    from pathlib import Path
+    suffix = Path(str(path)).suffix.lower().lstrip(".")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format=suffix if suffix in _formats() else "png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 

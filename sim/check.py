@@ -91,9 +91,13 @@ def training_check(backend, data, steps=4, batch=8, lr=0.05, seed=0, epsilon=Non
             "train_steps": steps}
 
 
-def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05, epsilon=None):
+def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05, epsilon=None, progress=None):
     """Run 1-3 on a started `CosimBoard`; returns one flat dict (plus the board's statistics).
-    epsilon: hardware linearization's relative perturbation (None: its default)."""
+    epsilon: hardware linearization's relative perturbation (None: its default).  progress: a
+    callable given each stage's name as it starts ("node voltages", "gradient", "training")."""
+    if steps < 1 or batch < 1 or n_voltage < 1:
+        raise ValueError(f"steps, batch and n_voltage must be ≥ 1, got {steps}, {batch}, {n_voltage}")
+    progress = progress or (lambda name: None)
     from ..host.board import BoardBackend
     from ..host.frontend import feature_scale, frontend_network
     afe = board.cfg.afe
@@ -105,8 +109,11 @@ def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.05, epsilo
                                      "inputs": afe.n_inputs, "rheostats": afe.n_pots,
                                      "diode": diode}}
     with BoardBackend(net, board.url) as be:
+        progress("node voltages")
         out.update(voltage_check(be, data.x_train[:max(steps * batch, n_voltage)], diode))
+        progress("gradient")
         out.update(gradient_check(be, data, batch, epsilon, diode))
+        progress("training")
         out.update(training_check(be, data, steps, batch, lr, seed, epsilon))
         out["link"] = dict(be.link.stats)
     st = board.stats()

@@ -24,7 +24,11 @@ from pathlib import Path
 
 from .config import SimConfig
 
-__all__ = ["CosimBoard", "build", "cache_dir"]
+__all__ = ["CosimBoard", "CosimError", "build", "cache_dir"]
+
+
+class CosimError(RuntimeError):
+    """The co-simulated board could not start or stopped (the message carries its log's tail)."""
 
 TOPLEVEL = "diodenet_controller"
 _VCD_MODULE = """module diodenet_vcd_dump();
@@ -109,7 +113,9 @@ class CosimBoard:
         if overrides:
             cfg = cfg.with_(**overrides)
         self.cfg = cfg
-        self.timeout = int(timeout)
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        self.timeout = max(1, int(-(-timeout // 1)))       # whole seconds, rounded up (timeout 0 = none)
         self.start_timeout = start_timeout
         self.quiet = quiet
         self._tmp = None
@@ -127,6 +133,15 @@ class CosimBoard:
         return f"socket://127.0.0.1:{self.port}"
 
     def start(self):
+        """Build (cached) and launch the board; on any failure or interruption (an exception,
+        KeyboardInterrupt, the CLI's SIGTERM/SIGHUP) the child is stopped before re-raising."""
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self):
         t0 = time.monotonic()
         bdir = build(self.cfg)
         self.build_time = time.monotonic() - t0
@@ -147,11 +162,10 @@ class CosimBoard:
         end = time.monotonic() + self.start_timeout
         while not ready.exists():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the co-simulation exited ({self.proc.returncode}) before it listened; "
+                raise CosimError(f"the co-simulation exited ({self.proc.returncode}) before it listened; "
                                    f"log:\n{self._log_tail()}")
             if time.monotonic() > end:
-                self.close()
-                raise RuntimeError(f"the co-simulation did not listen within {self.start_timeout} s; "
+                raise CosimError(f"the co-simulation did not listen within {self.start_timeout} s; "
                                    f"log:\n{self._log_tail()}")
             time.sleep(0.05)
         info = json.loads(ready.read_text())
@@ -172,7 +186,7 @@ class CosimBoard:
             f.flush()
             line = f.readline()
         if not line:
-            raise RuntimeError("the co-simulation's control port closed")
+            raise CosimError("the co-simulation's control port closed")
         return json.loads(line)
 
     def stats(self):
@@ -183,25 +197,29 @@ class CosimBoard:
                             seed=seed)
 
     def close(self):
-        if self.proc is None:
-            return self.report
-        if self.proc.poll() is None:
+        """Stop the board: a shutdown request (it writes its report), then SIGKILL to its whole
+        process group (timeout, Python, vvp) so that nothing outlives it, even when the request
+        fails or a second Ctrl-C cuts the wait short."""
+        if self.proc is not None:
             try:
-                self.control(cmd="shutdown")
-                self.proc.wait(timeout=20)
-            except Exception:
+                if self.proc.poll() is None:
+                    self.control(cmd="shutdown")
+                    self.proc.wait(timeout=20)
+            except BaseException:            # noqa: BLE001 -- whatever happens, kill below
                 pass
-        if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.killpg(self.proc.pid, signal.SIGKILL)      # the session's group, also after a
+            except (ProcessLookupError, PermissionError):     # clean exit (orphans of the group)
                 pass
             self.proc.wait()
-        self.log.close()
-        rep = self.work / "report.json"
-        if rep.exists():
-            self.report = json.loads(rep.read_text())
-        self.proc = None
+            self.log.close()
+            rep = self.work / "report.json"
+            if rep.exists():
+                try:
+                    self.report = json.loads(rep.read_text())
+                except ValueError:
+                    self.report = None
+            self.proc = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -13,7 +13,8 @@ def register(sub):
 
 
 def run(args):
-    from diodenet.host.cli import UserError
+    from diodenet.host.cli import UserError, output_dir
+    output_dir(args.output)
     from diodenet.boards.afe import BOARDS
     from diodenet.boards.build import build
     if args.board not in BOARDS:

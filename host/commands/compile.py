@@ -9,6 +9,7 @@ at every node z0 … z{n−1}, whose operating point is the fixed point z* in vo
 import json
 
 from ...analog.devices import DIODE_NAMES
+from ..cli import positive_float
 
 
 def register(sub):
@@ -21,7 +22,7 @@ def register(sub):
     p.add_argument("--input", required=True, metavar="X.npy", help="input vector of length d (.npy)")
     p.add_argument("--diode", default="ideal", choices=DIODE_NAMES,
                    help="diode model: the kit's ideal-diode approximation (default) or a real part")
-    p.add_argument("--scale", type=float, default=1e-3,
+    p.add_argument("--scale", type=positive_float, default=1e-3,
                    help="conductance per unit of I - W, siemens (default 1e-3)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.cir", help="netlist to write")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")

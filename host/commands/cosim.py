@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from ..cli import UserError
+from ..cli import UserError, fraction, nonnegative_float, nonnegative_int, positive_float, positive_int
 
 
 def register(sub):
@@ -20,34 +20,46 @@ def register(sub):
                       help="program, measure, compare with the reference solver; gradient vs the "
                            "spice backend; a few training steps")
     p.add_argument("--json", action="store_true", help="--check: last line of stdout is one JSON object")
+    p.add_argument("--quiet", action="store_true", help="--check: no progress on stderr")
     p.add_argument("--afe", choices=["small", "full"], default="small",
                    help="small: 6 hidden, 2 outputs, 2 inputs, 52 rheostats (default); full: the "
                         "reference AFE of docs/hardware.md (6/2/4, 76 rheostats)")
-    p.add_argument("--port", type=int, default=0, help="--serve: TCP port (default: any free port)")
+    p.add_argument("--port", type=_tcp_port, default=0, help="--serve: TCP port (default: any free port)")
     p.add_argument("--vcd", default=None, metavar="FILE", help="write a VCD of every controller signal")
     p.add_argument("--diode", default=None,
                    help="neuron diode card in ngspice (default: the front-end's, bat54; 'ideal' on request)")
-    p.add_argument("--settle-time", type=float, default=None,
+    p.add_argument("--settle-time", type=positive_float, default=None,
                    help="analog settle time the ADC model enforces, seconds (default: the front-end's, "
                         "from its RC and the DAC's settling)")
-    p.add_argument("--tolerance", type=float, default=None,
+    p.add_argument("--tolerance", type=fraction, default=None,
                    help="build the board from parts off their nominal values: R_AB within ±TOL per "
                         "chip, R_W within the part's spread, seeded by --seed (default: nominal)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the parts' deviations")
-    p.add_argument("--clock-hz", type=float, default=12e6,
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the parts' deviations")
+    p.add_argument("--clock-hz", type=positive_float, default=12e6,
                    help="controller clock of the simulated board (default 12e6, the iCEBreaker's); a "
                         "slower clock simulates the same gateware in fewer cycles per settle "
                         "(e.g. 3e6 for long training runs: ~1.6x faster)")
-    p.add_argument("--adc-noise", type=float, default=0.0, help="rms ADC input noise, volts (default 0)")
+    p.add_argument("--adc-noise", type=nonnegative_float, default=0.0, help="rms ADC input noise, volts (default 0)")
     p.add_argument("--faults", default=None, metavar="DROP,DUP,CORRUPT",
                    help="per-byte link fault probabilities, e.g. 0.001,0.001,0.001")
-    p.add_argument("--steps", type=int, default=4, help="--check: training steps (default 4)")
-    p.add_argument("--epsilon", type=float, default=None,
+    p.add_argument("--steps", type=positive_int, default=4, help="--check: training steps (default 4)")
+    p.add_argument("--epsilon", type=positive_float, default=None,
                    help="--check: relative perturbation of hardware linearization (default: its own; "
                         "the full AFE's stronger nodes may need ~0.02)")
-    p.add_argument("--timeout", type=float, default=None,
+    p.add_argument("--timeout", type=positive_float, default=None,
                    help="hard wall-clock limit of the simulator, seconds (default: 600 for --check, 86400 for --serve)")
     p.set_defaults(func=run)
+
+
+def _tcp_port(text):
+    import argparse
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port 0…65535 (0: any free port), got {text!r}")
+    return port
 
 
 def _config(args):
@@ -60,6 +72,8 @@ def _config(args):
             drop, dup, corrupt = (float(v) for v in args.faults.split(","))
         except ValueError:
             raise UserError("--faults takes three probabilities: DROP,DUP,CORRUPT") from None
+        if not all(0 <= v < 1 for v in (drop, dup, corrupt)):
+            raise UserError(f"--faults probabilities must be in [0, 1), got {args.faults}")
         faults = {"drop": drop, "dup": dup, "corrupt": corrupt}
     afe = SMALL_AFE if args.afe == "small" else AFE()
     if args.diode not in (None, "ideal", "bat54", "1n4148"):
@@ -103,9 +117,17 @@ def run(args):
             print(json.dumps(report), file=sys.stderr)
         return 0
     from ...sim.check import full_check
+    from ...sim.runner import build
+    from ..cli import Stages
     t0 = time.monotonic()
-    with CosimBoard(cfg, timeout=args.timeout or 600) as board:
-        result = full_check(board, steps=args.steps, epsilon=args.epsilon)
+    stages = ["controller Verilog + Icarus (cached)", "starting the simulator", "node voltages",
+              "gradient", "training"]
+    with Stages("cosim check", stages, quiet=args.quiet) as stage:
+        stage(stages[0])
+        build(cfg)
+        stage(stages[1])
+        with CosimBoard(cfg, timeout=args.timeout or 600) as board:
+            result = full_check(board, steps=args.steps, epsilon=args.epsilon, progress=stage)
     result["wall_s"] = time.monotonic() - t0
     passed = (result["max_voltage_error_lsb"] <= 2 and result["grad_cosine"] >= 0.99
               and result["loss_after"] < result["loss_before"] and result["early_conversions"] == 0

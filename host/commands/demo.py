@@ -19,10 +19,11 @@ import numpy as np
 
 
 def register(sub):
+    from ..cli import nonnegative_int, positive_int
     p = sub.add_parser("demo", help="run the kit's main job on built-in defaults")
     p.add_argument("-o", "--output", default="out/demo", help="output directory (default out/demo)")
-    p.add_argument("--epochs", type=int, default=15, help="epochs of the ideal training stage (default 15)")
-    p.add_argument("--hardware-epochs", type=int, default=1,
+    p.add_argument("--epochs", type=positive_int, default=15, help="epochs of the ideal training stage (default 15)")
+    p.add_argument("--hardware-epochs", type=nonnegative_int, default=1,
                    help="epochs of the simulated-hardware training stage (default 1; 0 skips it)")
     p.add_argument("--no-bitstream", action="store_true", help="emit Verilog only, skip the bitstream build")
     p.add_argument("--no-cosim", action="store_true", help="skip the co-simulation stage")
@@ -76,7 +77,8 @@ def stage_cosim(out):
 
 
 def run(args):
-    out = Path(args.output)
+    from ..cli import output_dir
+    out = Path(output_dir(args.output))
     t0 = time.perf_counter()
     progress = not args.quiet
     summary = {"output": str(out)}

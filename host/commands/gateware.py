@@ -11,7 +11,8 @@ def register(sub):
 
 
 def run(args):
-    from diodenet.host.cli import UserError
+    from diodenet.host.cli import UserError, output_file
+    output_file(args.output)
     from diodenet.hdl import write_verilog
     try:
         info = write_verilog(args.board, Path(args.output))

@@ -7,6 +7,7 @@ from tqdm.auto import tqdm
 
 from ...analog.devices import DIODE_NAMES
 from ..backends import BACKENDS, open_backend
+from ..cli import nonnegative_int, positive_float, positive_int
 from ..gradcheck import gradient_check, random_network
 
 
@@ -17,16 +18,17 @@ def register(sub):
                        "differences of the same circuit (other backends).")
     p.add_argument("--backend", default="ideal", help=f"{', '.join(BACKENDS)} (default ideal)")
     p.add_argument("--diode", default=None, choices=DIODE_NAMES, help="spice backend: diode card")
-    p.add_argument("--neurons", type=int, default=32, help="neurons in the random network (default 32)")
-    p.add_argument("--samples", type=int, default=4, help="samples in the batch (default 4)")
+    p.add_argument("--neurons", type=positive_int, default=32, help="neurons in the random network (default 32)")
+    p.add_argument("--samples", type=positive_int, default=4, help="samples in the batch (default 4)")
     p.add_argument("--reference", choices=["implicit", "fd"], default=None,
                    help="default: implicit on the ideal backend, fd otherwise")
-    p.add_argument("--epsilon", type=float, default=None,
+    p.add_argument("--epsilon", type=positive_float, default=None,
                    help="relative output perturbation (default: 1e-3, or ~100 ADC steps behind a converter)")
     p.add_argument("--one-sided", action="store_true", help="one-sided instead of centered perturbation")
-    p.add_argument("--edges", type=int, default=None, help="check only this many edges (largest first)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", default=None, metavar="OUT.png", help="draw the agreement scatter")
+    p.add_argument("--edges", type=positive_int, default=None, help="check only this many edges (largest first)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--plot", default=None, metavar="OUT.png|DIR",
+                   help="draw the agreement scatter into this file (or gradcheck.png in this folder)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -47,6 +49,9 @@ def plot_agreement(result, path, title):
 
 
 def run(args):
+    from ..plots import plot_path
+    if args.plot:
+        args.plot = plot_path(args.plot, "gradcheck.png")
     reference = args.reference or ("implicit" if args.backend == "ideal" else "fd")
     net = random_network(args.neurons, seed=args.seed)
     rng = np.random.default_rng(args.seed + 1)

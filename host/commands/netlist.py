@@ -30,6 +30,8 @@ def run(args):
 
     from ..cli import UserError
 
+    from ..cli import output_file
+    output_file(args.output)
     net = load_model(args.model)
     if not isinstance(net, ResistorDiodeNetwork):
         raise UserError(f"{args.model} holds a {type(net).__name__}; use diodenet compile for a monDEQ")

@@ -17,7 +17,8 @@ def register(sub):
 def run(args):
     from diodenet.boards.afe import AFE, SMALL_AFE
     from diodenet.boards import schematic as S
-    from diodenet.host.cli import UserError
+    from diodenet.host.cli import UserError, output_dir
+    output_dir(args.output)
     afe = SMALL_AFE if args.afe == "small" else AFE()
     nl = S.board_netlist(afe, board=args.board)
     problems = S.check_netlist(nl)

@@ -8,6 +8,7 @@ accuracy_spice, …).  Nothing is written to the model file.
 import json
 
 from ...analog.devices import DIODE_NAMES
+from ..cli import positive_int
 
 
 def register(sub):
@@ -16,11 +17,12 @@ def register(sub):
                                    "model's device-level circuit in ngspice (real diode cards, potentiometer "
                                    "quantization); report errors and accuracy under each, and plot them.")
     p.add_argument("model", metavar="MODEL", help="trained model (.npz from diodenet train)")
-    p.add_argument("--samples", type=int, default=200, help="test samples (default 200)")
+    p.add_argument("--samples", type=positive_int, default=200, help="test samples (default 200)")
     p.add_argument("--dataset", default=None, help="dataset (default: inferred from the feature count)")
     p.add_argument("--diode", default="1n4148", choices=DIODE_NAMES)
     p.add_argument("--part", default="MCP4351", help="potentiometer part, or none for exact conductances")
-    p.add_argument("--plot", default=None, metavar="OUT.png", help="plot file (default MODEL_verify.png)")
+    p.add_argument("--plot", default=None, metavar="OUT.png|DIR",
+                   help="plot file, or a folder to write MODEL_verify.png into (default: beside MODEL)")
     p.add_argument("--backend", default=None, metavar="BACKEND",
                    help="instead: evaluate the model as is on a backend -- spice, or a board's URL "
                         "(e.g. socket://127.0.0.1:PORT of `diodenet cosim --serve`) -- against the "
@@ -83,7 +85,9 @@ def run(args):
                         "(use diodenet compile for a monDEQ)")
     if args.backend is not None:
         return run_on_backend(args, net)
-    plot = args.plot or str(Path(args.model).with_suffix("")) + "_verify.png"
+    from ..plots import plot_path
+    default = Path(args.model).stem + "_verify.png"
+    plot = plot_path(args.plot, default) if args.plot else str(Path(args.model).with_suffix("")) + "_verify.png"
     try:
         r = verify_model(net, dataset=args.dataset, samples=args.samples, diode=args.diode,
                          part=args.part, plot=plot)
