@@ -1,18 +1,30 @@
 """A parser for plain ngspice netlists of resistors, diodes and independent DC sources.
 
-Conventions follow ngspice: the first line is the title; `*` starts a comment line; `;` and `$ `
-start inline comments; a line starting with `+` continues the previous one; names are
-case-insensitive (node names are reported as first written); numbers take SPICE scale suffixes
-(f p n u m k meg g t mil, case-insensitive, so `M` is milli) and trailing letters are ignored
-(`1.5kOhm`, `10uA`).  Ground is node `0` (or `gnd`).
+It reads what ngspice 39 reads for these elements (checked against ngspice's own `op` in
+tests/test_fuzz_netlist.py), and refuses the rest with the reason:
 
-Supported elements:
-    Rname n1 n2 value
-    Dname anode cathode model [area=value]
-    Vname n+ n- [DC] value
-    Iname n+ n- [DC] value       (current flows from n+ through the source to n-)
-Supported dot cards: .model NAME D(...), .options/.option, .temp, .op, .end, .title, and
-`.control ... .endc` blocks (skipped).  Anything else raises `NetlistError` naming the line.
+* The first line is the title; `*` starts a comment line; `;` anywhere and `$` or `//` after
+  whitespace start inline comments; a line starting with `+` continues the previous one;
+  commas and parentheses separate fields like blanks.  Names are case-insensitive (node names
+  are reported as first written); ground is node `0` or `gnd` (`00` is another node).
+* Numbers take SPICE scale suffixes (f p n u m k meg g t mil, case-insensitive, so `M` is milli);
+  trailing letters are ignored (`1.5kOhm`, `10uA`); `{1k}` is the number 1k.
+* `Rname n1 n2 [r=]value [m= scale= temp= dtemp= tc1= tc2= tce= ac= noisy=]`: ngspice's
+  R(T) = value·scale·(1 + tc1·ΔT + tc2·ΔT²) (or ·1.01^(tce·ΔT)) divided by m, ΔT = T − TNOM;
+  a missing or zero value is 1 mΩ (as ngspice); a negative one is refused (not monotone).
+* `Dname anode cathode model [area=] [m=] [temp=] [dtemp=] [off] [ic=] [pj=]`.
+* `Vname n+ n- [[DC] value] [AC ...] [PULSE|SIN|EXP|PWL|SFFM(...)]` and the same for `I`
+  (current flows from n+ through the source to n-): the DC value, else the transient function's
+  value at time 0 (ngspice's rule), else 0.
+* `.model NAME D(...)`: parameters that change the DC current are read (IS N RS BV IBV NBV EG
+  XTI TNOM TRS1 TRS2 TCV LEVEL); capacitance, transit-time and noise parameters are ignored, as
+  ngspice ignores them at DC; unknown names are ignored with a warning (ngspice ignores them
+  too); DC parameters the kit does not model (IKF, ISR, JTUN, ...) are recorded and refused by
+  the Shockley solver, naming them (ideal diodes do not use the card).
+* `.options` (gmin, temp, tnom, epsmin, rshunt are read; the rest do not change the exact
+  solution), `.temp`, `.title`, `.end`, `.control ... .endc`, and analysis/output cards (`.op`,
+  `.tran`, `.dc`, `.ac`, `.print`, `.save`, `.plot`, `.probe`, `.nodeset`, `.ic`, `.meas`, ...),
+  which do not change an operating point.  Subcircuits, parameters and includes are refused.
 """
 
 from __future__ import annotations
@@ -21,14 +33,18 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .diode_model import DEFAULT_EPSMIN, DEFAULT_GMIN, DEFAULT_TEMP, DEFAULT_TNOM
 
 __all__ = [
     "NetlistError", "Resistor", "Diode", "VoltageSource", "CurrentSource", "DiodeModelCard",
-    "Circuit", "parse_netlist", "read_netlist", "parse_number", "GROUND_NAMES",
+    "Circuit", "parse_netlist", "read_netlist", "parse_number", "GROUND_NAMES", "node_key",
+    "resistor_conductances", "diode_instance_values", "ZERO_RESISTANCE",
 ]
 
 GROUND_NAMES = ("0", "gnd")
+ZERO_RESISTANCE = 1e-3   # ngspice replaces a zero or missing resistance by 1 mΩ
 
 SUPPORTED = (
     "supported: R name n1 n2 value | D name anode cathode model [area=value] | "
@@ -47,24 +63,42 @@ _DIODE_IGNORED = {
     "cjo", "cj0", "cj", "m", "mj", "vj", "pb", "tt", "fc", "kf", "af", "cjp", "cjsw", "php",
     "mjsw", "fcs", "ttt1", "ttt2", "tm1", "tm2", "tpb", "tphp", "cta", "ctc", "ctp", "tlevc",
     "tcj", "tcjsw", "fv_max", "bv_max", "id_max", "pd_max", "te_max", "rth0", "cth0",
+    "tbv1", "tbv2", "xcjc", "fcsw", "vjsw", "pbsw", "mjswg", "cjswg", "ns", "jsw", "isw",
+    "lm", "lp", "wm", "wp", "xom", "xoi", "xm", "xp", "d", "bvj", "trr",
+}
+# DC parameters ngspice models and the kit does not: refused in Shockley mode when nonzero.
+_DIODE_UNMODELLED = {
+    "ikf": "IKF", "ik": "IKF", "ikr": "IKR", "isr": "ISR", "nr": "NR", "jtun": "JTUN",
+    "jtunsw": "JTUNSW", "ntun": "NTUN", "xtitun": "XTITUN", "keg": "KEG", "tlev": "TLEV",
+    "gap1": "GAP1", "gap2": "GAP2", "tikf": "TIKF", "trb": "TRB",
 }
 
-# .options: values we read, and ones that do not change the exact solution (tolerances etc.).
-_OPTIONS_READ = {"gmin", "temp", "tnom", "epsmin"}
-_OPTIONS_IGNORED = {
-    "reltol", "abstol", "vntol", "chgtol", "trtol", "pivtol", "pivrel", "itl1", "itl2", "itl3",
-    "itl4", "itl5", "itl6", "gminsteps", "srcsteps", "noopiter", "method", "maxord", "numdgt",
-    "noacct", "acct", "nopage", "nomod", "list", "node", "opts", "keepopinfo", "savecurrents",
-    "klu", "sparse", "warn", "norefvalue", "noinit", "interp", "defl", "defw", "defad", "defas",
-    "bypass", "xmu", "gminfactor", "ramptime", "maxwarns",
-}
+# .options: values we read, and ones refused (they would change the solution, not modelled).
+_OPTIONS_READ = {"gmin", "temp", "tnom", "epsmin", "rshunt"}
 
-_DOT_IGNORED = {".op", ".end"}
+_DOT_IGNORED = {
+    ".op", ".tran", ".dc", ".ac", ".print", ".plot", ".save", ".probe", ".nodeset", ".ic",
+    ".meas", ".measure", ".four", ".noise", ".disto", ".pz", ".sens", ".tf", ".width", ".global",
+    ".csparam", ".echo", ".spinit",
+}
+_DOT_REFUSED = {
+    ".subckt": "subcircuits are not modelled; flatten the netlist",
+    ".ends": "subcircuits are not modelled; flatten the netlist",
+    ".include": "included files are not read; paste their contents",
+    ".inc": "included files are not read; paste their contents",
+    ".lib": "library files are not read; paste the models",
+    ".param": "parameters are not modelled; write the numbers",
+    ".func": "functions are not modelled; write the numbers",
+    ".if": "conditional netlists are not modelled",
+}
 
 _SUFFIXES = (("meg", 1e6), ("mil", 25.4e-6), ("t", 1e12), ("g", 1e9), ("k", 1e3), ("m", 1e-3),
              ("u", 1e-6), ("n", 1e-9), ("p", 1e-12), ("f", 1e-15))
 
 _NUMBER_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)$", re.IGNORECASE)
+_SEPARATORS = str.maketrans({",": " ", "(": " ", ")": " ", "\t": " "})
+_COMMENT_RE = re.compile(r"\s(?:\$|//)")
+_TRANSIENT = ("pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "trrandom")
 
 
 class NetlistError(ValueError):
@@ -83,8 +117,9 @@ class Resistor:
     name: str
     n1: str
     n2: str
-    value: float
+    value: float                      # ohms at TNOM, before scale and m
     line: int
+    params: dict[str, float] | None = None   # m, scale, temp, dtemp, tc1, tc2, tce
 
 
 @dataclass
@@ -95,6 +130,8 @@ class Diode:
     model: str
     area: float
     line: int
+    params: dict[str, float] | None = None   # m, temp, dtemp, pj
+    unmodelled: tuple[str, ...] = ()
 
 
 @dataclass
@@ -122,6 +159,7 @@ class DiodeModelCard:
     name: str
     params: dict[str, float]
     line: int
+    unmodelled: tuple[str, ...] = ()   # DC parameters given (nonzero) that the kit does not model
 
     def get(self, key: str, default: float | None = None) -> float | None:
         return self.params.get(key, default)
@@ -140,7 +178,9 @@ class Circuit:
     temp: float = DEFAULT_TEMP                         # °C
     tnom: float = DEFAULT_TNOM                         # °C
     epsmin: float = DEFAULT_EPSMIN                     # A, floor on model IS
+    rshunt: float | None = None                        # Ω from every node to ground (option)
     options: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what ngspice would warn about too
 
     def node_key(self, name: str) -> str | None:
         """Canonical key of a node name: lowercase, None for ground."""
@@ -162,20 +202,50 @@ def parse_number(token: str) -> float:
         raise ValueError(f"not a number: {token!r}")
     value = float(m.group(1))
     tail = m.group(2).lower()
-    for suffix, scale in _SUFFIXES:
-        if tail.startswith(suffix):
-            return value * scale
+    if tail:
+        for suffix, scale in _SUFFIXES:
+            if tail.startswith(suffix):
+                return value * scale
     return value  # trailing unit letters (V, A, Ohm, ...) are ignored
 
 
+def resistor_conductances(circuit: Circuit) -> np.ndarray:
+    """Each resistor's DC conductance at the circuit's temperature (ngspice's restemp rule)."""
+    out = np.empty(len(circuit.resistors))
+    for k, r in enumerate(circuit.resistors):
+        value = r.value if r.value != 0.0 else ZERO_RESISTANCE
+        p = r.params
+        if not p:
+            out[k] = 1.0 / value
+            continue
+        temp = p.get("temp", circuit.temp + p.get("dtemp", 0.0))
+        dt = temp - circuit.tnom
+        if "tce" in p:
+            factor = 1.01 ** (p["tce"] * dt)
+        else:
+            factor = 1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt
+        rt = value * p.get("scale", 1.0) * factor
+        out[k] = p.get("m", 1.0) / rt
+    return out
+
+
+def diode_instance_values(circuit: Circuit, d: Diode) -> tuple[float, float, float]:
+    """(device temperature °C, area, multiplier m) of a diode instance."""
+    p = d.params or {}
+    temp = p.get("temp", circuit.temp + p.get("dtemp", 0.0))
+    return temp, d.area, p.get("m", 1.0)
+
+
 def _strip_inline_comment(line: str) -> str:
-    # ';' anywhere; '$' when followed by whitespace or end of line (ngspice's rule for '$ ').
     cut = line.find(";")
     if cut >= 0:
         line = line[:cut]
-    m = re.search(r"\$(\s|$)", line)
-    if m:
-        line = line[: m.start()]
+    if "$" in line or "//" in line:
+        m = _COMMENT_RE.search(line)
+        if m:
+            line = line[: m.start()]
+        if line.startswith(("$", "//")):
+            line = ""
     return line
 
 
@@ -184,29 +254,33 @@ def _logical_lines(text: str):
     raw = text.splitlines()
     current = None
     for idx in range(1, len(raw)):
-        lineno = idx + 1
         stripped = raw[idx].strip()
-        if not stripped or stripped.startswith("*"):
+        if not stripped or stripped[0] == "*":
             continue
-        body = _strip_inline_comment(stripped).strip()
-        if stripped.startswith("+"):
+        if stripped[0] == "+":
             if current is None:
                 raise NetlistError("continuation line '+' with nothing to continue",
-                                   lineno, raw[idx])
+                                   idx + 1, raw[idx])
             current[1] += " " + _strip_inline_comment(stripped[1:]).strip()
             continue
         if current is not None:
             yield current[0], current[1]
-        current = [lineno, body]
+        current = [idx + 1, _strip_inline_comment(stripped).strip()]
     if current is not None:
         yield current[0], current[1]
 
 
 def _value(token: str, what: str, lineno: int, line: str) -> float:
+    braced = token.startswith("{") and token.endswith("}")
+    if braced:
+        token = token[1:-1].strip()
     try:
         value = parse_number(token)
     except ValueError:
-        raise NetlistError(f"cannot read {what} {token!r} as a number", lineno, line) from None
+        hint = (" (parameter expressions are not modelled; write the number)"
+                if braced or "{" in token or "}" in token else "")
+        raise NetlistError(f"cannot read {what} {token!r} as a number{hint}",
+                           lineno, line) from None
     if not math.isfinite(value):
         raise NetlistError(f"{what} must be finite, got {token!r}", lineno, line)
     return value
@@ -228,20 +302,28 @@ def _split_params(text: str, lineno: int, line: str) -> list[tuple[str, str | No
     return out
 
 
+def _fields(line: str) -> list[str]:
+    """Element fields: blanks, commas and parentheses separate; `k = v` becomes `k=v`."""
+    line = line.translate(_SEPARATORS)
+    if "=" in line:
+        line = re.sub(r"\s*=\s*", "=", line)
+    return line.split()
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
-        lines = text.splitlines()
-        self.circuit = Circuit(title=lines[0].strip() if lines else "")
+        self.lines = text.splitlines()
+        self.circuit = Circuit(title=self.lines[0].strip() if self.lines else "")
         self.names: dict[str, int] = {}         # lowercase element name -> line
-        self.node_seen: dict[str, str] = {}     # key -> first spelling
-        self.model_uses: list[Diode] = []
+        self.node_seen: set[str] = set()
 
     def node(self, name: str) -> str:
-        key = node_key(name)
-        if key is not None and key not in self.node_seen:
-            self.node_seen[key] = name
-            self.circuit.nodes.append(name)
+        key = name.lower()
+        if key not in self.node_seen:
+            self.node_seen.add(key)
+            if key not in GROUND_NAMES:
+                self.circuit.nodes.append(name)
         return name
 
     def check_name(self, name: str, lineno: int, line: str) -> None:
@@ -257,8 +339,7 @@ class _Parser:
         for lineno, line in _logical_lines(self.text):
             if not line:
                 continue
-            tokens = line.split()
-            head = tokens[0].lower()
+            head = line.split(None, 1)[0].lower()
             if in_control:
                 if head == ".endc":
                     in_control = False
@@ -268,18 +349,18 @@ class _Parser:
                 continue
             if head == ".end":
                 break
-            if head.startswith("."):
-                self.dot_card(head, tokens, lineno, line)
+            if head[0] == ".":
+                self.dot_card(head, line.split(), lineno, line)
                 continue
             kind = head[0]
             if kind == "r":
-                self.resistor(tokens, lineno, line)
+                self.resistor(_fields(line), lineno, line)
             elif kind == "d":
-                self.diode(tokens, lineno, line)
+                self.diode(_fields(line), lineno, line)
             elif kind in "vi":
-                self.source(kind, tokens, lineno, line)
+                self.source(kind, _fields(line), lineno, line)
             else:
-                raise NetlistError(f"unsupported element type {tokens[0][0]!r}; {SUPPORTED}",
+                raise NetlistError(f"unsupported element type {line[0]!r}; {SUPPORTED}",
                                    lineno, line)
         if in_control:
             raise NetlistError("'.control' block without '.endc'")
@@ -288,77 +369,118 @@ class _Parser:
                 raise NetlistError(f"diode {d.name} uses unknown model {d.model!r}"
                                    f" (no '.model {d.model} D(...)' card)", d.line,
                                    self._line_text(d.line))
+            card = self.circuit.models[d.model.lower()]
+            if d.params and d.params.get("pj", 0.0) > 0.0 and (card.get("JSW") or 0.0) > 0.0:
+                d.unmodelled = d.unmodelled + ("sidewall current JSW·PJ",)
         return self.circuit
 
     def _line_text(self, lineno: int) -> str:
-        lines = self.text.splitlines()
-        return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+        return self.lines[lineno - 1].strip() if 0 < lineno <= len(self.lines) else ""
 
     def two_nodes(self, tokens, lineno, line, what):
         if len(tokens) < 3:
             raise NetlistError(f"{what} needs two nodes; {SUPPORTED}", lineno, line)
         a, b = tokens[1], tokens[2]
+        for nd in (a, b):
+            if "=" in nd:
+                raise NetlistError(f"{what} needs two nodes before its parameters, got {nd!r}",
+                                   lineno, line)
         self.node(a)
         self.node(b)
         return a, b
 
+    def instance_params(self, tokens, allowed, flags, lineno, line, what):
+        """`key=value` parameters (and bare flags) of an element line."""
+        params: dict[str, float] = {}
+        for tok in tokens:
+            key, eq, val = tok.partition("=")
+            key = key.lower()
+            if not eq:
+                if key in flags:
+                    continue
+                raise NetlistError(f"{what}: unexpected field {tok!r}", lineno, line)
+            if key not in allowed:
+                raise NetlistError(f"{what}: unknown parameter {key!r} (ngspice refuses it "
+                                   f"too); known: {', '.join(sorted(allowed))}", lineno, line)
+            if not val:
+                raise NetlistError(f"{what}: parameter {key!r} needs a value", lineno, line)
+            params[allowed[key]] = _value(val, f"parameter {key}", lineno, line)
+        return params
+
+    _R_PARAMS = {"r": "r", "resistance": "r", "m": "m", "scale": "scale", "temp": "temp",
+                 "dtemp": "dtemp", "tc1": "tc1", "tc": "tc1", "tc2": "tc2", "tce": "tce",
+                 "ac": "ac", "noisy": "noisy"}
+
     def resistor(self, tokens, lineno, line):
         name = tokens[0]
-        if len(tokens) != 4:
-            raise NetlistError(f"resistor takes exactly 'R name n1 n2 value', got "
-                               f"{len(tokens)} fields", lineno, line)
         self.check_name(name, lineno, line)
-        n1, n2 = self.two_nodes(tokens, lineno, line, "resistor")
-        tok = tokens[3]
-        if tok.lower().startswith("r="):
-            tok = tok[2:]
-        try:
-            value = parse_number(tok)
-        except ValueError:
-            raise NetlistError(f"cannot read resistance {tokens[3]!r} as a number",
-                               lineno, line) from None
-        if not (value > 0.0) or not math.isfinite(value):
-            raise NetlistError(f"resistance of {name} must be positive and finite, got {value!r}",
-                               lineno, line)
-        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno))
+        n1, n2 = self.two_nodes(tokens, lineno, line, f"resistor {name}")
+        rest = tokens[3:]
+        value = None
+        if rest and "=" not in rest[0]:
+            tok = rest.pop(0)
+            if not (tok[0].isdigit() or tok[0] in "+-.{"):
+                raise NetlistError(
+                    f"resistor {name}: resistor models ({tok!r}) are not modelled; give the "
+                    "resistance", lineno, line)
+            value = _value(tok, "resistance", lineno, line)
+        params = self.instance_params(rest, self._R_PARAMS, (), lineno, line,
+                                      f"resistor {name}")
+        value = params.pop("r", value)
+        params.pop("ac", None)
+        params.pop("noisy", None)
+        if value is None or value == 0.0:
+            self.circuit.warnings.append(f"line {lineno}: resistor {name}: resistance "
+                                         "missing or zero, set to 1 mOhm (as ngspice does)")
+            value = 0.0
+        if value < 0.0:
+            raise NetlistError(f"resistance of {name} must be positive, got {value!r}: "
+                               "negative resistance is not modelled (the circuit would not be "
+                               "monotone)", lineno, line)
+        for key in ("m", "scale"):
+            if key in params and not params[key] >= 0.0:
+                raise NetlistError(f"resistor {name}: {key} must be >= 0, got "
+                                   f"{params[key]!r}", lineno, line)
+        if params.get("scale", 1.0) == 0.0:
+            raise NetlistError(f"resistor {name}: scale=0 makes a short circuit; not "
+                               "modelled", lineno, line)
+        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno, params or None))
+
+    _D_PARAMS = {"area": "area", "m": "m", "temp": "temp", "dtemp": "dtemp", "ic": "ic",
+                 "pj": "pj"}
 
     def diode(self, tokens, lineno, line):
         name = tokens[0]
-        form = "'D name anode cathode model [area=value]'"
-        if len(tokens) < 4:
+        form = "'D name anode cathode model [area=value] [m=value] [temp=value] [off]'"
+        if len(tokens) < 4 or "=" in tokens[3]:
             raise NetlistError(f"diode takes {form}", lineno, line)
         self.check_name(name, lineno, line)
-        a, c = self.two_nodes(tokens, lineno, line, "diode")
+        a, c = self.two_nodes(tokens, lineno, line, f"diode {name}")
         model = tokens[3]
-        area = 1.0
         extra = tokens[4:]
-        if extra:
+        if extra and "=" not in extra[0] and extra[0].lower() != "off":
             # ngspice 39 reads an instance area only as `area=value` (a bare number after the
             # model name makes it look for a model of that name).
-            params = _split_params(" ".join(extra), lineno, line)
-            if len(params) != 1 or params[0][0] != "area" or params[0][1] is None:
-                raise NetlistError(
-                    f"diode {name}: unsupported extra parameters {' '.join(extra)!r}; only "
-                    f"{form} is supported", lineno, line)
-            area = _value(params[0][1], "area", lineno, line)
-            if not area > 0.0:
-                raise NetlistError(f"diode {name}: area must be positive, got {area!r}",
-                                   lineno, line)
-        self.circuit.diodes.append(Diode(name, a, c, model, area, lineno))
+            raise NetlistError(
+                f"diode {name}: unexpected field {extra[0]!r} after the model name (ngspice "
+                f"refuses it too); only {form} is supported", lineno, line)
+        params = self.instance_params(extra, self._D_PARAMS, ("off",), lineno, line,
+                                      f"diode {name}")
+        params.pop("ic", None)
+        area = params.pop("area", 1.0)
+        if not area > 0.0:
+            raise NetlistError(f"diode {name}: area must be positive, got {area!r}",
+                               lineno, line)
+        if "m" in params and not params["m"] > 0.0:
+            raise NetlistError(f"diode {name}: m must be positive, got {params['m']!r}",
+                               lineno, line)
+        self.circuit.diodes.append(Diode(name, a, c, model, area, lineno, params or None))
 
     def source(self, kind, tokens, lineno, line):
         name = tokens[0]
-        form = f"'{kind.upper()} name n+ n- [DC] value'"
-        rest = tokens[3:]
-        if rest and rest[0].lower() == "dc":
-            rest = rest[1:]
-        elif rest and rest[0].lower().startswith("dc="):
-            rest = [rest[0][3:]] + rest[1:]
-        if len(rest) != 1 or len(tokens) < 3:
-            raise NetlistError(f"source takes {form} (DC only)", lineno, line)
         self.check_name(name, lineno, line)
-        npos, nneg = self.two_nodes(tokens, lineno, line, "source")
-        value = _value(rest[0], "source value", lineno, line)
+        npos, nneg = self.two_nodes(tokens, lineno, line, f"source {name}")
+        value = self.source_value(name, tokens[3:], lineno, line)
         if kind == "v":
             if node_key(npos) == node_key(nneg):
                 raise NetlistError(f"voltage source {name} connects node {npos!r} to itself",
@@ -367,10 +489,61 @@ class _Parser:
         else:
             self.circuit.isources.append(CurrentSource(name, npos, nneg, value, lineno))
 
+    def source_value(self, name, rest, lineno, line) -> float:
+        """The DC value of a source's fields (ngspice: DC, else the time-0 transient value)."""
+        dc = None
+        tran = None
+        k = 0
+        while k < len(rest):
+            tok = rest[k]
+            low = tok.lower()
+            if low == "dc" or low.startswith("dc="):
+                if low == "dc":
+                    k += 1
+                    if k < len(rest) and not rest[k].lower().startswith(("ac", *_TRANSIENT)):
+                        dc = _value(rest[k], "source value", lineno, line)
+                        k += 1
+                    else:
+                        dc = 0.0
+                else:
+                    dc = _value(tok[3:], "source value", lineno, line)
+                    k += 1
+            elif low == "ac" or low.startswith("ac="):
+                k += 1   # AC magnitude and phase: not part of the operating point
+                while k < len(rest) and _is_number(rest[k]):
+                    k += 1
+            elif low in _TRANSIENT:
+                args = []
+                k += 1
+                while k < len(rest) and _is_number(rest[k]):
+                    args.append(_value(rest[k], f"{low.upper()} argument", lineno, line))
+                    k += 1
+                tran = (low, args)
+            elif low.startswith(("distof1", "distof2")):
+                k += 1
+                while k < len(rest) and _is_number(rest[k]):
+                    k += 1
+            elif dc is None and k == 0 and _is_number(tok):
+                dc = _value(tok, "source value", lineno, line)
+                k += 1
+            else:
+                raise NetlistError(
+                    f"source {name}: unexpected field {tok!r}; a source takes "
+                    "'[DC] value [AC mag [phase]] [PULSE|SIN|EXP|PWL|SFFM(...)]'", lineno, line)
+        if dc is not None:
+            return dc
+        if tran is not None:
+            return _transient_at_zero(name, *tran, lineno=lineno, line=line)
+        self.circuit.warnings.append(f"line {lineno}: source {name} has no value, DC 0 "
+                                     "assumed (as ngspice does)")
+        return 0.0
+
     def dot_card(self, head, tokens, lineno, line):
         c = self.circuit
         if head in _DOT_IGNORED:
             return
+        if head in _DOT_REFUSED:
+            raise NetlistError(f"{tokens[0]}: {_DOT_REFUSED[head]}", lineno, line)
         if head == ".title":
             c.title = line.split(None, 1)[1].strip() if len(tokens) > 1 else ""
             return
@@ -388,14 +561,12 @@ class _Parser:
                     v = _value(val, f"option {key}", lineno, line)
                     if key in ("gmin", "epsmin") and not v >= 0.0:
                         raise NetlistError(f"{key} must be >= 0, got {v!r}", lineno, line)
+                    if key == "rshunt" and not v > 0.0:
+                        raise NetlistError(f"rshunt must be > 0, got {v!r}", lineno, line)
                     setattr(c, key, v)
                     c.options[key] = v
-                elif key in _OPTIONS_IGNORED:
+                else:   # tolerances, iteration limits, output and unknown options
                     c.options[key] = None if val is None else val
-                else:
-                    raise NetlistError(
-                        f"unsupported option {key!r}; read: {', '.join(sorted(_OPTIONS_READ))}; "
-                        "tolerance options are accepted and ignored", lineno, line)
             return
         if head == ".model":
             self.model_card(tokens, lineno, line)
@@ -422,28 +593,60 @@ class _Parser:
             raise NetlistError(f"duplicate model name {name!r} (first defined on line "
                                f"{self.circuit.models[key].line})", lineno, line)
         values: dict[str, float] = {}
+        unmodelled = []
         for pkey, pval in _split_params(params, lineno, line):
             if pval is None:
                 raise NetlistError(f"model parameter {pkey!r} needs a value", lineno, line)
+            if pkey in ("jsw", "isw"):
+                values["JSW"] = _value(pval, f"model parameter {pkey.upper()}", lineno, line)
+                continue
             if pkey in _DIODE_IGNORED:
                 continue
+            if pkey in _DIODE_UNMODELLED:
+                if _value(pval, f"model parameter {pkey.upper()}", lineno, line) != 0.0:
+                    unmodelled.append(_DIODE_UNMODELLED[pkey])
+                continue
             if pkey not in _DIODE_DC_PARAMS:
-                raise NetlistError(
-                    f"diode model parameter {pkey.upper()!r} is not supported (it would change "
-                    "the DC operating point or is unknown); supported: IS N RS BV IBV NBV EG "
-                    "XTI TNOM TRS1 TRS2 LEVEL=1; ignored: capacitance/transit-time/noise "
-                    "parameters", lineno, line)
+                self.circuit.warnings.append(
+                    f"line {lineno}: model {name}: unknown parameter {pkey.upper()!r} ignored "
+                    "(as ngspice does)")
+                continue
             canon = _DIODE_DC_PARAMS[pkey]
             values[canon] = _value(pval, f"model parameter {pkey.upper()}", lineno, line)
         checks = [("IS", lambda v: v > 0), ("N", lambda v: v > 0), ("RS", lambda v: v >= 0),
-                  ("BV", lambda v: v > 0), ("IBV", lambda v: v > 0), ("NBV", lambda v: v > 0),
-                  ("LEVEL", lambda v: v == 1)]
+                  ("BV", lambda v: v > 0), ("IBV", lambda v: v > 0), ("NBV", lambda v: v > 0)]
         for pname, ok in checks:
             if pname in values and not ok(values[pname]):
-                need = "1" if pname == "LEVEL" else ("≥ 0" if pname == "RS" else "> 0")
+                need = "≥ 0" if pname == "RS" else "> 0"
                 raise NetlistError(f"model {name}: {pname} must be {need}, got "
                                    f"{values[pname]!r}", lineno, line)
-        self.circuit.models[key] = DiodeModelCard(name, values, lineno)
+        level = values.pop("LEVEL", 1.0)
+        if level not in (1.0, 3.0):
+            unmodelled.append(f"LEVEL={level:g}")
+        self.circuit.models[key] = DiodeModelCard(name, values, lineno, tuple(unmodelled))
+
+
+def _is_number(tok: str) -> bool:
+    if tok.startswith("{") and tok.endswith("}"):
+        tok = tok[1:-1]
+    return bool(_NUMBER_RE.match(tok))
+
+
+def _transient_at_zero(name, fn, args, *, lineno, line) -> float:
+    """A transient source function's value at time 0 (what ngspice's `op` uses without DC)."""
+    if fn in ("pulse", "exp", "sffm") and args:
+        return args[0]
+    if fn == "sin" and len(args) >= 1:
+        va = args[1] if len(args) > 1 else 0.0
+        phase = args[5] if len(args) > 5 else 0.0
+        return args[0] + va * math.sin(math.radians(phase))
+    if fn == "pwl" and len(args) >= 2:
+        t, v = args[0::2], args[1::2]
+        if t[0] >= 0.0 or len(v) < 2:
+            return v[0]
+        return float(np.interp(0.0, t[: len(v)], v))
+    raise NetlistError(f"source {name}: no DC value and the {fn.upper()} function's value at "
+                       "time 0 is not modelled; give a DC value", lineno, line)
 
 
 def parse_netlist(text: str) -> Circuit:

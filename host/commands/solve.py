@@ -1,11 +1,17 @@
-"""`diodenet solve CIRCUIT.cir [--shockley] [--json]`: the exact DC operating point of a netlist.
+"""`diodenet solve CIRCUIT.cir [--shockley] [--json] [--quiet]`: the exact DC operating point.
 
-Ideal diodes by default (an exact LCP solve with a residual certificate); `--shockley` uses each
-diode's model card as ngspice evaluates it at DC.  With `--json` the last line of stdout is one
-JSON object {node name as written: voltage}.
+Ideal diodes by default (an exact complementarity solve with a residual certificate);
+`--shockley` uses each diode's model card as ngspice evaluates it at DC.  With `--json` the last
+line of stdout is one JSON object {node name as written: voltage}.  Large netlists report their
+progress on stderr (off with --quiet); what ngspice would warn about is printed as a warning.
 """
 
 import json
+import sys
+import time
+
+# Netlists with at least this many elements report progress on stderr.
+PROGRESS_ELEMENTS = 20_000
 
 
 def register(sub):
@@ -21,7 +27,19 @@ def register(sub):
                    help="use each diode's .model card (IS, N, RS, ...) instead of ideal diodes")
     p.add_argument("--json", action="store_true",
                    help="end the output with one JSON line {node: voltage}")
+    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     p.set_defaults(func=run)
+
+
+class _Progress:
+    """Timestamped progress lines on stderr."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"diodenet solve: [{time.perf_counter() - self.t0:6.2f} s] {message}",
+              file=sys.stderr, flush=True)
 
 
 def run(args):
@@ -29,41 +47,66 @@ def run(args):
     from diodenet.host.cli import UserError
     from diodenet.host.netlist import NetlistError, read_netlist
 
+    progress = None if args.quiet else _Progress()
     try:
-        circuit = read_netlist(args.circuit)
-    except NetlistError as exc:
-        raise UserError(f"{args.circuit}: {exc}") from None
+        with open(args.circuit, "rb") as fh:
+            size = fh.seek(0, 2)
     except IsADirectoryError:
         raise UserError(f"{args.circuit}: is a directory, not a netlist file") from None
     except PermissionError:
         raise UserError(f"{args.circuit}: permission denied") from None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise UserError(f"{args.circuit}: no such file") from None
+        raise UserError(f"{args.circuit}: cannot read: {exc.strerror or exc}") from None
+    # ~25 bytes a line: report progress on large netlists only.
+    if progress is not None and size < 25 * PROGRESS_ELEMENTS:
+        progress = None
+    if progress is not None:
+        progress(f"reading {args.circuit} ({size / 1e6:.1f} MB)")
     try:
-        op = solve_shockley(circuit) if args.shockley else solve_ideal(circuit)
+        circuit = read_netlist(args.circuit)
+    except NetlistError as exc:
+        raise UserError(f"{args.circuit}: {exc}") from None
+    except (IsADirectoryError, PermissionError, OSError) as exc:
+        raise UserError(f"{args.circuit}: cannot read: {exc}") from None
+    for warning in circuit.warnings:
+        print(f"diodenet solve: warning: {args.circuit}: {warning}", file=sys.stderr)
+    n_elements = (len(circuit.resistors) + len(circuit.diodes) + len(circuit.vsources)
+                  + len(circuit.isources))
+    if progress is not None:
+        progress(f"parsed {n_elements} elements, {len(circuit.nodes)} nodes")
+    try:
+        op = (solve_shockley(circuit, progress=progress) if args.shockley
+              else solve_ideal(circuit, progress=progress))
     except CircuitError as exc:
         raise UserError(f"{args.circuit}: {exc}") from None
+    if progress is not None:
+        progress("solved; writing the table")
 
-    print(f"circuit: {circuit.title}")
+    out = []
+    out.append(f"circuit: {circuit.title}")
     if args.shockley:
-        print(f"mode: Shockley diodes (ngspice DC model, gmin={circuit.gmin:g} S, "
-              f"temp={circuit.temp:g} C), Newton iterations: {op.iterations}")
+        out.append(f"mode: Shockley diodes (ngspice DC model, gmin={circuit.gmin:g} S, "
+                   f"temp={circuit.temp:g} C), Newton iterations: {op.iterations}")
     else:
         cert = op.certificate
-        print(f"mode: ideal diodes (exact LCP via {op.method}), "
-              f"certificate: relative residual {cert.relative:.1e}")
+        out.append(f"mode: ideal diodes (exact, {op.method}, {op.iterations} iterations), "
+                   f"certificate: relative residual {cert.relative:.1e}")
     width = max([len("node")] + [len(n) for n in op.node_voltages])
-    print(f"{'node':<{width}}  voltage [V]")
-    for name, v in op.node_voltages.items():
-        print(f"{name:<{width}}  {v: .12g}")
+    out.append(f"{'node':<{width}}  voltage [V]")
+    out.extend(f"{name:<{width}}  {v: .12g}" for name, v in op.node_voltages.items())
     if circuit.diodes:
         dwidth = max([len("diode")] + [len(d.name) for d in circuit.diodes])
-        print(f"{'diode':<{dwidth}}  {'current [A]':>20}  {'v_anode-v_cathode [V]':>22}")
+        out.append(f"{'diode':<{dwidth}}  {'current [A]':>20}  {'v_anode-v_cathode [V]':>22}")
         for d in circuit.diodes:
             i = op.diode_currents[d.name]
             v = op.diode_voltages[d.name]
             state = ""
             if op.conducting:
                 state = "  on" if op.conducting[d.name] else "  off"
-            print(f"{d.name:<{dwidth}}  {i: 20.12g}  {v: 22.12g}{state}")
+            out.append(f"{d.name:<{dwidth}}  {i: 20.12g}  {v: 22.12g}{state}")
     if args.json:
-        print(json.dumps(op.node_voltages))
+        out.append(json.dumps(op.node_voltages))
+    sys.stdout.write("\n".join(out) + "\n")
     return 0
