@@ -17,43 +17,80 @@ For an edge e between terminals a and b, (dH v + dB u) = A_n[:, e]·V_e, hence f
 ∂ℓ/∂g_e = −V_e·λ_e with λ_e = (A_nᵀ μ)_e; and ∂ℓ/∂u = −μᵀ B.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from .solvers import solve_adjoint
 
 __all__ = ["Gradient", "implicit_gradient", "hardware_linearization_gradient", "linearized_conductance",
            "gradient_from_drops"]
 
 
-@dataclass
 class Gradient:
-    """∂ℓ/∂g per edge (summed over the batch) and ∂ℓ/∂u, ∂ℓ/∂x per sample."""
+    """∂ℓ/∂g per edge (summed over the batch) and, computed when asked, ∂ℓ/∂u and ∂ℓ/∂x per
+    sample and ∂ℓ/∂g per sample (batch × edges: large for a big network)."""
 
-    conductance: np.ndarray  # (m,)
-    sources: np.ndarray  # (batch, p)
-    features: np.ndarray  # (batch, d)
-    per_sample: np.ndarray  # (batch, m)
+    def __init__(self, conductance, sources=None, per_sample=None, *, encoding=None, source_fn=None,
+                 per_sample_fn=None):
+        self.conductance = conductance  # (m,)
+        self._sources, self._per_sample = sources, per_sample
+        self._encoding, self._source_fn, self._per_sample_fn = encoding, source_fn, per_sample_fn
+
+    @property
+    def sources(self):
+        """∂ℓ/∂u (batch, p)."""
+        if self._sources is None:
+            self._sources = self._source_fn()
+        return self._sources
+
+    @property
+    def features(self):
+        """∂ℓ/∂x (batch, d) through the input encoding."""
+        return self.sources @ self._encoding.matrix
+
+    @property
+    def per_sample(self):
+        """∂ℓ/∂g_e per sample (batch, m)."""
+        if self._per_sample is None:
+            self._per_sample = self._per_sample_fn()
+        return self._per_sample
 
 
 def _assemble(net, u, v, mu):
-    """Gradient from node adjoints μ (batch, n): ∂ℓ/∂g_e = −V_e·λ_e."""
-    An, _ = net.incidence_dense()
-    V = net.drops(v, u)
-    lam = mu @ An
-    per_sample = -V * lam
-    _, B, _, _ = net.kernel()
-    d_u = -mu @ B
-    return Gradient(per_sample.sum(axis=0), d_u, d_u @ net.encoding.matrix, per_sample)
+    """Gradient from node adjoints μ (batch, n): ∂ℓ/∂g_e = −Σ_batch V_e·λ_e.
+
+    With t = [v, u, 0] the terminal voltages and μ zero on sources and ground, the sum over the
+    batch of (t_a − t_b)(μ_a − μ_b) is P_aa − P_ab − P_ba + P_bb with P = tᵀμ: one matrix
+    product (terminals × batch × neurons) instead of a (batch × edges) array."""
+    n = net.n_neurons
+    a, b = net.terminal_index()
+    t = net.terminal_voltages(v, u)
+    P = t.T @ mu  # (n+p+1, n)
+
+    def pick(x, y):  # P[x, y], zero where y is not a neuron (μ = 0 there)
+        inside = y < n
+        return np.where(inside, P[x, np.where(inside, y, 0)], 0.0)
+
+    total = -(pick(a, a) - pick(a, b) - pick(b, a) + pick(b, b))
+
+    def sources():
+        _, B, _, _ = net.kernel()
+        return -mu @ B
+
+    def per_sample():
+        lam = np.concatenate([mu, np.zeros((len(mu), t.shape[1] - n))], axis=1)
+        return -(t[:, a] - t[:, b]) * (lam[:, a] - lam[:, b])
+
+    return Gradient(total, encoding=net.encoding, source_fn=sources, per_sample_fn=per_sample)
 
 
 def gradient_from_drops(net, u, v, lam):
     """Gradient from measured adjoint drops λ_e (batch, m); ∂ℓ/∂u from the source edges' drops."""
     V = net.drops(v, u)
     per_sample = -V * lam
-    _, As = net.incidence_dense()
+    _, As = net.incidence()
     # ∂ℓ/∂u_p = −Σ_e g_e·λ_e·(A_s)_pe: the adjoint current drawn from source p
-    d_u = -(lam * net.conductance) @ As.T
-    return Gradient(per_sample.sum(axis=0), d_u, d_u @ net.encoding.matrix, per_sample)
+    d_u = -np.asarray((As @ (lam * net.conductance).T).T)
+    return Gradient(per_sample.sum(axis=0), d_u, per_sample, encoding=net.encoding)
 
 
 def _sources(net, x, u):
@@ -75,21 +112,14 @@ def implicit_gradient(net, dl_dv, x=None, *, u=None, equilibrium=None):
     """Exact gradient by implicit differentiation of the monDEQ form of `net`.
 
     dl_dv: (batch, n) loss gradient with respect to every node voltage (zero off the outputs).
+    The node adjoint μ solves (Hᵀ + diag F'(v)) μ = ∂ℓ/∂v with μ = 0 where an ideal diode holds
+    its node (`solvers.solve_adjoint`, which reuses the forward pass's structure and state).
     """
     u = _sources(net, x, u)
     eq = equilibrium or net.solve(u=u)
-    v = eq.x
-    g = _node_gradient(net, dl_dv, len(v))
-    H, _, _, _ = net.kernel()
-    c = float(np.max(np.diag(H)))
-    W = np.eye(net.n_neurons) - H / c
-    if net.element.is_box:
-        D = (eq.state == 0).astype(float)
-    else:
-        D = 1.0 / (1.0 + net.node_element.slope(v) / c)
-    M = np.eye(net.n_neurons)[None] - D[:, :, None] * W[None]
-    lam_tilde = np.linalg.solve(np.transpose(M, (0, 2, 1)), g[:, :, None])[:, :, 0]
-    return _assemble(net, u, v, D * lam_tilde / c)
+    g = _node_gradient(net, dl_dv, len(eq.x))
+    mu = solve_adjoint(net.prepared_kernel(), g, eq, net.node_element, transpose=True)
+    return _assemble(net, u, eq.x, mu)
 
 
 def linearized_conductance(net, v, state=None):
@@ -112,16 +142,10 @@ def linearized_conductance(net, v, state=None):
     return element.slope(v), np.zeros(v.shape, dtype=bool)
 
 
-def _adjoint_by_linear_network(net, v, g, state):
-    """Node voltages λ of the linearized network, sources zeroed, currents g injected."""
-    H, _, _, _ = net.kernel()
-    G_el, shorted = linearized_conductance(net, v, state)
-    lam = np.zeros_like(v)
-    for k in range(len(v)):
-        keep = ~shorted[k]
-        K = H[np.ix_(keep, keep)] + np.diag(G_el[k, keep])
-        lam[k, keep] = np.linalg.solve(K, g[k, keep])
-    return lam
+def _adjoint_by_linear_network(net, meas, g):
+    """Node voltages λ of the linearized network, sources zeroed, currents g injected: conducting
+    ideal diodes short their nodes, real diodes add their small-signal conductance."""
+    return solve_adjoint(net.prepared_kernel(), g, meas, net.node_element, transpose=False)
 
 
 def hardware_linearization_gradient(net, dl_dv, x=None, *, u=None, method="adjoint", epsilon=1e-4,
@@ -137,7 +161,7 @@ def hardware_linearization_gradient(net, dl_dv, x=None, *, u=None, method="adjoi
     v = meas.x
     g = _node_gradient(net, dl_dv, len(v))
     if method == "adjoint":
-        mu = _adjoint_by_linear_network(net, v, g, meas.state if net.element.is_box else None)
+        mu = _adjoint_by_linear_network(net, meas, g)
     elif method == "perturb":
         from .hwlin import measure_adjoint
         from .seam import IdealBackend

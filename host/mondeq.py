@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .elements import IdealDiode, element_from_dict
-from .solvers import monotonicity_bounds, solve_exact
+from .solvers import PreparedKernel, solve_exact
 
 __all__ = ["MonDEQ"]
 
@@ -47,9 +47,17 @@ class MonDEQ:
     def kernel(self):
         return np.eye(self.n) - self.W
 
+    def prepared_kernel(self):
+        """I − W as a `solvers.PreparedKernel`, kept while W is the same array (the monotonicity
+        check, colouring and resolvent inverse are computed once per weight change)."""
+        cached = self.__dict__.get("_prepared")
+        if cached is None or cached[0] is not self.W:
+            cached = self.__dict__["_prepared"] = (self.W, PreparedKernel(self.kernel()))
+        return cached[1]
+
     def monotonicity(self):
         """Strong monotonicity m = λ_min(sym(I − W)); raises if m ≤ 0 (not well posed)."""
-        return monotonicity_bounds(self.kernel())[0]
+        return self.prepared_kernel().monotonicity()[0]
 
     def drive(self, x):
         x = np.asarray(x, dtype=float)
@@ -60,7 +68,7 @@ class MonDEQ:
     def solve(self, x, **kwargs):
         """Fixed point z* for every row of x, as an `Equilibrium`."""
         self.monotonicity()
-        return solve_exact(self.kernel(), self.drive(x), self.element, **kwargs)
+        return solve_exact(self.prepared_kernel(), self.drive(x), self.element, **kwargs)
 
     def fixed_point_residual(self, x, z):
         """‖z − σ(W z + U x + b)‖∞ per sample (σ the unit-step resolvent)."""

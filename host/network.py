@@ -23,7 +23,8 @@ import scipy.sparse as sp
 
 from .elements import IdealDiode, PerNode, element_from_dict
 from .encoding import InputEncoding
-from .solvers import solve_exact
+from .bipartite import two_coloring
+from .solvers import PreparedKernel, solve_exact
 
 GROUND = -1
 
@@ -155,15 +156,54 @@ class ResistorDiodeNetwork:
         return A[:n], A[n:]
 
     def kernel(self, sparse=False):
-        """H, B, C, D of 0 ∈ H v + N₊(v) + B u, y = −C v − D u."""
-        An, As = self.incidence()
-        G = sp.diags(self.conductance)
-        H = An @ G @ An.T
-        B = An @ G @ As.T
-        D = As @ G @ As.T
-        if not sparse:
-            H, B, D = H.toarray(), B.toarray(), D.toarray()
+        """H, B, C, D of 0 ∈ H v + N₊(v) + B u, y = −C v − D u.
+
+        Dense matrices are stamped straight from the edge list (one pass, O(m + n² + n·p)) and
+        kept until the conductances change, so repeated solves, gradients and inference with
+        the same conductances assemble them once."""
+        if sparse:
+            An, As = self.incidence()
+            G = sp.diags(self.conductance)
+            B = An @ G @ As.T
+            return An @ G @ An.T, B, B.T, As @ G @ As.T
+        cached = self.__dict__.get("_kernel")
+        if cached is None or cached[0] is not self.conductance:
+            cached = self.__dict__["_kernel"] = (self.conductance, self._stamp_dense())
+        H, B, D = cached[1]
         return H, B, B.T, D
+
+    def _stamp_dense(self):
+        """Dense H (n×n), B (n×p), D (p×p) from the edges: every edge adds g to the diagonal of
+        each neuron it touches and −g between its two terminals (ground dropped)."""
+        n, p = self.n_neurons, self.n_sources
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        g = self.conductance
+        ext = n + p + 1  # terminal index space: neurons, sources, ground (last)
+        ia = np.where(a < 0, ext - 1, a)
+        ib = np.where(b < 0, ext - 1, b)
+        full = np.bincount(ia * ext + ib, weights=-g, minlength=ext * ext).reshape(ext, ext)
+        full = full + full.T
+        diag = np.bincount(ia, weights=g, minlength=ext) + np.bincount(ib, weights=g, minlength=ext)
+        full[np.arange(ext), np.arange(ext)] = diag
+        H = np.ascontiguousarray(full[:n, :n])
+        B = np.ascontiguousarray(full[:n, n:n + p])
+        D = np.ascontiguousarray(full[n:n + p, n:n + p])
+        return H, B, D
+
+    def terminal_index(self):
+        """(a, b): the edges' terminals in the extended index space of `terminal_voltages`
+        (neurons 0…n−1, sources n…n+p−1, ground n+p)."""
+        cached = self.__dict__.get("_terminals")
+        if cached is None:
+            ground = self.n_neurons + self.n_sources
+            e = np.where(self.edges < 0, ground, self.edges)
+            cached = self.__dict__["_terminals"] = (np.ascontiguousarray(e[:, 0]), np.ascontiguousarray(e[:, 1]))
+        return cached
+
+    def terminal_voltages(self, v, u):
+        """[v, u, 0]: the voltage of every terminal (neurons, sources, ground), (batch, n+p+1)."""
+        v, u = np.atleast_2d(v), np.atleast_2d(u)
+        return np.concatenate([v, np.broadcast_to(u, (len(v), u.shape[1])), np.zeros((len(v), 1))], axis=1)
 
     @property
     def node_element(self):
@@ -183,11 +223,32 @@ class ResistorDiodeNetwork:
         if (x is None) == (u is None):
             raise ValueError("give exactly one of features x or source voltages u")
         u = self.source_voltages(x) if u is None else self._check_u(u)
-        H, B, _, _ = self.kernel()
+        _, B, _, _ = self.kernel()
         q = np.atleast_2d(u) @ B.T
         if inject is not None:
             q = q - np.asarray(inject, dtype=float)
-        return solve_exact(H, q, self.node_element, **kwargs)
+        return solve_exact(self.prepared_kernel(), q, self.node_element, **kwargs)
+
+    def prepared_kernel(self):
+        """H as a `solvers.PreparedKernel` (structure and factorizations kept while the
+        conductances do not change), with the two-colouring of the neuron couplings known from
+        the edges when they form a layered (bipartite) network."""
+        cached = self.__dict__.get("_prepared")
+        if cached is None or cached[0] is not self.conductance:
+            H, _, _, _ = self.kernel()
+            cached = self.__dict__["_prepared"] = (self.conductance, PreparedKernel(H, self.colouring()))
+        return cached[1]
+
+    def colouring(self):
+        """(red, black) neurons of a two-colouring of the neuron–neuron edges, or None."""
+        if "_colouring" not in self.__dict__:
+            n = self.n_neurons
+            e = self.edges
+            inner = e[(e[:, 0] >= 0) & (e[:, 0] < n) & (e[:, 1] >= 0) & (e[:, 1] < n)]
+            pattern = sp.coo_matrix((np.ones(len(inner)), (inner[:, 0], inner[:, 1])), shape=(n, n)).tocsr()
+            pattern = pattern + sp.identity(n, format="csr")
+            self.__dict__["_colouring"] = two_coloring(pattern)
+        return self.__dict__["_colouring"]
 
     def _check_u(self, u):
         u = np.asarray(u, dtype=float)
@@ -197,8 +258,9 @@ class ResistorDiodeNetwork:
 
     def drops(self, v, u):
         """Voltage across every edge from terminal a to terminal b: (batch, m)."""
-        An, As = self.incidence_dense()
-        return np.atleast_2d(v) @ An + np.atleast_2d(u) @ As
+        a, b = self.terminal_index()
+        t = self.terminal_voltages(v, u)
+        return t[:, a] - t[:, b]
 
     def readout(self, v):
         return np.atleast_2d(v)[:, self.outputs]

@@ -3,440 +3,268 @@
 H is the (monotone) kernel matrix of the network, q = B u the drive of one sample, F the element
 relation at every node (`elements`).  For a ReLU monDEQ H = I − W and q = −(U x + b).
 
-* `solve_exact` — for box elements (ideal diode, shifted, clip) a primal–dual active-set
-  (semismooth Newton) method on the linear complementarity problem: guess which nodes sit at a
-  bound, solve the linear system of the rest, update the guess from the sign of the residual
-  currents, repeat until the guess stops changing.  It terminates with the exact piecewise-linear
-  solution (to rounding) and the diode states; for M-matrices (resistor networks) it converges
-  from any start.  For smooth elements: damped Newton with an Armijo line search on ‖F‖.
-* `forward_backward` — x ← J_αF(x − α(Hx + q)); converges for α < 2m/‖H‖² (m = strong
-  monotonicity); for symmetric H the step 2/(m + L) is used.
-* `peaceman_rachford` — z ← (2R_A − I)(2J_αF − I) z with R_A = (I + αH)⁻¹(· − αq); converges for
-  every α > 0; α = 1/√(mL) by default.
+`solve_exact` is the one entry point; it picks the algorithm from the structure of H and says which
+in the returned certificate (`Equilibrium.method`):
 
-Every solver returns an `Equilibrium` with a certificate (see `certify`).
+* "bipartite-newton" — box elements, H bipartite (a layered network) with one colour of at most
+  `bipartite.SMALL_SIDE` nodes: the other colour eliminated in closed form, a semismooth Newton on
+  the rest (`bipartite.reduced_newton`); exact.
+* "red-black-sor" — box elements, H bipartite with both colours large (deeper layered networks):
+  projected red–black SOR (`bipartite.red_black_sor`).
+* "peaceman-rachford" — box elements, dense H that is not bipartite, n ≥ `DENSE_SPLITTING_MIN`
+  (monDEQs): Peaceman–Rachford with an explicit resolvent (`splitting.dense_peaceman_rachford`).
+* "active-set" — box elements otherwise (small or sparse H): primal–dual active set
+  (`active_set.active_set`); exact.
+* "newton" — smooth elements: damped Newton from the ideal-diode solution.
+
+The iterative paths stop at `tol` (relative natural residual) when it is given and otherwise run to
+rounding (exact-to-rounding mode); the exact paths always end at the exact solution.  Every path
+ends with the same certificate (`certificate.certify`).  A `PreparedKernel` holds what depends only
+on H — the colouring, the blocks, the resolvent inverse, the monotonicity bounds — so it is computed
+once while the weights do not change (inference, the backward pass); `solve_adjoint` solves the
+backward pass's linear system with the forward pass's structure and state.
 """
 
-import time
-from dataclasses import dataclass
-
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
+from .active_set import active_set, damped_newton, gather_solve, solve_fixed_sets
+from .bipartite import SMALL_SIDE, BipartiteKernel, red_black_sor, reduced_newton, two_coloring
+from .certificate import ConvergenceError, Equilibrium, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
+from .kernels import as_batch, bounds, diagonal
+from .splitting import PR_ALPHA, dense_peaceman_rachford, forward_backward, peaceman_rachford, spectral_norm
 
 __all__ = [
     "Equilibrium",
     "ConvergenceError",
+    "PreparedKernel",
     "solve_exact",
+    "solve_adjoint",
     "forward_backward",
     "peaceman_rachford",
     "certify",
     "natural_residual",
     "monotonicity_bounds",
+    "METHODS",
 ]
 
-_CHUNK_BYTES = 192 * 2**20  # memory for one batch of stacked dense systems
+METHODS = ("bipartite-newton", "red-black-sor", "peaceman-rachford", "active-set", "newton")
+DENSE_SPLITTING_MIN = 160  # smallest dense non-bipartite kernel solved by splitting (measured)
+SOR_MIN = 256  # smallest bipartite kernel with two large colours solved by red–black SOR
 
 
-class ConvergenceError(RuntimeError):
-    """A solver did not reach its tolerance; the message names the samples."""
+class PreparedKernel:
+    """H with everything that depends only on it, computed on first use and kept.
 
+    colouring: a known two-colouring (red, black) of H's coupling graph (e.g. from a network's
+    layers), or None to detect it from H's zero pattern."""
 
-@dataclass
-class Equilibrium:
-    """Solution of a batch: x (batch, n), states, and the certificate.
-
-    state: −1 at the lower bound (ideal diode conducting, node clamped), +1 at the upper bound,
-    0 free (diode blocking).  For smooth elements state is 0 everywhere.
-    residual: relative natural residual ‖x − J(x − D⁻¹(Hx + q))‖∞ / scale per sample (0 at the
-    exact solution).  primal: bound violation (volts).  dual: wrong-sign or nonzero residual
-    current at each node divided by H_ii (volts).  complementarity: max_i |w_i/H_ii|·dist(x_i, bound).
-    """
-
-    x: np.ndarray
-    state: np.ndarray
-    residual: np.ndarray
-    primal: np.ndarray
-    dual: np.ndarray
-    complementarity: np.ndarray
-    iterations: int
+    def __init__(self, H, colouring="detect"):
+        if not sp.issparse(H):
+            H = np.asarray(H, dtype=float)
+        if H.ndim != 2 or H.shape[0] != H.shape[1]:
+            raise ValueError(f"kernel matrix must be square, got shape {H.shape}")
+        self.H = H
+        self.n = H.shape[0]
+        self.sparse = sp.issparse(H)
+        self._colouring = colouring
+        self._cache = {}
 
     @property
-    def max_residual(self):
-        return float(np.max(self.residual, initial=0.0))
+    def d(self):
+        """H's diagonal (refuses a node with no conductance to anything)."""
+        if "d" not in self._cache:
+            self._cache["d"] = diagonal(self.H)
+        return self._cache["d"]
+
+    def colouring(self):
+        if isinstance(self._colouring, str):
+            self._colouring = two_coloring(self.H)
+        return self._colouring
+
+    def bipartite(self):
+        if "bipartite" not in self._cache:
+            red, black = self.colouring()
+            self._cache["bipartite"] = BipartiteKernel(self.H, red, black)
+        return self._cache["bipartite"]
+
+    def monotonicity(self):
+        """(m, L, symmetric), computed once (raises if H is not strongly monotone)."""
+        if "monotonicity" not in self._cache:
+            self._cache["monotonicity"] = monotonicity_bounds(self.H)
+        return self._cache["monotonicity"]
+
+    def inverse(self):
+        if "inverse" not in self._cache:
+            self._cache["inverse"] = np.linalg.inv(self.H)
+        return self._cache["inverse"]
+
+    def resolvent(self):
+        """(α, (I + αH)⁻¹) of the dense splitting path."""
+        if "resolvent" not in self._cache:
+            alpha = PR_ALPHA / spectral_norm(self.H)
+            self._cache["resolvent"] = (alpha, np.linalg.inv(np.eye(self.n) + alpha * self.H))
+        return self._cache["resolvent"]
+
+    def method_for(self, element):
+        """The algorithm `solve_exact` uses for this kernel and element."""
+        if not element.is_box:
+            return "newton"
+        if self.sparse:
+            return "active-set"
+        colours = self.colouring()
+        if colours is not None:
+            small = min(len(colours[0]), len(colours[1]))
+            if small <= SMALL_SIDE:
+                return "bipartite-newton"
+            if self.n >= SOR_MIN:
+                return "red-black-sor"
+        elif self.n >= DENSE_SPLITTING_MIN:
+            return "peaceman-rachford"
+        return "active-set"
 
 
-def _as_batch(q):
-    q = np.asarray(q, dtype=float)
-    single = q.ndim == 1
-    return np.atleast_2d(q), single
+def _prepared(H):
+    return H if isinstance(H, PreparedKernel) else PreparedKernel(H)
 
 
-def _diag(H):
-    d = np.asarray(H.diagonal(), dtype=float)
-    if np.any(~np.isfinite(d)) or np.any(d <= 0):
-        bad = np.flatnonzero(~(d > 0))
-        raise ValueError(
-            f"kernel matrix has a non-positive diagonal at node(s) {bad[:10].tolist()}: such a node has "
-            "no conductance to anything; connect it (a leak to ground or an input)"
-        )
-    return d
-
-
-def _matmul(H, X):
-    """Rows of X times Hᵀ: (batch, n) → (batch, n)."""
-    return np.asarray((H @ X.T).T) if sp.issparse(H) else X @ H.T
-
-
-def _bounds(element, n):
-    lo = np.broadcast_to(np.asarray(element.lower, dtype=float), (n,))
-    hi = np.broadcast_to(np.asarray(element.upper, dtype=float), (n,))
-    return lo, hi
-
-
-def natural_residual(H, q, x, element=IdealDiode()):
-    """Relative natural residual per sample: ‖x − J(x − D⁻¹(Hx+q))‖∞ / max(‖x‖∞, ‖D⁻¹q‖∞)."""
-    q, _ = _as_batch(q)
-    x = np.atleast_2d(x)
-    d = _diag(H)
-    w = _matmul(H, x) + q
-    if element.is_box:
-        r = x - element.resolvent(x - w / d)
-    else:
-        r = w / d + element.current(x) / d
-    scale = np.maximum(np.max(np.abs(x), axis=1), np.max(np.abs(q / d), axis=1))
-    scale = np.where(scale > 0, scale, 1.0)
-    return np.max(np.abs(r), axis=1) / scale
-
-
-def certify(H, q, x, element=IdealDiode(), iterations=0):
-    """Build the `Equilibrium` of x with its certificate (complementarity and feasibility)."""
-    q, single = _as_batch(q)
-    x = np.atleast_2d(np.asarray(x, dtype=float))
-    n = x.shape[1]
-    d = _diag(H)
-    w = (_matmul(H, x) + q) / d
-    residual = natural_residual(H, q, x, element)
-    if element.is_box:
-        lo, hi = _bounds(element, n)
-        primal = np.max(np.maximum(np.maximum(lo - x, x - hi), 0.0), axis=1)
-        at_lo = np.isfinite(lo) & (np.abs(x - lo) <= 1e-12 * (1 + np.abs(np.where(np.isfinite(lo), lo, 0))))
-        at_hi = np.isfinite(hi) & (np.abs(x - hi) <= 1e-12 * (1 + np.abs(np.where(np.isfinite(hi), hi, 0))))
-        state = np.where(at_lo, -1, np.where(at_hi, 1, 0)).astype(np.int8)
-        wrong = np.where(at_lo, np.maximum(-w, 0), np.where(at_hi, np.maximum(w, 0), np.abs(w)))
-        dual = np.max(wrong, axis=1)
-        dist = np.minimum(np.abs(x - lo), np.abs(hi - x))
-        dist = np.where(np.isfinite(dist), dist, 0.0)  # unbounded (linear) nodes: covered by `dual`
-        complementarity = np.max(np.abs(w) * dist, axis=1)
-    else:
-        state = np.zeros(x.shape, dtype=np.int8)
-        primal = np.zeros(len(x))
-        dual = np.max(np.abs(w + element.current(x) / d), axis=1)
-        complementarity = np.zeros(len(x))
-    return Equilibrium(x, state, residual, primal, dual, complementarity, iterations)
-
-
-def monotonicity_bounds(H):
-    """(m, L, symmetric): strong monotonicity λ_min(sym H), Lipschitz ‖H‖₂, whether H = Hᵀ."""
-    if sp.issparse(H):
-        H = sp.csr_matrix(H)
-        symmetric = abs(H - H.T).max() <= 1e-12 * abs(H).max()
-        S = (H + H.T) / 2
-        m = spla.eigsh(S, k=1, which="SA", return_eigenvectors=False)[0]
-        L = spla.svds(H, k=1, return_singular_vectors=False)[0] if not symmetric else \
-            spla.eigsh(S, k=1, which="LA", return_eigenvectors=False)[0]
-    else:
-        H = np.asarray(H, dtype=float)
-        symmetric = np.allclose(H, H.T, rtol=0, atol=1e-12 * np.abs(H).max())
-        S = (H + H.T) / 2
-        eig = np.linalg.eigvalsh(S)
-        m = eig[0]
-        L = eig[-1] if symmetric else np.linalg.norm(H, 2)
-    if not m > 0:
-        raise ValueError(
-            f"kernel matrix is not strongly monotone (λ_min(sym H) = {m:.3g}): the equilibrium is not "
-            "unique; every node needs a path to ground or a source"
-        )
-    return float(m), float(L), bool(symmetric)
-
-
-# --- exact solver: active set for box elements --------------------------------------------------
-
-def _gather_solve(A, rhs, sel):
-    """Solve A[S, S] y = rhs[S] for each sample's index set S = sel[b]; zero off S.
-
-    Samples are sorted by |S| and solved in chunks padded (with identity rows) to the chunk's
-    largest set, so the work is Σ|S|³ rather than batch·n³."""
-    batch, n = sel.shape
-    count = sel.sum(axis=1)
-    out = np.zeros((batch, n))
-    by_size = np.argsort(count, kind="stable")
-    start = 0
-    while start < batch:
-        k = int(count[by_size[min(batch - 1, start)]])
-        # grow the chunk while the memory budget for its padded systems allows
-        stop = start
-        while stop < batch:
-            k_next = int(count[by_size[stop]])
-            if (stop - start + 1) * k_next * k_next * 8 > _CHUNK_BYTES and stop > start:
-                break
-            k = k_next
-            stop += 1
-        members = by_size[start:stop]
-        start = stop
-        if k == 0:
-            continue
-        idx = np.argsort(~sel[members], axis=1, kind="stable")[:, :k]  # selected indices first
-        ok = np.arange(k)[None, :] < count[members][:, None]
-        sub = A[idx[:, :, None], idx[:, None, :]]
-        sub = np.where(ok[:, :, None] & ok[:, None, :], sub, np.eye(k)[None])
-        b = np.where(ok, np.take_along_axis(rhs[members], idx, axis=1), 0.0)
-        y = np.linalg.solve(sub, b[:, :, None])[:, :, 0]
-        rows = np.zeros((len(members), n))
-        np.put_along_axis(rows, idx, np.where(ok, y, 0.0), axis=1)
-        out[members] = rows
-    return out
-
-
-def _solve_fixed_sets_dense(H, q, state, lo, hi, inverse):
-    """Solve x_L = lo, x_U = hi, (Hx + q)_F = 0 for every sample of the batch.
-
-    Per sample, whichever block is smaller: the free one, H_FF x_F = −q_F − H_FC x_C, or the
-    clamped one through the inverse K = H⁻¹ (computed once): x = −Kq + K_{:,C} r_C with
-    K_CC r_C = x_C + (Kq)_C, r_C being the diode currents."""
-    free = state == 0
-    clamped = ~free
-    bound = np.where(state < 0, lo, hi)
-    xb = np.where(clamped, bound, 0.0)
-    x = np.empty_like(q)
-    use_free = free.sum(axis=1) <= clamped.sum(axis=1)
-    if use_free.any():
-        f = free[use_free]
-        xf = _gather_solve(H, -(q[use_free] + xb[use_free] @ H.T), f)
-        x[use_free] = np.where(f, xf, xb[use_free])
-    if (~use_free).any():
-        K = inverse()
-        c = clamped[~use_free]
-        y = -(q[~use_free] @ K.T)
-        r = _gather_solve(K, np.where(c, bound[~use_free] - y, 0.0), c)
-        x[~use_free] = np.where(c, bound[~use_free], y + r @ K.T)
-    return x
-
-
-def _solve_fixed_sets_sparse(H, q, state, lo, hi, inverse=None):
-    batch, n = q.shape
-    out = np.empty_like(q)
-    H = sp.csr_matrix(H)
-    for k in range(batch):
-        free = state[k] == 0
-        M = sp.diags(free.astype(float)) @ H + sp.diags((~free).astype(float))
-        rhs = np.where(free, -q[k], np.where(state[k] < 0, lo, hi))
-        out[k] = spla.spsolve(sp.csc_matrix(M), rhs)
-    return out
-
-
-def _warm_start(H, q, d, lo, hi, block=10, max_blocks=10):
-    """A cheap first guess of the active set: Jacobi-preconditioned projected gradient steps
-    (x ← clip(x − (Hx + q)/(2·max_j Σ|H_jk|/H_jj ... )), a few matrix products, stopped once the
-    clamped set stops changing.  Each step costs one product with H, far less than one
-    active-set solve, and a good guess saves whole solves."""
-    # Step 1/‖D⁻¹H‖∞ (Gershgorin) keeps the scaled iteration monotone for any M-matrix.
-    row = np.asarray(abs(H).sum(axis=1)).ravel() / d
-    step = 1.0 / (d * row.max())
-    x = np.clip(-q / d, lo, hi)
-    pattern = x <= lo
-    for _ in range(max_blocks):
-        for _ in range(block):
-            x = np.clip(x - step * (_matmul(H, x) + q), lo, hi)
-        new_pattern = x <= lo
-        if np.array_equal(new_pattern, pattern):
-            break
-        pattern = new_pattern
-    return x
-
-
-def _active_set(H, q, element, max_iter, x0=None):
-    batch, n = q.shape
-    d = _diag(H)
-    lo, hi = _bounds(element, n)
-    solve = _solve_fixed_sets_sparse if sp.issparse(H) else _solve_fixed_sets_dense
-    cache = {}
-
-    def inverse():
-        if "K" not in cache:
-            cache["K"] = np.linalg.inv(H)
-        return cache["K"]
-
-    if not sp.issparse(H):
-        H = np.asarray(H, dtype=float)
-    x = _warm_start(H, q, d, lo, hi) if x0 is None else np.clip(x0, lo, hi)
-    state = np.full((batch, n), 2, dtype=np.int8)  # 2: no guess yet
-    pending = np.arange(batch)
-    for it in range(1, max_iter + 1):
-        xp = x[pending]
-        y = xp - (_matmul(H, xp) + q[pending]) / d
-        new_state = np.where(y <= lo, -1, np.where(y >= hi, 1, 0)).astype(np.int8)
-        changed = np.any(new_state != state[pending], axis=1)
-        pending = pending[changed]
-        if pending.size == 0:
-            return x, it, pending
-        state[pending] = new_state[changed]
-        x[pending] = solve(H, q[pending], state[pending], lo, hi, inverse)
-    return x, max_iter, pending
-
-
-def _newton(H, q, element, x0, max_iter, tol):
-    """Damped Newton on Φ(x) = Hx + q + f(x) with an Armijo line search on ‖Φ‖₂.
-
-    Returns (x, iterations, indices of samples whose scaled residual stayed above √tol)."""
-    batch, n = q.shape
-    sparse = sp.issparse(H)
-    if not sparse:
-        H = np.asarray(H, dtype=float)
-    d = _diag(H)
-    scale = np.maximum(np.max(np.abs(q / d), axis=1), 1e-300)
-    x = np.array(x0, dtype=float)
-
-    def phi(x, rows):
-        return _matmul(H, x) + q[rows] + element.current(x)
-
-    def scaled(F, rows):
-        return np.max(np.abs(F / d), axis=1) / scale[rows]
-
-    active = np.arange(batch)
-    it = 0
-    while active.size and it < max_iter:
-        it += 1
-        xa = x[active]
-        Fa = phi(xa, active)
-        keep = scaled(Fa, active) > tol
-        active, xa, Fa = active[keep], xa[keep], Fa[keep]
-        if not active.size:
-            break
-        slope = element.slope(xa)
-        if sparse:
-            dx = np.stack([spla.spsolve(sp.csc_matrix(H + sp.diags(slope[k])), -Fa[k])
-                           for k in range(len(active))])
-        else:
-            J = H[None] + slope[:, :, None] * np.eye(n)[None]
-            dx = np.linalg.solve(J, -Fa[:, :, None])[:, :, 0]
-        norm = np.linalg.norm(Fa, axis=1)
-        t = np.ones(len(active))
-        for _ in range(60):
-            ok = np.linalg.norm(phi(xa + t[:, None] * dx, active), axis=1) <= (1 - 1e-4 * t) * norm
-            ok |= t < 1e-12
-            if np.all(ok):
-                break
-            t = np.where(ok, t, t / 2)
-        x_new = xa + t[:, None] * dx
-        x[active] = x_new
-        # A step at the limit of double precision means the sample has converged.
-        size = np.maximum(np.max(np.abs(xa), axis=1), 1e-300)
-        active = active[np.max(np.abs(x_new - xa), axis=1) > 4e-16 * size]
-    final = scaled(phi(x, np.arange(batch)), np.arange(batch))
-    return x, it, np.flatnonzero(final > np.sqrt(tol))
-
-
-def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=1e-13, x0=None):
-    """The exact equilibrium of 0 ∈ Hx + q + F(x) for each row of q.
-
-    H: (n, n) dense array or SciPy sparse matrix, monotone with positive diagonal.
-    q: (n,) or (batch, n).  Returns an `Equilibrium` (batched even for a single q).
-    Box elements: active-set method (exact); smooth elements: damped Newton started from the
-    ideal-diode solution, to `tol` relative.  Raises ConvergenceError naming the samples that
-    did not converge.
-    """
-    q, _ = _as_batch(q)
+def _check_drive(kernel, q):
+    q, _ = as_batch(q)
     n = q.shape[1]
-    if H.shape != (n, n):
-        raise ValueError(f"kernel matrix has shape {H.shape} but the drive has {n} nodes")
+    if kernel.H.shape != (n, n):
+        raise ValueError(f"kernel matrix has shape {kernel.H.shape} but the drive has {n} nodes")
     if not np.all(np.isfinite(q)):
         raise ValueError("drive (inputs) contains NaN or infinite values")
-    if element.is_box:
-        x, iterations, pending = _active_set(H, q, element, max_iter, x0)
-        if pending.size:
-            # Rare cycling (possible for non-symmetric H): restart from a splitting estimate.
-            pr = peaceman_rachford(H, q[pending], element, tol=1e-6, max_iter=20000, check=False)
-            xp, it2, still = _active_set(H, q[pending], element, max_iter, pr.x)
-            x[pending] = xp
-            iterations += it2
-            if still.size:
-                raise ConvergenceError(
-                    f"active-set solver did not settle for samples {pending[still][:10].tolist()}"
-                )
-    else:
-        start = solve_exact(H, q, IdealDiode(), max_iter=max_iter).x if x0 is None else x0
-        x, iterations, pending = _newton(H, q, element, element.start(start), max_iter, tol)
+    return q
+
+
+def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, start=None, method=None):
+    """The equilibrium of 0 ∈ Hx + q + F(x) for each row of q, by the algorithm the structure picks.
+
+    H: (n, n) dense array, SciPy sparse matrix or `PreparedKernel`; monotone, positive diagonal.
+    q: (n,) or (batch, n).  tol: stop the iterative paths at this relative natural residual
+    (default: run them to rounding; smooth elements: Newton to 1e-13).  x0: a starting point;
+    start: a previous `Equilibrium` of the same kernel (its solver state warm-starts the splitting
+    paths).  method: force one of `METHODS`.  Returns an `Equilibrium` (batched even for a single
+    q) whose `method` names the algorithm.  Raises ConvergenceError naming the samples that did
+    not converge."""
+    kernel = _prepared(H)
+    q = _check_drive(kernel, q)
+    n = q.shape[1]
+    kernel.d  # noqa: B018  (refuse a node with no conductance before anything else)
+    method = method or kernel.method_for(element)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if x0 is None and start is not None:
+        x0 = start.x
+    state = {}
+    if method == "newton":
+        base = solve_exact(kernel, q, IdealDiode(), max_iter=max_iter, tol=tol).x if x0 is None else x0
+        x, iterations, pending = damped_newton(kernel.H, q, element, element.start(base), max_iter,
+                                               1e-13 if tol is None else tol)
         if pending.size:
             raise ConvergenceError(f"damped Newton did not converge for samples {pending[:10].tolist()}")
-    return certify(H, q, x, element, iterations)
+        return _finish(kernel, q, x, element, iterations, method, state)
+    lo, hi = bounds(element, n)
+    residual = lambda x: natural_residual(kernel.H, q, x, element)  # noqa: E731
+    if method == "bipartite-newton":
+        x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
+        state["schur"] = schur
+    elif method == "red-black-sor":
+        x, iterations, pending = red_black_sor(kernel.bipartite(), q, lo, hi, tol=tol or 1e-9, x0=x0,
+                                               residual=residual, exact=tol is None)
+    elif method == "peaceman-rachford":
+        alpha, K = kernel.resolvent()
+        z0 = None
+        if start is not None and "z" in start.solver_state and start.solver_state["z"].shape == q.shape:
+            z0 = start.solver_state["z"]
+        x, iterations, z, _, _ = dense_peaceman_rachford(kernel.H, q, lo, hi, tol=tol or 1e-9,
+                                                         exact=tol is None, alpha=alpha, K=K, z0=z0,
+                                                         residual=residual)
+        state["z"] = z
+        pending = np.flatnonzero(residual(x) > (tol or 1e-9))
+    else:
+        x, iterations, pending = active_set(kernel.H, q, element, max_iter, x0)
+    if pending.size:
+        x, iterations = _rescue(kernel, q, element, x, iterations, pending, max_iter)
+    return _finish(kernel, q, x, element, iterations, method, state)
 
 
-# --- splitting methods --------------------------------------------------------------------------
-
-def _check(H, q, x, element, tol, iterations, check, name):
-    eq = certify(H, q, x, element, iterations)
-    if check and eq.max_residual > tol:
-        raise ConvergenceError(
-            f"{name} stopped after {iterations} iterations at residual {eq.max_residual:.3g} > {tol:g}; "
-            "raise max_iter or use solve_exact"
-        )
+def _finish(kernel, q, x, element, iterations, method, state):
+    eq = certify(kernel.H, q, x, element, iterations)
+    eq.method, eq.solver_state = method, state
     return eq
 
 
-def forward_backward(H, q, element=IdealDiode(), alpha=None, tol=1e-9, max_iter=100000,
-                     x0=None, check=True, every=10, max_seconds=None):
-    """Forward–backward splitting x ← J_αF(x − α(Hx + q)) until the relative residual ≤ tol.
-
-    Stops after max_iter iterations or max_seconds; then raises ConvergenceError if check."""
-    q, _ = _as_batch(q)
-    if alpha is None:
-        m, L, symmetric = monotonicity_bounds(H)
-        alpha = 2.0 / (m + L) if symmetric else m / L**2
-    x = np.zeros_like(q) if x0 is None else np.array(x0, dtype=float)
-    it = 0
-    deadline = np.inf if max_seconds is None else time.perf_counter() + max_seconds
-    while it < max_iter and time.perf_counter() < deadline:
-        for _ in range(every):
-            x = element.resolvent(x - alpha * (_matmul(H, x) + q), alpha)
-        it += every
-        if np.max(natural_residual(H, q, x, element)) <= tol:
-            break
-    return _check(H, q, x, element, tol, it, check, "forward-backward")
+def _rescue(kernel, q, element, x, iterations, pending, max_iter):
+    """Samples a fast path left unsettled (rare cycling): a splitting estimate, then active set."""
+    pr = peaceman_rachford(kernel.H, q[pending], element, tol=1e-6, max_iter=20000, check=False)
+    xp, it2, still = active_set(kernel.H, q[pending], element, max_iter, pr.x)
+    if still.size:
+        raise ConvergenceError(f"the solver did not settle for samples {pending[still][:10].tolist()}")
+    x = x.copy()
+    x[pending] = xp
+    return x, iterations + it2
 
 
-def peaceman_rachford(H, q, element=IdealDiode(), alpha=None, tol=1e-9, max_iter=100000,
-                      x0=None, check=True, every=10, max_seconds=None):
-    """Peaceman–Rachford splitting with the linear resolvent factored once (same stopping rules)."""
-    q, _ = _as_batch(q)
-    n = q.shape[1]
-    if alpha is None:
-        m, L, _ = monotonicity_bounds(H)
-        alpha = 1.0 / np.sqrt(m * L)
-    if sp.issparse(H):
-        lu = spla.splu(sp.csc_matrix(sp.identity(n) + alpha * H))
+def solve_adjoint(H, g, equilibrium, element=IdealDiode(), transpose=True):
+    """μ of the backward pass: (Hᵀ + diag F'(x)) μ = g at the equilibrium, with μ = 0 on nodes held
+    at a bound (a conducting ideal diode shorts its node; docs/science.md §1.4).
 
-        def resolve_linear(v):
-            return lu.solve(v.T).T
+    transpose=False solves with H itself: the linearized circuit of hardware linearization (the
+    same system for a resistor network, whose H is symmetric).  Uses the forward pass's structure
+    and state (e.g. the Schur complements of "bipartite-newton")."""
+    kernel = _prepared(H)
+    g = np.atleast_2d(np.asarray(g, dtype=float))
+    x = equilibrium.x
+    method = equilibrium.method or kernel.method_for(element)
+    if not element.is_box:
+        A = kernel.H.toarray() if kernel.sparse else kernel.H
+        A = A.T if transpose else A
+        J = A[None] + element.slope(x)[:, :, None] * np.eye(kernel.n)[None]
+        return np.linalg.solve(J, g[:, :, None])[:, :, 0]
+    free = equilibrium.state == 0
+    if method == "bipartite-newton":
+        return _adjoint_bipartite(kernel.bipartite(), g, free, equilibrium.solver_state.get("schur"), transpose)
+    if method == "red-black-sor":
+        K = kernel.bipartite().transpose() if transpose else kernel.bipartite()
+        lo = np.where(free, -np.inf, 0.0)
+        hi = np.where(free, np.inf, 0.0)
+        resid = lambda mu: _linear_residual(kernel.H, g, mu, free, transpose)  # noqa: E731
+        mu, _, _ = red_black_sor(K, -g, lo, hi, residual=resid, exact=True)
+        return mu
+    if kernel.sparse:
+        A = kernel.H.T.tocsr() if transpose else kernel.H
+        state = np.where(free, 0, -1).astype(np.int8)
+        zero = np.zeros(kernel.n)
+        return solve_fixed_sets(A, -g, state, zero, zero)
+    A = kernel.H.T if transpose else kernel.H
+    return gather_solve(A, g, free)
+
+
+def _linear_residual(H, g, mu, free, transpose):
+    A = H.T if transpose else H
+    r = np.where(free, mu @ A.T - g, 0.0)
+    scale = np.maximum(np.max(np.abs(g / H.diagonal()), axis=1), 1e-300)
+    return np.max(np.abs(r / H.diagonal()), axis=1) / scale
+
+
+def _adjoint_bipartite(K, g, free, schur, transpose):
+    """Adjoint on a bipartite kernel: the large colour eliminated as in the forward pass; the
+    small colour's system is the transposed Schur complement the forward pass built."""
+    S, L = K.small, K.large
+    fS, fL = free[:, S], free[:, L]
+    H_SL, H_LS = (K.H_LS.T, K.H_SL.T) if transpose else (K.H_SL, K.H_LS)
+    w = fL / K.d_L
+    if schur is not None and np.array_equal(schur[1], fL):
+        M = schur[0].transpose(0, 2, 1) if transpose else schur[0]
     else:
-        factor = sla.lu_factor(np.eye(n) + alpha * np.asarray(H, dtype=float))
-
-        def resolve_linear(v):
-            return sla.lu_solve(factor, v.T).T
-    z = np.zeros_like(q) if x0 is None else np.array(x0, dtype=float)
-    x = element.resolvent(z, alpha)
-    it = 0
-    deadline = np.inf if max_seconds is None else time.perf_counter() + max_seconds
-    while it < max_iter and time.perf_counter() < deadline:
-        for _ in range(every):
-            x = element.resolvent(z, alpha)
-            y = resolve_linear(2 * x - z - alpha * q)
-            z = z + 2 * (y - x)
-        it += every
-        x = element.resolvent(z, alpha)
-        if np.max(natural_residual(H, q, x, element)) <= tol:
-            break
-    return _check(H, q, x, element, tol, it, check, "Peaceman-Rachford")
+        M = np.diag(K.d_S)[None] - (H_SL[None] * w[:, None, :]) @ H_LS
+    rhs = g[:, S] - (g[:, L] * w) @ H_SL.T
+    A = np.where(fS[:, :, None], M, np.eye(len(S))[None])
+    muS = np.linalg.solve(A, np.where(fS, rhs, 0.0)[:, :, None])[:, :, 0] if len(S) else rhs
+    mu = np.empty_like(g)
+    mu[:, S] = muS
+    mu[:, L] = w * (g[:, L] - muS @ H_LS.T)
+    return mu
