@@ -15,7 +15,8 @@ from __future__ import annotations
 from .circuit import (CCCS, VCCS, VCVS, CurrentSource, Diode, GROUND, PotentiometerElement,
                       Resistor, VoltageSource)
 
-__all__ = ["to_pyspice", "netlist_text", "write_netlist", "DEFAULT_OPTIONS", "spice_name"]
+__all__ = ["to_pyspice", "netlist_text", "write_netlist", "DEFAULT_OPTIONS", "spice_name", "options_line",
+           "model_line"]
 
 DEFAULT_OPTIONS = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-15}
 
@@ -62,8 +63,22 @@ def to_pyspice(circuit, options=None):
             raise TypeError(f"cannot write {type(e).__name__} to a netlist")
     for name, card in cards.items():
         pc.model(name, "D", **card.parameters())
-    pc.raw_spice = ".options " + " ".join(k if v is None else f"{k}={v!r}" for k, v in opts.items())
+    pc.raw_spice = options_line(opts)
     return pc
+
+
+def options_line(opts):
+    """The `.options` line of a netlist (values as Python's repr, as PySpice writes numbers)."""
+    return ".options " + " ".join(k if v is None else f"{k}={v!r}" for k, v in opts.items())
+
+
+def model_line(card):
+    """The `.model` line of a diode card, exactly as `to_pyspice` writes it (for writers that
+    stream netlist text without building element objects, e.g. `compiler.write_mondeq_netlist`)."""
+    from PySpice.Spice.Netlist import Circuit as PySpiceCircuit
+    pc = PySpiceCircuit("model")
+    pc.model(card.model_name, "D", **card.parameters())
+    return next(line for line in str(pc).splitlines() if line.lower().startswith(".model"))
 
 
 def netlist_text(circuit, options=None, comments=(), analysis=".op"):

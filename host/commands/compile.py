@@ -7,6 +7,7 @@ at every node z0 … z{n−1}, whose operating point is the fixed point z* in vo
 """
 
 import json
+import sys
 
 from ...analog.devices import DIODE_NAMES
 from ..cli import positive_float
@@ -25,6 +26,7 @@ def register(sub):
     p.add_argument("--scale", type=positive_float, default=1e-3,
                    help="conductance per unit of I - W, siemens (default 1e-3)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.cir", help="netlist to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=run)
 
@@ -51,43 +53,40 @@ def _load_input(path, d):
 
 
 def run(args):
-    import numpy as np
 
-    from diodenet.analog.compiler import NotWellPosedError, compile_mondeq
-    from diodenet.analog.netlist import write_netlist
+    from diodenet.analog.compiler import NotWellPosedError, write_mondeq_netlist
     from diodenet.host.mondeq import MonDEQ
 
-    from ..cli import UserError
+    from ..cli import UserError, output_file
+    from ..modelio import read_npz
 
-    try:
-        with np.load(args.model, allow_pickle=False) as f:
-            missing = {"W", "U", "b"} - set(f.files)
-            if missing:
-                raise UserError(f"{args.model} lacks array(s) {', '.join(sorted(missing))} "
-                                "(a monDEQ file holds W (n×n), U (n×d), b (n))")
-            W, U, b = f["W"], f["U"], f["b"]
-    except FileNotFoundError:
-        raise UserError(f"no monDEQ file at {args.model}") from None
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{args.model} is not a NumPy .npz file: {exc}") from None
+    output_file(args.output)
+
+    arrays = read_npz(args.model, "monDEQ file (.npz)", allow_empty=("U",))
+    missing = {"W", "U", "b"} - set(arrays)
+    if missing:
+        raise UserError(f"{args.model} lacks array(s) {', '.join(sorted(missing))} "
+                        "(a monDEQ file holds W (n×n), U (n×d), b (n))")
+    W, U, b = arrays["W"], arrays["U"], arrays["b"]
     try:
         model = MonDEQ(W, U, b)
     except ValueError as exc:
         raise UserError(f"{args.model}: {exc}") from None
     x = _load_input(args.input, model.n_features)
+    comments = [f"compiled by diodenet from {args.model} with input {args.input}",
+                f"nodes z0..z{model.n - 1} settle at z* = ReLU(W z* + U x + b) in volts "
+                f"({args.diode} diodes; conductance scale {args.scale:g} S per unit)"]
+    from tqdm.auto import tqdm
+    bar = tqdm(total=1, desc="compile", unit="row", disable=args.quiet, file=sys.stderr)
     try:
-        cc = compile_mondeq(model, x, diode=args.diode, scale=args.scale)
+        summary = write_mondeq_netlist(args.output, model, x, diode=args.diode, scale=args.scale,
+                                       comments=comments, progress=bar)
     except NotWellPosedError as exc:
         raise UserError(f"{args.model}: {exc}") from None
-    comments = [f"compiled by diodenet from {args.model} with input {args.input}",
-                f"nodes z0..z{cc.n - 1} settle at z* = ReLU(W z* + U x + b) in volts "
-                f"({args.diode} diodes; conductance scale {cc.scale:g} S per unit)",
-                f"leak {cc.leak:.6g} per unit, {cc.A.shape[0]} transformer-coupled unit resistors"]
-    write_netlist(args.output, cc.circuit, comments=comments)
-    summary = {"output": args.output, "n": cc.n, "d": cc.d, "diode": args.diode,
-               "elements": len(cc.circuit.elements), "leak": cc.leak,
-               "transformer_rows": int(cc.A.shape[0])}
-    print(f"compiled monDEQ n={cc.n}, d={cc.d} into {summary['elements']} elements "
-          f"({summary['transformer_rows']} transformer loops, leak {cc.leak:.4g}); wrote {args.output}")
+    finally:
+        bar.close()
+    summary = {"output": args.output, "diode": args.diode, **summary}
+    print(f"compiled monDEQ n={summary['n']}, d={summary['d']} into {summary['elements']} elements "
+          f"({summary['transformer_rows']} transformer loops, leak {summary['leak']:.4g}); wrote {args.output}")
     if args.json:
         print(json.dumps(summary))
