@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["evaluate_board", "MonteCarloTask", "tasks_for", "run_tasks", "summarize",
+__all__ = ["measure_board", "evaluate_board", "MonteCarloTask", "tasks_for", "run_tasks", "summarize",
            "SchedulerUnreachable", "connect", "NOMINAL", "ALL"]
 
 NOMINAL = "nominal"   # the board built exactly to its model
@@ -36,10 +36,10 @@ class SchedulerUnreachable(ConnectionError):
     """No Dask scheduler answers at the given address."""
 
 
-def evaluate_board(network, x, y, dev, *, chunk=512, engine=None):
-    """Accuracy of a front-end model on the built board `dev` (`Tolerances.sample`), test samples
-    x, labels y, simulated in ngspice: {"accuracy", "loss", "failed"}."""
-    from ..host.train import readout_metrics
+def measure_board(network, x, dev, *, chunk=512, engine=None, adc=True):
+    """What the host reads from the built board `dev` (`Tolerances.sample`) for test samples x,
+    simulated in ngspice: (readings around the nominal V_MID, ok per sample).  adc=False: the
+    readings before the ADC's quantization."""
     from .built_board import BuiltBoard
     from .spice_backend import SpiceBackend
     board = BuiltBoard(network, dev)
@@ -51,9 +51,16 @@ def evaluate_board(network, x, y, dev, *, chunk=512, engine=None):
         for s in range(0, len(x), chunk):
             u = board.sources(network.source_voltages(x[s:s + chunk]))
             meas = spice.measure(u, inject=board.injection(None, len(u)))
-            vs.append(board.readings(meas.v))
+            vs.append(board.readings(meas.v, quantize=adc))
             oks.append(meas.ok)
-    v, ok = np.concatenate(vs), np.concatenate(oks)
+    return np.concatenate(vs), np.concatenate(oks)
+
+
+def evaluate_board(network, x, y, dev, *, chunk=512, engine=None):
+    """Accuracy of a front-end model on the built board `dev`: {"accuracy", "loss", "failed"}
+    (a sample whose simulation failed counts as wrong)."""
+    from ..host.train import readout_metrics
+    v, ok = measure_board(network, x, dev, chunk=chunk, engine=engine)
     out = readout_metrics(network, np.where(np.isfinite(v), v, 0.0), ok, y, "cross_entropy")
     out.setdefault("failed", 0)
     return out
@@ -84,7 +91,6 @@ def tasks_for(runs, seed, tolerances, sensitivity_runs=0):
 def run_task(task, network, x, y, table):
     """Worker side: one built board's accuracy (plus the seconds it took)."""
     from ..boards.tolerances import Tolerances
-    from .built_board import BuiltBoard  # noqa: F401  (imported here so a worker loads it once)
     t0 = time.perf_counter()
     tol = Tolerances.from_dict(table)
     if task.group == NOMINAL:
@@ -98,6 +104,14 @@ def run_task(task, network, x, y, table):
     return out
 
 
+def _inputs(network, x, y):
+    return network, x, y
+
+
+def _run_shared(task, inputs, table):
+    return run_task(task, *inputs, table)
+
+
 def _afe(network):
     from ..host.frontend import afe_of_network
     return afe_of_network(network)
@@ -109,7 +123,7 @@ def connect(scheduler=None, workers=2, timeout=5.0):
     from distributed import Client, LocalCluster
     if scheduler:
         try:
-            return Client(scheduler, timeout=f"{timeout}s", set_as_default=False), None
+            return Client(scheduler, timeout=f"{timeout}s"), None
         except (OSError, TimeoutError, ValueError) as exc:
             raise SchedulerUnreachable(
                 f"no Dask scheduler answers at {scheduler} within {timeout:g} s ({exc}); start one "
@@ -119,17 +133,21 @@ def connect(scheduler=None, workers=2, timeout=5.0):
         raise ValueError(f"--workers must be >= 1, got {workers}")
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=40)
-    return Client(cluster, set_as_default=False), cluster
+    return Client(cluster), cluster
 
 
-def run_tasks(client, tasks, network, x, y, tolerances, *, progress=True, retries=2):
+def run_tasks(client, tasks, network, x, y, tolerances, *, progress=True, retries=2, on_result=None):
     """Run the tasks on the client's workers; results in task order.  A task that raises is
-    retried `retries` times; the tasks of a worker that dies are run again elsewhere."""
+    retried `retries` times; the tasks of a worker that dies are run again elsewhere.
+    on_result(k, result): called as each task's result arrives (k = how many so far)."""
     from distributed import as_completed
     from tqdm.auto import tqdm
     table = tolerances.to_dict()
-    shared = client.scatter([network, x, y], broadcast=True, hash=False)
-    futures = [client.submit(run_task, t, *shared, table, key=t.key, pure=False, retries=retries)
+    # the model and the data as a task of their own (not scattered): a lost worker's copy is
+    # computed again from the task's arguments, scattered data would be lost with it
+    shared = client.submit(_inputs, network, np.asarray(x), np.asarray(y), key=f"montecarlo-inputs-{id(network)}",
+                           pure=False)
+    futures = [client.submit(_run_shared, t, shared, table, key=t.key, pure=False, retries=retries)
                for t in tasks]
     index = {f.key: k for k, f in enumerate(futures)}
     results = [None] * len(tasks)
@@ -137,6 +155,8 @@ def run_tasks(client, tasks, network, x, y, tolerances, *, progress=True, retrie
         for fut in as_completed(futures):
             results[index[fut.key]] = fut.result()
             bar.update()
+            if on_result is not None:
+                on_result(bar.n, results[index[fut.key]])
     return results
 
 

@@ -10,8 +10,9 @@ How the board maps onto that circuit (boards/afe.py, docs/hardware.md):
 * the network is referred to V_MID = V_REF / 2 (the buffered reference the diodes and leaks return
   to): a line at physical V is the source u = V - V_MID, a node the ADC reads at V_MID + v;
 * rheostat e (chip, wiper) = edge e, `Rheostat.resistance(code)` (the one map in boards/parts.py)
-  with this board's part deviations (`part_deviations`): R_AB of each chip, R_W of each wiper,
-  and each DAC and ADC channel's gain and offset;
+  with this board's part deviations (`part_deviations`, drawn from the tolerance table
+  `boards.tolerances`): R_AB of each chip, R_W of each wiper, each DAC and ADC channel's gain and
+  offset, each fixed resistor, each diode's forward voltage and the V_MID reference's offset;
 * line s = its DAC channel (`AFE.line_dac`) through a unity-gain buffer;
 * the injection resistor from perturbation DAC k to output y_k: the network holds it as a resistor
   to V_MID, and the difference is a current (V_pert,k - V_MID)/R_inj into y_k (Norton, exact).
@@ -21,40 +22,28 @@ import math
 
 import numpy as np
 
+from ..boards.tolerances import DEFAULT_TOLERANCES, Tolerances, nominal_deviations
 from ..host.frontend import frontend_network
 
 __all__ = ["AnalogBridge", "part_deviations"]
 
 
-#: spreads of a built board's parts when the co-simulation is asked for tolerances (uniform within
-#: ±value): the MCP4351's R_AB per chip (DS22242 "R_AB tolerance" ±20 %, scaled by the requested
-#: tolerance) and R_W per wiper within `MCP4351.r_w_range`; converter offsets and gains per
-#: channel -- assumed, of the order of the AD5628's and AD7928's offset and gain error
-#: specifications (the common 2.5 V reference's own error cancels: every converter is ratiometric
-#: to it).  Issue-level calibration measures all of them.
-CONVERTER_SPREAD = {"dac_offset": 3e-3, "dac_gain": 1e-3, "adc_offset": 1.2e-3, "adc_gain": 1e-3}
+#: converter spreads of the tolerance table (`boards.tolerances.DEFAULT_TOLERANCES`, the one table)
+CONVERTER_SPREAD = {k: DEFAULT_TOLERANCES[k].value for k in ("dac_offset", "dac_gain", "adc_offset", "adc_gain")}
 
 
-def part_deviations(afe, tolerance, seed):
-    """Seeded deviations of a built board's parts: a dict with R_AB factor per chip, R_W per
-    wiper, and (gain, offset) per DAC channel and per ADC channel.
+def part_deviations(afe, tolerance, seed, table=None):
+    """Seeded deviations of a built board's parts, drawn from the front-end's tolerance table
+    (`boards.tolerances`, docs/montecarlo.md): R_AB factor per chip (r_ab), R_W per wiper (r_w),
+    gain and offset per DAC channel (k = dac·8 + channel) and per ADC channel, factor per fixed
+    resistor (r_fixed), forward-voltage shift per diode (diode_vf) and the V_MID offset (v_mid).
 
-    tolerance 0 gives the nominal parts; otherwise R_AB varies uniformly within ±tolerance, R_W
-    within the part's spread at the board's supply and the converters by `CONVERTER_SPREAD`."""
-    rng = np.random.default_rng(seed)
-    n_dac = 2 * afe.dac.channels
+    tolerance: the R_AB spread (±tolerance per chip); 0 gives the nominal parts.  table: a
+    `Tolerances` for every other entry (default: the default table)."""
     if not tolerance:
-        return {"r_ab": np.ones(afe.n_pot_chips), "r_w": np.full(afe.n_pots, afe.pot.r_w),
-                "dac_gain": np.ones(n_dac), "dac_offset": np.zeros(n_dac),
-                "adc_gain": np.ones(afe.adc.channels), "adc_offset": np.zeros(afe.adc.channels)}
-    lo, hi = afe.pot.r_w_range
-    c = CONVERTER_SPREAD
-    return {"r_ab": 1.0 + rng.uniform(-tolerance, tolerance, afe.n_pot_chips),
-            "r_w": rng.uniform(lo, hi, afe.n_pots),
-            "dac_gain": 1.0 + rng.uniform(-c["dac_gain"], c["dac_gain"], n_dac),
-            "dac_offset": rng.uniform(-c["dac_offset"], c["dac_offset"], n_dac),
-            "adc_gain": 1.0 + rng.uniform(-c["adc_gain"], c["adc_gain"], afe.adc.channels),
-            "adc_offset": rng.uniform(-c["adc_offset"], c["adc_offset"], afe.adc.channels)}
+        return nominal_deviations(afe)
+    table = Tolerances() if table is None else table
+    return Tolerances.from_dict({**table.to_dict(), "pot_r_ab": tolerance}).sample(afe, seed)
 
 
 class AnalogBridge:
@@ -63,25 +52,34 @@ class AnalogBridge:
         self.afe = afe
         self.settle_time = afe.settle_time() if settle_time is None else float(settle_time)
         self.now = now or (lambda: 0.0)
-        net = frontend_network(afe)
+        from ..analog.built_board import BuiltBoard
+        nominal = frontend_network(afe)
         m_t = afe.n_pots
-        # the bridge's network accepts any conductance a code can give (tolerance included)
-        g_lo, g_hi = net.g_min.copy(), net.g_max.copy()
-        g_lo[:m_t], g_hi[:m_t] = 1e-9, 1.0
-        import copy
-        net = copy.copy(net)
-        net.g_min, net.g_max = g_lo, g_hi
         self.rheostat = afe.rheostat
         self.deviations = part_deviations(afe, pot_tolerance, seed)
         self.r_ab_factor, self.r_w = self.deviations["r_ab"], self.deviations["r_w"]
+        # this board's reference and fixed resistors (leaks, then injection resistors)
+        self.v_mid = afe.v_mid + self.deviations["v_mid"]
+        self.r_fixed = np.array([r for _, _, r in afe.fixed_resistors()]) * self.deviations["r_fixed"]
+        # the bridge's network accepts any conductance a code can give (tolerance included)
+        g_lo, g_hi = nominal.g_min.copy(), nominal.g_max.copy()
+        g_lo[:m_t], g_hi[:m_t] = 1e-9, 1.0
+        g_lo[m_t:] = g_hi[m_t:] = 1.0 / self.r_fixed
+        import copy
+        net = copy.copy(nominal)
+        net.g_min, net.g_max = g_lo, g_hi
         self.codes = np.full(m_t, 0x80, dtype=np.int64)      # power-on mid-scale
         g = net.conductance.copy()
         g[:m_t] = [self._g(e) for e in range(m_t)]
+        g[m_t:] = 1.0 / self.r_fixed
         net = net.with_conductance(g)
         diode = afe.diode if diode is None else diode
+        # each diode with this board's forward-voltage shift (`analog.built_board`)
+        cards = None if diode == "ideal" else BuiltBoard(nominal, self.deviations).diode_cards(diode)
         # exact: the bridge realizes part values itself (codes, deviations) and the ADC model
         # quantizes; the front-end's part models must not be applied a second time
-        self.backend = SpiceBackend(net, diode=None if diode == "ideal" else diode, parts=False)
+        self.backend = SpiceBackend(net, diode=None if diode == "ideal" else diode, parts=False,
+                                    diodes=cards)
         self.network = net
         self.dac = {}
         self.g = g
@@ -130,11 +128,12 @@ class AnalogBridge:
     def sources(self):
         """(u, inject) of the array in the network's frame (volts around V_MID, amperes)."""
         afe = self.afe
-        v_mid = afe.v_mid
+        v_mid = self.v_mid                                   # this board's reference
         u = np.array([self.dac.get(afe.line_dac(line), 0.0) for line in afe.input_lines]) - v_mid
         inject = np.zeros(afe.n_neurons)
+        r_inj = self.r_fixed[afe.n_neurons:]
         for k, ch in enumerate(afe.pert_dac_channels[:afe.n_outputs]):
-            inject[afe.n_hidden + k] = (self.dac.get((1, ch), 0.0) - v_mid) / afe.r_inject
+            inject[afe.n_hidden + k] = (self.dac.get((1, ch), 0.0) - v_mid) / r_inj[k]
         return u, inject
 
     def solve(self):
@@ -156,5 +155,5 @@ class AnalogBridge:
             return 0.0                                # an unused ADC input, tied to ground
         if self.dirty:
             self.solve()
-        v = float(self.v[channel]) + self.afe.v_mid
+        v = float(self.v[channel]) + self.v_mid
         return v * self.deviations["adc_gain"][channel] + self.deviations["adc_offset"][channel]

@@ -30,8 +30,9 @@ class SimConfig:
     change before a conversion is valid (the ADC model flags a conversion started earlier);
     None = the front-end's own `settle_time()`.  diode: None = the front-end's real diode card, or
     a card name ("ideal" = the kit's ideal-diode approximation, on request only).  pot_tolerance:
-    0 = nominal parts; otherwise this board's rheostats deviate (seeded by `seed`): R_AB within
-    +-pot_tolerance per chip, R_W within the part's spread (`sim.bridge.part_deviations`).
+    0 = nominal parts; otherwise this board's parts deviate (seeded by `seed`), drawn from the
+    front-end's tolerance table (`boards.tolerances`, via `sim.bridge.part_deviations`): R_AB within
+    +-pot_tolerance per chip, R_W, converters, fixed resistors, diodes and V_MID by the table.
     adc_noise: rms noise added to every conversion, volts (0 = none).  faults: link fault
     injection probabilities per byte, {"drop": p, "dup": p, "corrupt": p, "direction":
     "both"|"to_board"|"to_host", "seed": int}.
