@@ -43,8 +43,13 @@ def parse_nextpnr_log(text):
     return info
 
 
-def build(board, out_dir="build", name="diodenet"):
-    """Build the controller bitstream for `board` into `out_dir`; returns a summary dict."""
+BUILD_STAGES = ("synthesis, placement and routing (YoWASP)", "timing report")
+
+
+def build(board, out_dir="build", name="diodenet", progress=None):
+    """Build the controller bitstream for `board` into `out_dir`; returns a summary dict.
+    progress: a callable given each of BUILD_STAGES as it starts."""
+    progress = progress or (lambda stage: None)
     from .platforms import make_platform, BOARD_LUTS
     from .afe import config_for
     from ..hdl.top import BoardTop
@@ -57,6 +62,7 @@ def build(board, out_dir="build", name="diodenet"):
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     t0 = time.monotonic()
+    progress(BUILD_STAGES[0])
     try:
         platform.build(BoardTop(config), name=name, build_dir=str(out_dir), do_program=False)
     finally:
@@ -66,6 +72,7 @@ def build(board, out_dir="build", name="diodenet"):
             else:
                 os.environ[k] = v
     seconds = time.monotonic() - t0
+    progress(BUILD_STAGES[1])
     log = (out_dir / f"{name}.tim").read_text()
     info = parse_nextpnr_log(log)
     info.setdefault("luts_total", BOARD_LUTS.get(board))

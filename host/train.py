@@ -375,10 +375,7 @@ def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info)
     in_config = {"batch_size", "optimizer", "loss"}      # named by config_differences below
     diffs = [f"{k} {saved_fp.get(k)} → {fingerprint.get(k)}" for k in sorted(set(saved_fp) | set(fingerprint))
              if saved_fp.get(k) != fingerprint.get(k) and k not in in_config]
-    if diffs:
-        raise ValueError(f"checkpoint {path} was made with a different configuration (another network or "
-                         f"dataset: {'; '.join(diffs)}); {_FRESH}")
-    diffs = config_differences(state.get("config", {}), config, state.get("run", {}), run_info, state["epoch"])
+    diffs += config_differences(state.get("config", {}), config, state.get("run", {}), run_info, state["epoch"])
     if diffs:
         raise ValueError(f"checkpoint {path} was made with a different configuration ({'; '.join(diffs)}): "
                          f"resuming would mix two configurations; run with the checkpoint's options, or {_FRESH}")

@@ -7,6 +7,7 @@ def register(sub):
     p = sub.add_parser("build", help="build the FPGA bitstream (YoWASP toolchain)")
     p.add_argument("--board", default="icebreaker", help="icebreaker (default) or hx8k")
     p.add_argument("-o", "--output", default="build", help="build directory (default: build/)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on the last line")
     p.set_defaults(func=run)
@@ -16,10 +17,12 @@ def run(args):
     from diodenet.host.cli import UserError, output_dir
     output_dir(args.output)
     from diodenet.boards.afe import BOARDS
-    from diodenet.boards.build import build
+    from diodenet.boards.build import BUILD_STAGES, build
+    from diodenet.host.cli import Stages
     if args.board not in BOARDS:
         raise UserError(f"unknown board {args.board!r}; known: {', '.join(BOARDS)}")
-    info = build(args.board, args.output)
+    with Stages(f"build {args.board}", BUILD_STAGES, quiet=args.quiet) as stage:
+        info = build(args.board, args.output, progress=stage)
     ratio = info["fmax_mhz"] / info["clock_mhz"]
     print(f"bitstream   {info['bitstream']}")
     print(f"logic cells {info['luts_used']}/{info['luts_total']} "
