@@ -224,7 +224,7 @@ class BoardBackend:
     name = "board"
 
     def __init__(self, network, url, *, settle_time=None, oversample_log2=0, timeout=2.0,
-                 retries=4, batch_retries=3, baudrate=1_000_000):
+                 retries=4, batch_retries=3, baudrate=1_000_000, calibration=None):
         self.afe = afe_of_network(network)
         self.url = url
         self.rheostat = self.afe.rheostat
@@ -245,10 +245,14 @@ class BoardBackend:
         self._bias_codes = None
         self._seq_config = None
         self.rest_code = int(round(self.v_mid / self.dac_lsb))    # V_MID: mid-scale
+        self.calibration = None
+        self._raw = False
         settle_time = self.afe.settle_time() if settle_time is None else float(settle_time)
         self.link = Link(url, baudrate=baudrate, timeout=timeout, retries=retries)
         try:
             self._connect(settle_time)
+            if calibration is not None:
+                self._use_calibration(calibration)
             self.network = network
             self.program(network.conductance)
         except BaseException:
@@ -299,7 +303,25 @@ class BoardBackend:
             raise ValueError("conductances must be finite and ≥ 0 siemens")
         g = np.clip(g, net.g_min, net.g_max)
         m = self.m_tunable
-        codes = np.array([self.rheostat.code_for_conductance(x) for x in g[:m]], dtype=np.int64)
+        cal = self.calibration
+        if cal is not None:
+            codes = cal.codes_for_conductance(g[:m])
+        else:
+            codes = np.array([self.rheostat.code_for_conductance(x) for x in g[:m]], dtype=np.int64)
+        self.write_codes(codes)
+        realized = g.copy()
+        realized[:m] = (cal.realized(codes) if cal is not None
+                        else [self.rheostat.conductance(int(c)) for c in codes])
+        realized[m:] = net.g_min[m:]
+        self.network = net.with_realized(realized)
+        return realized
+
+    def write_codes(self, codes):
+        """Write rheostat codes (one per tunable edge, potentiometer order); only changed ones."""
+        m = self.m_tunable
+        codes = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if codes.shape != (m,) or codes.min() < 0 or codes.max() > self.rheostat.code_max:
+            raise ValueError(f"write_codes needs {m} codes in 0..{self.rheostat.code_max}")
         for e in range(m):
             if self.codes is not None and self.codes[e] == codes[e]:
                 continue
@@ -313,18 +335,13 @@ class BoardBackend:
             if self.codes is None:
                 self.codes = np.full(m, -1, dtype=np.int64)
             self.codes[e] = codes[e]
-        realized = g.copy()
-        realized[:m] = [self.rheostat.conductance(int(c)) for c in codes]
-        realized[m:] = net.g_min[m:]
-        self.network = net.with_realized(realized)
-        return realized
 
     def measure(self, u, inject=None):
         net = self.network
         u = net._check_u(u)
         batch, n = len(u), net.n_neurons
         codes = self._dac_codes(u)
-        u_applied = codes * self.dac_lsb - self.v_mid
+        u_applied = self._line_volts(codes) - self.v_mid
         v = np.full((batch, n), np.nan)
         ok = np.zeros(batch, dtype=bool)
         self.last_errors = []
@@ -369,11 +386,33 @@ class BoardBackend:
         self.close()
 
     # --- helpers ------------------------------------------------------------------------------
+    def _use_calibration(self, calibration):
+        """Check a calibration (a `host.calibration.Calibration` or its file) against this board
+        and front-end, then use it for codes, line voltages and readings."""
+        from .calibration import Calibration, check_calibration, load_calibration
+        cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+        check_calibration(cal, self.caps, self.afe, where=f"the board at {self.url}")
+        self.calibration = cal
+        a = self.afe
+        self._line_k = np.array([d * a.dac.channels + c for d, c in map(a.line_dac, a.input_lines)])
+        self._pert_k = np.array([a.dac.channels + c for c in a.pert_dac_channels])
+        top = 2 ** AD5628.bits - 1
+        self.rest_codes = [int(np.clip(cal.dac_code(k, self.v_mid), 0, top)) for k in self._pert_k]
+
+    def _line_volts(self, codes):
+        """Physical line voltages of DAC codes (calibrated converters when calibrated)."""
+        if self.calibration is None:
+            return codes * self.dac_lsb
+        return self.calibration.dac_volts(self._line_k, codes)
+
     def _dac_codes(self, u):
         """DAC codes of model voltages u (around V_MID), clipped to the DAC's range (counted)."""
         if not np.all(np.isfinite(u)):
             raise ValueError("source voltages must be finite")
-        codes = np.rint((u + self.v_mid) / self.dac_lsb)
+        if self.calibration is None:
+            codes = np.rint((u + self.v_mid) / self.dac_lsb)
+        else:
+            codes = self.calibration.dac_code(self._line_k, u + self.v_mid)
         top = 2 ** AD5628.bits - 1
         self.clipped += int(np.sum((codes < 0) | (codes > top)))
         return np.clip(codes, 0, top).astype(np.int64)
@@ -392,13 +431,17 @@ class BoardBackend:
         if np.any(hidden != 0):
             raise ValueError("the AFE injects current only into its output nodes (perturbation "
                              "DAC -> R_inj); got a nonzero current into a hidden neuron")
-        steps = inj[:, self.afe.n_hidden:] * self.afe.r_inject / self.dac_lsb
-        pert = self.rest_code + np.rint(steps)
+        dv = inj[:, self.afe.n_hidden:] * self.afe.r_inject
+        cal = self.calibration
+        k = self._pert_k[:dv.shape[1]] if cal is not None else None
+        pert = (self.rest_code + np.rint(dv / self.dac_lsb) if cal is None
+                else cal.dac_code(k, self.v_mid + dv))
         top = 2 ** AD5628.bits - 1
         realizable = np.all((pert >= 0) & (pert <= top), axis=1)
         pert = np.clip(pert, 0, top).astype(np.int64)
         realized = np.zeros((batch, n))
-        realized[:, self.afe.n_hidden:] = (pert - self.rest_code) * self.dac_lsb / self.afe.r_inject
+        v_pert = (pert * self.dac_lsb if cal is None else cal.dac_volts(k, pert))
+        realized[:, self.afe.n_hidden:] = (v_pert - self.v_mid) / self.afe.r_inject
         return pert, realizable, realized
 
     def _set_bias(self, codes):
@@ -411,7 +454,8 @@ class BoardBackend:
     def _pad(self, codes):
         """One code per perturbation channel the sequencer drives."""
         k = len(self.afe.pert_dac_channels)
-        c = list(codes) + [self.rest_code] * (k - len(codes))
+        rest = getattr(self, "rest_codes", None) or [self.rest_code] * k
+        c = list(codes) + rest[len(codes):k]
         return c[:k]
 
     def _run(self, input_codes, pert):
@@ -493,9 +537,37 @@ class BoardBackend:
                                         f"{self.afe.v_ref} V)")
                 fwd.append(None), per.append(None)
             else:
-                fwd.append(np.array(f, dtype=float) * scale - v_mid)
-                per.append(np.array(p, dtype=float) * scale - v_mid)
+                fwd.append(self._node_volts(np.array(f, dtype=float) * scale) - v_mid)
+                per.append(self._node_volts(np.array(p, dtype=float) * scale) - v_mid)
         return fwd, per
+
+    def _node_volts(self, readings):
+        """Physical node voltages of ADC readings (code·LSB; calibrated converters when calibrated)."""
+        if self.calibration is None or self._raw:
+            return readings
+        return self.calibration.adc_volts(np.arange(len(readings)), readings)
+
+    def measure_codes(self, input_codes, bias_codes, pert_codes):
+        """Raw measurement for calibration: per sample, DAC0 codes of the input lines and the
+        perturbation channels' perturbed-phase codes, with the bias lines at `bias_codes`.
+        Returns (forward, perturbed) readings, (samples, n_adc) arrays of ADC code·LSB volts
+        (uncalibrated; NaN where a sample failed)."""
+        input_codes = np.asarray(input_codes, dtype=np.int64)
+        pert_codes = np.asarray(pert_codes, dtype=np.int64)
+        top = 2 ** AD5628.bits - 1
+        for name, c in (("input", input_codes), ("bias", np.asarray(bias_codes)), ("perturbation", pert_codes)):
+            if c.size and (c.min() < 0 or c.max() > top):
+                raise ValueError(f"{name} DAC codes must be in 0..{top}")
+        self._set_bias(tuple(int(c) for c in bias_codes))
+        self._raw = True
+        try:
+            fwd, per = self._run(input_codes, pert_codes)
+        finally:
+            self._raw = False
+        n_adc = self.afe.n_adc
+        out = [np.array([np.full(n_adc, np.nan) if r is None else r + self.v_mid for r in x])
+               for x in (fwd, per)]
+        return out[0], out[1]
 
     def _run_batch(self, first, count):
         """One RUN_BATCH: ({sample: result body} received intact, problem or None)."""
