@@ -179,3 +179,40 @@ class BuiltBoard:
         i_s = np.full(self.afe.n_neurons, card.saturation_current())
         i_s[:self.afe.n_hidden] *= np.exp(-np.asarray(self.dev["diode_vf"], float) / vte)
         return i_s
+
+
+class BuiltBoardArray:
+    """A built board measured in ngspice, seen as the host sees it (measure-only seam view):
+    `measure(u, inject)` takes the host's source voltages and perturbation currents, returns the
+    ADC readings (`BuiltBoard.readings`) with the host's u.  `network` is the model (what the host
+    believes); the circuit carries the board's parts (`BuiltBoard`), its diodes their own cards."""
+
+    name = "built board"
+
+    def __init__(self, network, dev, *, engine=None, adc=True):
+        from .spice_backend import SpiceBackend
+        self.board = BuiltBoard(network, dev)
+        self.network = network
+        afe = self.board.afe
+        self.adc = self.board.adc_quantizer() if adc else None
+        cards = None if afe.diode == "ideal" else self.board.diode_cards(afe.diode)
+        self.spice = SpiceBackend(self.board.network_of(network.conductance), diode=afe.diode,
+                                  parts=False, diodes=cards, engine=engine)
+
+    def measure(self, u, inject=None):
+        from ..host.seam import Measurement
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        u_host = self.board.dac_quantizer()(u)
+        meas = self.spice.measure(self.board.sources(u_host, quantize=False),
+                                  inject=self.board.injection(inject, len(u)))
+        v = self.board.readings(meas.v, quantize=self.adc is not None)
+        return Measurement(v, u_host, meas.ok, meas.state)
+
+    def close(self):
+        self.spice.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -40,18 +40,12 @@ def measure_board(network, x, dev, *, chunk=512, engine=None, adc=True):
     """What the host reads from the built board `dev` (`Tolerances.sample`) for test samples x,
     simulated in ngspice: (readings around the nominal V_MID, ok per sample).  adc=False: the
     readings before the ADC's quantization."""
-    from .built_board import BuiltBoard
-    from .spice_backend import SpiceBackend
-    board = BuiltBoard(network, dev)
-    afe = board.afe
-    cards = None if afe.diode == "ideal" else board.diode_cards(afe.diode)
-    net = board.network_of(network.conductance)
+    from .built_board import BuiltBoardArray
     vs, oks = [], []
-    with SpiceBackend(net, diode=afe.diode, parts=False, diodes=cards, engine=engine) as spice:
+    with BuiltBoardArray(network, dev, engine=engine, adc=adc) as array:
         for s in range(0, len(x), chunk):
-            u = board.sources(network.source_voltages(x[s:s + chunk]))
-            meas = spice.measure(u, inject=board.injection(None, len(u)))
-            vs.append(board.readings(meas.v, quantize=adc))
+            meas = array.measure(network.source_voltages(x[s:s + chunk]))
+            vs.append(meas.v)
             oks.append(meas.ok)
     return np.concatenate(vs), np.concatenate(oks)
 

@@ -54,6 +54,10 @@ class TrainConfig:
     # split from the forward settles the epoch's gradient steps measured anyway ("running"
     # figures, taken before each step's update) -- on a board this saves most of an epoch's settles
     eval_train: bool = True
+    # tolerance-aware training: None = off; a dict of tolerance-table overrides ({} = the default
+    # table, boards/tolerances.py) = every step's gradient on a freshly drawn built board
+    # (host/tolerance_training.py)
+    tolerance: dict | None = None
 
     def lr_at(self, epoch):
         """Learning rate of epoch (0-based)."""
@@ -161,6 +165,9 @@ class ArrayTask:
 
     def gradient(self, x, y, loss_kind, config):
         """(loss, ∂ℓ/∂g, number of samples skipped because a measurement failed)."""
+        if config.tolerance is not None:                    # on a built board (its own seed)
+            from .tolerance_training import tolerant_gradient
+            return tolerant_gradient(self, x, y, loss_kind, config, self.board_seed)
         net = self.backend.network
         u = net.source_voltages(x)
         if config.method == "implicit":
@@ -220,6 +227,14 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
         name = getattr(backend, "name", type(backend).__name__)
         raise ValueError("method 'implicit' needs the reference solver (ideal backend); on a "
                          f"{name} backend use 'linearization' or 'eqprop'")
+    if config.tolerance is not None:
+        from .tolerance_training import check_tolerance
+        if not isinstance(model, ResistorDiodeNetwork):
+            raise ValueError("tolerance-aware training takes one front-end network, not a cascade")
+        if not isinstance(task.backend, IdealBackend) and getattr(task.backend, "name", "") != "spice":
+            raise ValueError("tolerance-aware training draws parts on the ideal and spice backends; "
+                             "a board's parts are its own")
+        check_tolerance(model, config.tolerance)
     if task.n_features != data.n_features:
         raise ValueError(f"model expects {task.n_features} features, dataset {data.name} has {data.n_features}")
     loss_kind = _loss_kind(config, data)
@@ -252,6 +267,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
         losses, skipped, running = [], 0, []
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
+            task.board_seed = [config.seed, epoch, s]      # tolerance-aware: this step's board
             loss, grad_g, failed = task.gradient(data.x_train[idx], data.y_train[idx], loss_kind, config)
             if not config.eval_train and getattr(task, "last_forward", None) is not None:
                 running.append((*task.last_forward, idx))

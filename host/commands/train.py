@@ -57,6 +57,10 @@ def register(sub):
                         "fits one board, else simulation on spice, none on ideal")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model file (e.g. fine-tune a spice-trained model on a board)")
+    p.add_argument("--tolerance-aware", nargs="?", const="", default=None, metavar="FILE",
+                   help="every step on a freshly drawn built board (the front-end's part tolerances, "
+                        "boards/tolerances.py; FILE: JSON overrides of the table), so the model's "
+                        "Monte Carlo yield rises (docs/montecarlo.md); ideal and spice backends")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
     p.add_argument("--no-resume", action="store_true",
@@ -146,10 +150,11 @@ def _frontend_kind(frontend, backend, data, hidden):
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
                     centered=False, batch_size=None, lr=None, optimizer="adam", gain=None, seed=0,
                     diode="1n4148", parts=True, cascade=None, resume=True, progress=True,
-                    frontend=None, init=None, lr_schedule=None):
+                    frontend=None, init=None, lr_schedule=None, tolerance=None):
     """Build the default network (or cascade) for `dataset` -- on an analog front-end when the
     backend or `frontend` asks for one -- train it through `backend`, return (result, data).
-    init: a model file to start from (fine-tuning; its structure must match)."""
+    init: a model file to start from (fine-tuning; its structure must match).  tolerance: None,
+    "" (the default tolerance table) or a tolerance file: tolerance-aware training."""
     if hidden is not None and hidden < 1 or epochs is not None and epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
@@ -171,9 +176,18 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         epochs = 30 if kind is not None else 20
     if batch_size is None:
         batch_size = 16 if kind is not None else 32
+    if tolerance is not None:
+        from ...boards.tolerances import Tolerances
+        if kind is None:
+            raise UserError("--tolerance-aware draws a front-end's parts: add --frontend board or "
+                            "simulation (or train on the spice backend)")
+        if is_board_url(backend) or not parts:
+            raise UserError("--tolerance-aware draws parts on the ideal and spice backends with the "
+                            "front-end's parts; drop --no-parts / the board")
+        tolerance = Tolerances.load(tolerance).to_dict() if tolerance else {}
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                          method=method, epsilon=epsilon, centered=centered, seed=seed,
-                         lr_schedule=lr_schedule,
+                         lr_schedule=lr_schedule, tolerance=tolerance,
                          # a board measures the training split during its gradient steps anyway
                          eval_train=not is_board_url(backend))
     if kind is not None:
@@ -273,7 +287,7 @@ def run(args):
                                    diode=args.diode, parts=not args.no_parts, cascade=args.cascade,
                                    resume=not args.no_resume, progress=not args.quiet,
                                    frontend=args.frontend, init=args.init,
-                                   lr_schedule=args.lr_schedule)
+                                   lr_schedule=args.lr_schedule, tolerance=args.tolerance_aware)
     method = args.method or ("implicit" if args.backend == "ideal" else "linearization")
     final = summary(result, args.output, args.backend, method)
     print(f"dataset {data.name} on the {args.backend} backend ({method} gradients): {final['neurons']} neurons, "

@@ -1,0 +1,81 @@
+"""Tolerance-aware training (host/tolerance_training.py): the gradient on a drawn built board is
+the derivative of that board's loss with respect to the model's conductances (central finite
+differences through the board's own maps), each step draws its own board, and the options refuse
+what they cannot do."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from diodenet.boards.afe import SMALL_AFE
+from diodenet.boards.tolerances import Tolerances
+from diodenet.host.frontend import frontend_network
+from diodenet.host.losses import network_loss
+from diodenet.host.train import TrainConfig
+
+
+def _board_loss(net, dev, g, x, y):
+    """The loss a built board gives for model conductances g, computed through the board's maps
+    with the reference solver (continuous: no DAC/ADC codes)."""
+    from diodenet.analog.built_board import BuiltBoard
+    board = BuiltBoard(net, dev)
+    built = board.network_of(g, quantize=False)
+    u = board.sources(net.source_voltages(x), quantize=False)
+    eq = built.solve(u=u, inject=board.injection(None, len(x)))
+    return network_loss(net, board.readings(eq.x, quantize=False), y, "cross_entropy")[0]
+
+
+def test_the_implicit_gradient_on_a_built_board_is_its_loss_derivative():
+    from diodenet.host.tolerance_training import tolerant_gradient
+    net = frontend_network(SMALL_AFE, rng=3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (12, 2))
+    y = rng.integers(0, 2, 12)
+    dev = Tolerances.from_dict({"dac_offset": 0.02, "adc_gain": 0.05}).sample(SMALL_AFE, [9, 1])
+    task = SimpleNamespace(backend=SimpleNamespace(network=net))
+    config = TrainConfig(method="implicit", tolerance={"dac_offset": 0.02, "adc_gain": 0.05})
+    loss, grad, failed = tolerant_gradient(task, x, y, "cross_entropy", config, [9, 1])
+    assert failed == 0 and loss == pytest.approx(_board_loss(net, dev, net.conductance, x, y), rel=1e-12)
+    nominal = tolerant_gradient(task, x, y, "cross_entropy", TrainConfig(method="implicit", tolerance={
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in Tolerances().only().to_dict().items()}), [9, 1])[1]
+    assert not np.allclose(grad, nominal)                  # the board changes the gradient
+    g0 = net.conductance
+    for e in np.argsort(-np.abs(grad[:SMALL_AFE.n_pots]))[:6]:
+        h = 1e-6 * g0[e]
+        gp, gm = g0.copy(), g0.copy()
+        gp[e] += h
+        gm[e] -= h
+        fd = (_board_loss(net, dev, gp, x, y) - _board_loss(net, dev, gm, x, y)) / (2 * h)
+        assert grad[e] == pytest.approx(fd, rel=1e-4, abs=1e-6 * np.abs(grad).max())
+    assert np.all(grad[SMALL_AFE.n_pots:] == 0)             # fixed resistors are not trained
+
+
+def test_each_step_draws_its_own_board_and_a_run_is_reproducible():
+    from diodenet.host.datasets import load_dataset
+    from diodenet.host.train import train
+    data = load_dataset("moons", seed=0)
+    net = frontend_network(SMALL_AFE, rng=0)
+    cfg = dict(epochs=2, lr=0.1, batch_size=16, lr_schedule="cosine")
+    a = train(net, data, TrainConfig(**cfg, tolerance={}), progress=False)
+    b = train(net, data, TrainConfig(**cfg, tolerance={}), progress=False)
+    plain = train(net, data, TrainConfig(**cfg), progress=False)
+    assert np.array_equal(a.network.conductance, b.network.conductance)
+    assert not np.allclose(a.network.conductance, plain.network.conductance)
+
+
+def test_tolerance_aware_training_refuses_what_it_cannot_do(tmp_path):
+    from diodenet.host.cli import main
+    from diodenet.host.datasets import load_dataset
+    from diodenet.host.network import ResistorDiodeNetwork
+    from diodenet.host.train import train
+    data = load_dataset("moons", seed=0)
+    free = ResistorDiodeNetwork.layered(2, 4, 2, rng=0)
+    with pytest.raises(ValueError, match="front-end"):
+        train(free, data, TrainConfig(epochs=1, tolerance={}), progress=False)
+    assert main(["train", "--dataset", "moons", "--tolerance-aware", "--epochs", "1",
+                 "-o", str(tmp_path / "a"), "--quiet"]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"pot_r_ab": 2}')
+    assert main(["train", "--dataset", "moons", "--frontend", "board", "--tolerance-aware", str(bad),
+                 "--epochs", "1", "-o", str(tmp_path / "b"), "--quiet"]) == 2
