@@ -72,11 +72,26 @@ class BipartiteKernel:
         self.d_S, self.d_L = self.d[small], self.d[large]
         self._f32 = None
 
+    def apply(self, x):
+        """H x for a batch (batch, n), through the blocks (2·|S|·|L| per sample, not n²)."""
+        S, L = self.small, self.large
+        y = x * self.d
+        y[:, S] += x[:, L] @ self.H_SL.T
+        y[:, L] += x[:, S] @ self.H_LS.T
+        return y
+
+    def outer(self):
+        """O (|L|, |S|²): row l is H_SL[:, l] ⊗ H_LS[l, :], so Σ_l w_l H_SL[:, l] H_LS[l, :] = w @ O."""
+        if getattr(self, "_outer", None) is None:
+            self._outer = np.einsum("il,lj->lij", self.H_SL, self.H_LS).reshape(len(self.large), -1)
+        return self._outer
+
     def transpose(self):
         """The kernel of Hᵀ (same colours, blocks exchanged): the adjoint system's."""
         t = object.__new__(BipartiteKernel)
         t.small, t.large, t.d, t.d_S, t.d_L = self.small, self.large, self.d, self.d_S, self.d_L
         t.H_SL, t.H_LS, t._f32 = np.ascontiguousarray(self.H_LS.T), np.ascontiguousarray(self.H_SL.T), None
+        t._outer = None
         return t
 
     def float32(self):
@@ -120,7 +135,7 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
         boundL = _bound_of(newL, loL, hiL)
         # Schur complement on S with L's states fixed: x_L = f(−q_L − H_LS x_S)/d_L + (1−f)·bound
         w = freeL / K.d_L
-        M = np.diag(K.d_S)[None] - (K.H_SL[None] * w[:, None, :]) @ K.H_LS
+        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, len(S), len(S))
         c = qS[pending] + (np.where(freeL, -qL[pending] * w, boundL)) @ K.H_SL.T
         yS = xs - (np.einsum("bij,bj->bi", M, xs) + c) / np.einsum("bii->bi", M)
         newS = _box_state(yS, loS, hiS)

@@ -46,12 +46,14 @@ class Equilibrium:
         return float(np.max(self.residual, initial=0.0))
 
 
-def natural_residual(H, q, x, element=IdealDiode()):
-    """Relative natural residual per sample: ‖x − J(x − D⁻¹(Hx+q))‖∞ / max(‖x‖∞, ‖D⁻¹q‖∞)."""
+def natural_residual(H, q, x, element=IdealDiode(), w=None):
+    """Relative natural residual per sample: ‖x − J(x − D⁻¹(Hx+q))‖∞ / max(‖x‖∞, ‖D⁻¹q‖∞).
+
+    w: Hx + q when the caller has it (saves the product)."""
     q, _ = as_batch(q)
     x = np.atleast_2d(x)
     d = diagonal(H)
-    w = matmul(H, x) + q
+    w = matmul(H, x) + q if w is None else w
     if element.is_box:
         r = x - element.resolvent(x - w / d)
     else:
@@ -61,14 +63,17 @@ def natural_residual(H, q, x, element=IdealDiode()):
     return np.max(np.abs(r), axis=1) / scale
 
 
-def certify(H, q, x, element=IdealDiode(), iterations=0):
-    """Build the `Equilibrium` of x with its certificate (complementarity and feasibility)."""
+def certify(H, q, x, element=IdealDiode(), iterations=0, hx=None):
+    """Build the `Equilibrium` of x with its certificate (complementarity and feasibility).
+
+    hx: H x when the caller can form it faster (e.g. through a layered kernel's blocks)."""
     q, single = as_batch(q)
     x = np.atleast_2d(np.asarray(x, dtype=float))
     n = x.shape[1]
     d = diagonal(H)
-    w = (matmul(H, x) + q) / d
-    residual = natural_residual(H, q, x, element)
+    hx_q = (matmul(H, x) if hx is None else hx) + q
+    w = hx_q / d
+    residual = natural_residual(H, q, x, element, w=hx_q)
     if element.is_box:
         lo, hi = bounds(element, n)
         primal = np.max(np.maximum(np.maximum(lo - x, x - hi), 0.0), axis=1)

@@ -1,7 +1,8 @@
 """Datasets that need no download, with features ready to encode as voltages.
 
 digits: scikit-learn's 8×8 handwritten digits (1797 samples, 10 classes, shipped inside the
-package), pixel intensities scaled to [0, 1].  xor, moons: two-class toy problems with features in
+package), pixel intensities scaled to [0, 1]; digits28: the same digits upsampled to MNIST's 28×28
+with random shifts (784 features, for networks of MNIST's size without a download).  xor, moons: two-class toy problems with features in
 about [−1, 1].  sine: a 1-D regression whose target is a nonnegative voltage.
 A fixed seed makes every split reproducible.
 
@@ -50,6 +51,23 @@ def _digits(rng, n_samples):
     return x, y, "classification", 10
 
 
+def _digits28(rng, n_samples):
+    """The 8×8 digits upsampled to 28×28 (MNIST's shape: 784 features) with a random shift of up
+    to ±2 pixels per copy; n_samples copies drawn from the 1797 digits (default 2 per digit)."""
+    from scipy.ndimage import shift as nd_shift
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+    data = load_digits()
+    n = n_samples or 2 * len(data.target)
+    pick = rng.integers(len(data.target), size=n)
+    images = zoom(data.images / 16.0, (1, 3.0, 3.0), order=1)  # 24×24, placed in a 28×28 frame
+    out = np.zeros((n, 28, 28))
+    for k, (i, dy, dx) in enumerate(zip(pick, rng.integers(-2, 3, n), rng.integers(-2, 3, n))):
+        out[k, 2:26, 2:26] = images[i]
+        out[k] = nd_shift(out[k], (dy, dx), order=0)
+    return np.clip(out, 0, 1).reshape(n, 784), data.target[pick].astype(np.int64), "classification", 10
+
+
 def _xor(rng, n_samples):
     n = n_samples or 400
     x = rng.uniform(-1, 1, size=(n, 2))
@@ -71,7 +89,7 @@ def _sine(rng, n_samples):
     return x, y, "regression", 1
 
 
-DATASETS = {"digits": _digits, "xor": _xor, "moons": _moons, "sine": _sine}
+DATASETS = {"digits": _digits, "digits28": _digits28, "xor": _xor, "moons": _moons, "sine": _sine}
 
 
 def load_dataset(name, *, test_fraction=0.2, seed=0, n_samples=None):

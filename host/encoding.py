@@ -81,17 +81,24 @@ class InputEncoding:
             )
         if not np.all(np.isfinite(x)):
             raise ValueError("inputs contain NaN or infinite values")
-        u = x @ self.matrix.T + self.offset
+        u = self._lines(x)
         if self.line_range is not None:
             u = np.clip(u, *self.line_range)
         return u
+
+    def _lines(self, x):
+        """E x + e0 written out (no product with the mostly-zero E): [s·x, −s·x, rails]."""
+        batch = x.shape[:-1]
+        rails = np.broadcast_to(self.offset[-(2 if self.differential else 1):], batch + (2 if self.differential else 1,))
+        parts = [self.scale * x, -self.scale * x, rails] if self.differential else [self.scale * x, rails]
+        return np.concatenate(parts, axis=-1)
 
     def n_clipped(self, x):
         """How many line voltages of features x fall outside `line_range` (encode clips them)."""
         if self.line_range is None:
             return 0
         x = np.asarray(x, dtype=float)
-        u = x @ self.matrix.T + self.offset
+        u = self._lines(x)
         lo, hi = self.line_range
         return int(np.sum((u < lo) | (u > hi)))
 

@@ -58,27 +58,38 @@ class Gradient:
 def _assemble(net, u, v, mu):
     """Gradient from node adjoints μ (batch, n): ∂ℓ/∂g_e = −Σ_batch V_e·λ_e.
 
-    With t = [v, u, 0] the terminal voltages and μ zero on sources and ground, the sum over the
-    batch of (t_a − t_b)(μ_a − μ_b) is P_aa − P_ab − P_ba + P_bb with P = tᵀμ: one matrix
-    product (terminals × batch × neurons) instead of a (batch × edges) array."""
-    n = net.n_neurons
-    a, b = net.terminal_index()
-    t = net.terminal_voltages(v, u)
-    P = t.T @ mu  # (n+p+1, n)
-
-    def pick(x, y):  # P[x, y], zero where y is not a neuron (μ = 0 there)
-        inside = y < n
-        return np.where(inside, P[x, np.where(inside, y, 0)], 0.0)
-
-    total = -(pick(a, a) - pick(a, b) - pick(b, a) + pick(b, b))
+    By kind of edge, with ⟨a, b⟩ = Σ_batch a·b: neuron j – source s: −(⟨v_j, μ_j⟩ − ⟨u_s, μ_j⟩);
+    neuron j – ground: −⟨v_j, μ_j⟩; neurons a – b: −⟨v_a − v_b, μ_a − μ_b⟩.  The source terms
+    are one product μᵀu (neurons × sources) read at the edges' positions: no (batch × edges) array."""
+    u = np.broadcast_to(np.atleast_2d(u), (len(v), net.n_sources))
+    plan = net._stamp_plan()
+    a, b = net.edges[:, 0], net.edges[:, 1]
+    vm = np.einsum("bj,bj->j", v, mu)
+    total = np.zeros(net.n_edges)
+    at_neuron = np.where((a >= 0) & (a < net.n_neurons), a, b)
+    total -= vm[at_neuron]  # every edge touches a neuron: the ⟨v_j, μ_j⟩ term
+    if plan["ns_edge"].size:
+        Q = mu.T @ u  # (n, p): ⟨μ_j, u_s⟩
+        total[plan["ns_edge"]] += Q.ravel()[plan["ns_flat"]]
+    nn = plan["nn_edge"][: plan["nn_edge"].size // 2]
+    if nn.size:
+        ea, eb = a[nn], b[nn]
+        if nn.size * len(v) > 4 * net.n_neurons**2:  # dense couplings: one product
+            R = mu.T @ v  # R[j, k] = ⟨μ_j, v_k⟩
+            cross = R[eb, ea] + R[ea, eb]
+        else:
+            cross = np.einsum("be,be->e", v[:, ea], mu[:, eb]) + np.einsum("be,be->e", v[:, eb], mu[:, ea])
+        total[nn] += cross - vm[eb]  # −⟨v_a − v_b, μ_a − μ_b⟩ = −vm_a + cross − vm_b
 
     def sources():
         _, B, _, _ = net.kernel()
         return -mu @ B
 
     def per_sample():
-        lam = np.concatenate([mu, np.zeros((len(mu), t.shape[1] - n))], axis=1)
-        return -(t[:, a] - t[:, b]) * (lam[:, a] - lam[:, b])
+        t = net.terminal_voltages(v, u)
+        ta, tb = net.terminal_index()
+        lam = np.concatenate([mu, np.zeros((len(mu), t.shape[1] - net.n_neurons))], axis=1)
+        return -(t[:, ta] - t[:, tb]) * (lam[:, ta] - lam[:, tb])
 
     return Gradient(total, encoding=net.encoding, source_fn=sources, per_sample_fn=per_sample)
 

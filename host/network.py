@@ -72,6 +72,7 @@ class ResistorDiodeNetwork:
         return len(self.edges)
 
     def validate(self):
+        """Check the structure (edges, outputs) and the values (conductances and their ranges)."""
         n, p, m = self.n_neurons, self.n_sources, self.n_edges
         if self.conductance.shape != (m,):
             raise ValueError(f"{m} edges but {self.conductance.size} conductances")
@@ -86,27 +87,48 @@ class ResistorDiodeNetwork:
                 f"edges {np.flatnonzero(~touches_neuron)[:10].tolist()} touch no neuron "
                 "(source–source or source–ground resistors only load the sources); remove them"
             )
-        for name, arr in (("conductance", self.conductance), ("g_min", self.g_min), ("g_max", self.g_max)):
-            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+        if self.outputs.size and (self.outputs.min() < 0 or self.outputs.max() >= n):
+            raise ValueError(f"output indices must be neurons 0…{n - 1}, got {self.outputs.tolist()}")
+        self._validate_values()
+
+    def _validate_values(self):
+        """Conductances finite, ≥ 0 and inside their ranges; no neuron left floating."""
+        m = self.n_edges
+        if self.conductance.shape != (m,):
+            raise ValueError(f"{m} edges but {self.conductance.size} conductances")
+        limits = self.__dict__.get("_limits")
+        if limits is None or limits[0] is not self.g_min or limits[1] is not self.g_max:
+            for name, arr in (("g_min", self.g_min), ("g_max", self.g_max)):
+                bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+                if bad.size:
+                    raise ValueError(
+                        f"{name} must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
+                        f"(values {arr[bad[:3]].tolist()})"
+                    )
+            if np.any(self.g_min > self.g_max):
+                raise ValueError("g_min exceeds g_max for some edges")
+            tol = 1e-12 * np.maximum(self.g_max, 1e-300)
+            limits = self.__dict__["_limits"] = (self.g_min, self.g_max, self.g_min - tol, self.g_max + tol)
+        g = self.conductance
+        if not np.all((g >= limits[2]) & (g <= limits[3])):  # one pass; NaN fails it too
+            bad = np.flatnonzero(~np.isfinite(g) | (g < 0))
             if bad.size:
                 raise ValueError(
-                    f"{name} must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
-                    f"(values {arr[bad[:3]].tolist()})"
+                    f"conductance must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
+                    f"(values {g[bad[:3]].tolist()})"
                 )
-        if np.any(self.g_min > self.g_max):
-            raise ValueError("g_min exceeds g_max for some edges")
-        tol = 1e-12 * np.maximum(self.g_max, 1e-300)
-        out = np.flatnonzero((self.conductance < self.g_min - tol) | (self.conductance > self.g_max + tol))
-        if out.size:
+            out = np.flatnonzero((g < limits[2]) | (g > limits[3]))
             k = out[0]
             raise ValueError(
-                f"conductance of edge {k} = {self.conductance[k]:.4g} S is outside its realizable range "
+                f"conductance of edge {k} = {g[k]:.4g} S is outside its realizable range "
                 f"[{self.g_min[k]:.4g}, {self.g_max[k]:.4g}] S ({out.size} edges in all); "
                 "clip it with network.project(g)"
             )
-        if self.outputs.size and (self.outputs.min() < 0 or self.outputs.max() >= n):
-            raise ValueError(f"output indices must be neurons 0…{n - 1}, got {self.outputs.tolist()}")
+        if g.min(initial=np.inf) > 0 and self.__dict__.get("_anchored_when_all_positive"):
+            return  # the structure alone decides well-posedness when no conductance is zero
         self._check_well_posed()
+        if g.min(initial=np.inf) > 0:
+            self.__dict__["_anchored_when_all_positive"] = True
 
     def _check_well_posed(self):
         """Every neuron needs a resistive path to ground or a source."""
@@ -174,21 +196,65 @@ class ResistorDiodeNetwork:
 
     def _stamp_dense(self):
         """Dense H (n×n), B (n×p), D (p×p) from the edges: every edge adds g to the diagonal of
-        each neuron it touches and −g between its two terminals (ground dropped)."""
+        each neuron (and source) it touches and −g between its two terminals (ground dropped).
+        The scatter indices depend on the structure only and are kept."""
         n, p = self.n_neurons, self.n_sources
-        a, b = self.edges[:, 0], self.edges[:, 1]
+        st = self._stamp_plan()
         g = self.conductance
-        ext = n + p + 1  # terminal index space: neurons, sources, ground (last)
-        ia = np.where(a < 0, ext - 1, a)
-        ib = np.where(b < 0, ext - 1, b)
-        full = np.bincount(ia * ext + ib, weights=-g, minlength=ext * ext).reshape(ext, ext)
-        full = full + full.T
-        diag = np.bincount(ia, weights=g, minlength=ext) + np.bincount(ib, weights=g, minlength=ext)
-        full[np.arange(ext), np.arange(ext)] = diag
-        H = np.ascontiguousarray(full[:n, :n])
-        B = np.ascontiguousarray(full[:n, n:n + p])
-        D = np.ascontiguousarray(full[n:n + p, n:n + p])
-        return H, B, D
+        diag = np.bincount(st["diag_index"], weights=g[st["diag_edge"]], minlength=n + p).astype(float)
+        H = np.bincount(st["nn_flat"], weights=-g[st["nn_edge"]], minlength=n * n).astype(float).reshape(n, n)
+        H[np.arange(n), np.arange(n)] += diag[:n]
+        if st["ns_block"] is not None:
+            start, stride = st["ns_block"]
+            B = -np.lib.stride_tricks.as_strided(g[start:], shape=(n, p), strides=(stride * g.itemsize, g.itemsize),
+                                                 writeable=False)
+        elif st["ns_unique"]:
+            B = np.zeros(n * p)
+            B[st["ns_flat"]] = -g[st["ns_edge"]]
+            B = B.reshape(n, p)
+        else:
+            B = np.bincount(st["ns_flat"], weights=-g[st["ns_edge"]], minlength=n * p).astype(float).reshape(n, p)
+        return H, B, np.diag(diag[n:])
+
+    def _stamp_plan(self):
+        plan = self.__dict__.get("_stamp")
+        if plan is not None:
+            return plan
+        n = self.n_neurons
+        a, b = self.edges[:, 0], self.edges[:, 1]
+        na, nb = (a >= 0) & (a < n), (b >= 0) & (b < n)
+        sa, sb = a >= n, b >= n
+        edge = np.arange(self.n_edges)
+        nn = na & nb
+        ns_a, ns_b = na & sb, nb & sa  # neuron–source edges, neuron on side a / side b
+        ns_edge = np.concatenate([edge[ns_a], edge[ns_b]])
+        ns_flat = np.concatenate([a[ns_a] * self.n_sources + (b[ns_a] - n), b[ns_b] * self.n_sources + (a[ns_b] - n)])
+        touched_a, touched_b = a >= 0, b >= 0  # neurons and sources (ground dropped)
+        plan = {
+            "nn_edge": np.concatenate([edge[nn], edge[nn]]),
+            "nn_flat": np.concatenate([a[nn] * n + b[nn], b[nn] * n + a[nn]]),
+            "ns_edge": ns_edge, "ns_flat": ns_flat,
+            "ns_unique": len(np.unique(ns_flat)) == len(ns_flat),
+            "ns_block": self._regular_block(ns_edge, ns_flat),
+            "diag_edge": np.concatenate([edge[touched_a], edge[touched_b]]),
+            "diag_index": np.concatenate([a[touched_a], b[touched_b]]),
+        }
+        self.__dict__["_stamp"] = plan
+        return plan
+
+    def _regular_block(self, ns_edge, ns_flat):
+        """(first edge, row stride) when every neuron sees every source through edges laid out
+        as rows of a strided block (as `layered` builds them), else None."""
+        n, p = self.n_neurons, self.n_sources
+        if len(ns_flat) != n * p or n == 0 or p == 0:
+            return None
+        order = np.argsort(ns_flat, kind="stable")
+        if not np.array_equal(ns_flat[order], np.arange(n * p)):
+            return None
+        E = ns_edge[order].reshape(n, p)
+        start, stride = int(E[0, 0]), int(E[1, 0] - E[0, 0]) if n > 1 else p
+        expect = start + stride * np.arange(n)[:, None] + np.arange(p)[None, :]
+        return (start, stride) if stride >= p and np.array_equal(E, expect) else None
 
     def terminal_index(self):
         """(a, b): the edges' terminals in the extended index space of `terminal_voltages`
@@ -277,17 +343,20 @@ class ResistorDiodeNetwork:
         """A copy with new conductances (same structure; cached incidence is shared)."""
         new = copy.copy(self)
         new.conductance = np.array(g, dtype=float).reshape(self.conductance.shape)
-        new.validate()
+        new._validate_values()
         return new
 
     def with_realized(self, g):
         """A copy holding conductances a part actually realized: its range is widened to include
         them (a part code may land half a step outside the model's range)."""
+        g = np.array(g, dtype=float).reshape(self.conductance.shape)
+        if np.all((g >= self.g_min) & (g <= self.g_max)):
+            return self.with_conductance(g)
         new = copy.copy(self)
-        new.conductance = np.array(g, dtype=float).reshape(self.conductance.shape)
+        new.conductance = g
         new.g_min = np.minimum(self.g_min, new.conductance)
         new.g_max = np.maximum(self.g_max, new.conductance)
-        new.validate()
+        new._validate_values()
         return new
 
     def to_mondeq(self, scale=None):
@@ -312,20 +381,17 @@ class ResistorDiodeNetwork:
         enc = InputEncoding(n_features, differential=differential, scale=input_scale, bias=bias)
         n = hidden + n_outputs
         p = enc.n_sources
-        edges = []
-        for j in range(n):
-            if j < hidden or input_to_outputs:
-                edges += [(j, n + s) for s in range(p)]
-            if leak:
-                edges.append((j, GROUND))
-        for h in range(hidden):
-            for o in range(hidden, n):
-                edges.append((h, o))
+        n_src = n if input_to_outputs else hidden  # neurons 0…n_src−1 see every source
+        per_neuron = np.concatenate([n + np.arange(p), [GROUND] if leak else []]).astype(np.int64)
+        ground_only = np.array([GROUND] * int(leak), dtype=np.int64)
+        first = np.concatenate([np.repeat(np.arange(n_src), len(per_neuron)),
+                                np.repeat(np.arange(n_src, n), len(ground_only))])
+        second = np.concatenate([np.tile(per_neuron, n_src), np.tile(ground_only, n - n_src)])
+        blocks = [np.stack([first, second], axis=1),
+                  np.stack([np.repeat(np.arange(hidden), n_outputs), np.tile(np.arange(hidden, n), hidden)], axis=1)]
         if hidden_coupling:
-            for a in range(hidden):
-                for b in range(a + 1, hidden):
-                    edges.append((a, b))
-        edges = np.array(edges, dtype=np.int64)
+            blocks.append(np.stack(np.triu_indices(hidden, 1), axis=1))
+        edges = np.concatenate(blocks).astype(np.int64)
         lo, hi = np.log(max(g_min, g_max * 1e-3)), np.log(g_max)
         g = np.exp(rng.uniform(lo, lo + 0.5 * (hi - lo), size=len(edges)))
         diodes = np.ones(n, dtype=bool)

@@ -167,7 +167,10 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
             raise ConvergenceError(f"damped Newton did not converge for samples {pending[:10].tolist()}")
         return _finish(kernel, q, x, element, iterations, method, state)
     lo, hi = bounds(element, n)
-    residual = lambda x: natural_residual(kernel.H, q, x, element)  # noqa: E731
+    if method in ("bipartite-newton", "red-black-sor"):
+        residual = lambda x: natural_residual(kernel.H, q, x, element, w=kernel.bipartite().apply(x) + q)  # noqa: E731
+    else:
+        residual = lambda x: natural_residual(kernel.H, q, x, element)  # noqa: E731
     if method == "bipartite-newton":
         x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
         state["schur"] = schur
@@ -192,7 +195,8 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
 
 
 def _finish(kernel, q, x, element, iterations, method, state):
-    eq = certify(kernel.H, q, x, element, iterations)
+    hx = kernel.bipartite().apply(x) if method in ("bipartite-newton", "red-black-sor") else None
+    eq = certify(kernel.H, q, x, element, iterations, hx=hx)
     eq.method, eq.solver_state = method, state
     return eq
 
@@ -260,7 +264,8 @@ def _adjoint_bipartite(K, g, free, schur, transpose):
     if schur is not None and np.array_equal(schur[1], fL):
         M = schur[0].transpose(0, 2, 1) if transpose else schur[0]
     else:
-        M = np.diag(K.d_S)[None] - (H_SL[None] * w[:, None, :]) @ H_LS
+        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, len(S), len(S))
+        M = M.transpose(0, 2, 1) if transpose else M
     rhs = g[:, S] - (g[:, L] * w) @ H_SL.T
     A = np.where(fS[:, :, None], M, np.eye(len(S))[None])
     muS = np.linalg.solve(A, np.where(fS, rhs, 0.0)[:, :, None])[:, :, 0] if len(S) else rhs
