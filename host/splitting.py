@@ -70,7 +70,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     lo32, hi32 = lo.astype(np.float32), hi.astype(np.float32)
     z32 = z.astype(np.float32)
     best, since = np.inf, 0
-    while it < max_iter:
+    while it < max_iter and z0 is None:  # a warm start is already past single precision's use
         it += 1
         x = np.clip(z32, lo32, hi32)
         d = (2 * x - z32) @ K32.T - aKq32 - x
@@ -98,7 +98,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
                 since += 1
             if step <= 1e-16 or since >= 3:
                 break
-        elif step <= 0.05 * tol and it % 2 == 0:
+        elif step <= 0.05 * tol:
             if np.max(residual(np.clip(z, lo, hi))) <= tol:
                 break
     return np.clip(z, lo, hi), it, z, alpha, K
