@@ -31,6 +31,7 @@ COMMANDS = [
     "build",
     "flash",
     "cosim",
+    "calibrate",
     "schematic",
     "montecarlo",
 ]
