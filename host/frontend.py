@@ -24,7 +24,7 @@ from .elements import IdealDiode
 from .encoding import InputEncoding
 from .network import GROUND, ResistorDiodeNetwork
 
-__all__ = ["frontend_network", "frontend_of", "afe_of_network", "check_same_frontend",
+__all__ = ["frontend_network", "kink_init", "frontend_of", "afe_of_network", "check_same_frontend",
            "FrontEndMismatch", "diode_on_fraction", "feature_scale"]
 
 
@@ -37,11 +37,53 @@ def feature_scale(x):
     return max(float(np.max(np.abs(np.asarray(x, dtype=float)))), 1e-12)
 
 
-def frontend_network(afe=None, *, x_scale=1.0, element=None, rng=None, init_fraction=0.6):
+#: where a hidden unit's kink sits at initialization: its open-circuit node voltage this far
+#: below V_MID (the board's Schottky diode, `AFE.diode`, turns on around there at the array's
+#: tens of uA; an ideal diode at 0 V sees it as a slightly shifted kink)
+KINK_V = 0.05
+
+
+def kink_init(afe, x_scale, rng):
+    """Initial rheostat conductances with every hidden unit's ReLU kink inside the data.
+
+    The board's diode (a BAT54) is a soft ReLU: its node follows the weighted average z of its
+    lines down to about -0.1 V and only then flattens logarithmically.  A unit whose z spans only
+    +-0.1 V over the data (what small random conductances give) is therefore almost linear; all
+    units then receive the same gradient -- the linear discriminant's -- and training settles on a
+    linear model (docs/science.md §1.3).  So each hidden unit starts as a steep ReLU across the
+    data: a random unit direction u sets its line pairs (g_i+ - g_i- ~ 0.9·|u_i|·g_max, the other
+    side at g_min), its bias pair puts the kink (z = -KINK_V) through a random point within half
+    the features' range, and the output rheostats start near g_min so that they do not load (and
+    dilute) the hidden nodes.  Returns the conductances in potentiometer order (`AFE.edges`)."""
+    lo, hi = afe.g_min, afe.g_max
+    d, h, k = afe.n_inputs, afe.n_hidden, afe.n_outputs
+    n_lines = 2 * d + 2
+    g_out = np.exp(rng.uniform(np.log(lo), np.log(2 * lo), size=(k, h)))
+    g_in = np.full((h, n_lines), lo)
+    s = afe.input_span / float(x_scale)                  # volts per unit feature
+    for j in range(h):
+        u = rng.normal(size=d)
+        u /= np.linalg.norm(u)
+        big = np.minimum(lo + 0.9 * np.abs(u) * hi, hi)
+        g_in[j, :d] = np.where(u > 0, big, lo)
+        g_in[j, d:2 * d] = np.where(u > 0, lo, big)
+        # KCL with the bias pair at g_min + (D, 0) or (0, -D):
+        #   s·Σ(g_i+ - g_i-)·p_i + v_bias·D = -KINK_V·(G0 + |D|)
+        g0 = g_in[j].sum() + g_out[:, j].sum() + 1.0 / afe.r_leak
+        p = rng.uniform(-0.5, 0.5, size=d) * float(x_scale)
+        num = -KINK_V * g0 - s * float((g_in[j, :d] - g_in[j, d:2 * d]) @ p)
+        D = num / (afe.v_bias + KINK_V) if num > 0 else num / (afe.v_bias - KINK_V)
+        D = float(np.clip(D, -(hi - lo), hi - lo))
+        g_in[j, 2 * d + (0 if D > 0 else 1)] += abs(D)
+    return np.concatenate([g_in.ravel(), g_out.ravel(), np.full(2 * k, lo)])
+
+
+def frontend_network(afe=None, *, x_scale=1.0, element=None, rng=None, init="kinks", init_fraction=0.6):
     """The `ResistorDiodeNetwork` an AFE realizes (see the module doc).
 
-    x_scale: the features' own scale (a feature of x_scale drives a line by afe.input_span);
-    conductances start log-uniform in the lower `init_fraction` of [g_min, g_max]."""
+    x_scale: the features' own scale (a feature of x_scale drives a line by afe.input_span).
+    init: "kinks" (default, `kink_init`: every hidden unit a ReLU with its kink inside the data)
+    or "uniform" (log-uniform in the lower `init_fraction` of [g_min, g_max])."""
     afe = AFE() if afe is None else afe
     afe.check()
     n = afe.n_neurons
@@ -53,8 +95,13 @@ def frontend_network(afe=None, *, x_scale=1.0, element=None, rng=None, init_frac
     g_fixed = np.array([1.0 / r for _, _, r in afe.fixed_resistors()])
     m = len(tunable)
     rng = np.random.default_rng(rng)
-    lo, hi = np.log(afe.g_min), np.log(afe.g_max)
-    g_t = np.exp(rng.uniform(lo, lo + init_fraction * (hi - lo), size=m))
+    if init == "kinks":
+        g_t = kink_init(afe, x_scale, rng)
+    elif init == "uniform":
+        lo, hi = np.log(afe.g_min), np.log(afe.g_max)
+        g_t = np.exp(rng.uniform(lo, lo + init_fraction * (hi - lo), size=m))
+    else:
+        raise ValueError(f"unknown init {init!r}: use 'kinks' or 'uniform'")
     enc = InputEncoding(afe.n_inputs, differential=True, scale=afe.input_span / float(x_scale),
                         bias=afe.v_bias, line_range=afe.line_range)
     diodes = np.zeros(n, dtype=bool)
