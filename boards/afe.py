@@ -69,8 +69,10 @@ class AFE:
     diode: str = "bat54"                # neuron diode (an analog.devices card name)
     v_ref: float = 2.5                  # REF3025 -> AD7928 REF_IN, AD5628 VREFIN
     v_supply: float = 3.3               # VDD of the potentiometers, converters and op-amps
-    input_span: float = 1.0             # volts per unit feature around V_MID
-    v_bias: float = 1.0                 # bias lines at V_MID +- v_bias
+    # host-side encoding choices (not compared against a board): the larger the swing, the
+    # sharper the BAT54's soft ReLU relative to it; 1.2 V stays inside the DACs' +-V_MID
+    input_span: float = 1.2             # volts per unit feature around V_MID
+    v_bias: float = 1.2                 # bias lines at V_MID +- v_bias
     readout_gain: float = 300.0         # logits per volt of output node voltage
     c_extra: float = 20e-12             # per node: diode (BAT54 C_T ~10 pF), ADC buffer input, trace
     pert_dac_channels: tuple = (1, 2)   # DAC1 channels of the output perturbations
