@@ -8,6 +8,7 @@ histogram.png to DIR (docs/montecarlo.md).
 """
 
 import json
+import os
 import time
 
 
@@ -23,8 +24,8 @@ def register(sub):
                    help='JSON overrides of the default table, e.g. {"pot_r_ab": 0.1, "pot_r_w": [100, 200]}')
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="an existing Dask scheduler (e.g. tcp://10.0.0.1:8786); default: a local cluster")
-    p.add_argument("--workers", type=int, default=2,
-                   help="local cluster: worker processes, one ngspice each (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local cluster: worker processes, one ngspice each (default: one per CPU core)")
     p.add_argument("--sensitivity-runs", type=int, default=10, metavar="K",
                    help="runs per part kind with only that part spreading, for the ranking (default 10; 0: none)")
     p.add_argument("--threshold", type=float, default=None,
@@ -65,6 +66,8 @@ def run(args):
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold is an accuracy in [0, 1], got {args.threshold}")
     net, afe, data, table = load_inputs(args.model, args.tolerances, args.dataset)
+    if args.workers is None:
+        args.workers = os.cpu_count() or 1
     tasks = mc.tasks_for(args.runs, args.seed, table, args.sensitivity_runs)
     try:
         client, cluster = mc.connect(args.scheduler, args.workers, args.connect_timeout)
@@ -108,7 +111,12 @@ def plot_histogram(summary, acc, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     ax = axes[0]
     acc = np.asarray(acc)
-    ax.hist(acc * 100, bins=min(30, max(5, acc.size // 5)), color="tab:blue", alpha=0.8)
+    # bins on whole numbers of test samples (an accuracy moves in steps of 1/n)
+    q = 1.0 / max(int(summary.get("test_samples", 0)), 1)
+    step = q * max(1, int(np.ceil((acc.max() - acc.min()) / 40 / q))) if acc.size else q
+    edges = (np.arange(np.floor(acc.min() / step) - 0.5, np.ceil(acc.max() / step) + 1.5) * step
+             if acc.size else 10)
+    ax.hist(acc * 100, bins=np.asarray(edges) * 100, color="tab:blue", alpha=0.8)
     for value, label, style in ((summary["nominal_accuracy"], "nominal board", "-"),
                                 (summary.get("mean"), "mean", "--"), (summary.get("p5"), "5th percentile", ":"),
                                 (summary["threshold"], "threshold", "-.")):
