@@ -86,6 +86,22 @@ class InputEncoding:
             u = np.clip(u, *self.line_range)
         return u
 
+    def is_affine_on(self, x):
+        """True when u = E x + e0 holds exactly for these features (no line clipped)."""
+        return self.line_range is None or self.n_clipped(x) == 0
+
+    def pull_back(self, B):
+        """B E for a matrix B acting on source voltages (k × n_sources → k × n_features), written
+        out: s·(B₊ − B₋) for the differential encoding, s·B₊ single-ended."""
+        d = self.n_features
+        return self.scale * (B[:, :d] - B[:, d:2 * d]) if self.differential else self.scale * B[:, :d]
+
+    def push_forward(self, Z):
+        """Z Eᵀ for per-feature rows Z (k × n_features → k × n_sources; zero on the rails)."""
+        rails = np.zeros(Z.shape[:-1] + (2 if self.differential else 1,))
+        parts = [self.scale * Z, -self.scale * Z, rails] if self.differential else [self.scale * Z, rails]
+        return np.concatenate(parts, axis=-1)
+
     def _lines(self, x):
         """E x + e0 written out (no product with the mostly-zero E): [s·x, −s·x, rails]."""
         batch = x.shape[:-1]

@@ -55,7 +55,7 @@ class Gradient:
         return self._per_sample
 
 
-def _assemble(net, u, v, mu):
+def _assemble(net, u, v, mu, x=None):
     """Gradient from node adjoints μ (batch, n): ∂ℓ/∂g_e = −Σ_batch V_e·λ_e.
 
     By kind of edge, with ⟨a, b⟩ = Σ_batch a·b: neuron j – source s: −(⟨v_j, μ_j⟩ − ⟨u_s, μ_j⟩);
@@ -69,7 +69,10 @@ def _assemble(net, u, v, mu):
     at_neuron = np.where((a >= 0) & (a < net.n_neurons), a, b)
     total -= vm[at_neuron]  # every edge touches a neuron: the ⟨v_j, μ_j⟩ term
     if plan["ns_edge"].size:
-        Q = mu.T @ u  # (n, p): ⟨μ_j, u_s⟩
+        if x is not None and net.encoding.is_affine_on(x):  # u = E x + e0: a product over features
+            Q = net.encoding.push_forward(mu.T @ np.atleast_2d(x)) + np.outer(mu.sum(axis=0), net.encoding.offset)
+        else:
+            Q = mu.T @ u  # (n, p): ⟨μ_j, u_s⟩
         total[plan["ns_edge"]] += Q.ravel()[plan["ns_flat"]]
     nn = plan["nn_edge"][: plan["nn_edge"].size // 2]
     if nn.size:
@@ -130,7 +133,7 @@ def implicit_gradient(net, dl_dv, x=None, *, u=None, equilibrium=None):
     eq = equilibrium or net.solve(u=u)
     g = _node_gradient(net, dl_dv, len(eq.x))
     mu = solve_adjoint(net.prepared_kernel(), g, eq, net.node_element, transpose=True)
-    return _assemble(net, u, eq.x, mu)
+    return _assemble(net, u, eq.x, mu, x=None if x is None else np.atleast_2d(np.asarray(x, dtype=float)))
 
 
 def linearized_conductance(net, v, state=None):

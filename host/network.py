@@ -288,12 +288,25 @@ class ResistorDiodeNetwork:
         """
         if (x is None) == (u is None):
             raise ValueError("give exactly one of features x or source voltages u")
-        u = self.source_voltages(x) if u is None else self._check_u(u)
-        _, B, _, _ = self.kernel()
-        q = np.atleast_2d(u) @ B.T
+        q = self.drive(x) if x is not None else np.atleast_2d(self._check_u(u)) @ self.kernel()[1].T
         if inject is not None:
             q = q - np.asarray(inject, dtype=float)
         return solve_exact(self.prepared_kernel(), q, self.node_element, **kwargs)
+
+    def drive(self, x):
+        """q = B u for features x: through the encoding's affine map, q = x (B E)ᵀ + B e0, a product
+        with n_features columns instead of n_sources (half for differential inputs); where a
+        front-end clips a line, from the clipped source voltages."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        _, B, _, _ = self.kernel()
+        if x.ndim != 2 or x.shape[1] != self.encoding.n_features or not self.encoding.is_affine_on(x):
+            return np.atleast_2d(self.source_voltages(x)) @ B.T
+        if not np.all(np.isfinite(x)):
+            self.source_voltages(x)  # the encoding's message
+        cached = self.__dict__.get("_pulled")
+        if cached is None or cached[0] is not self.conductance:
+            cached = self.__dict__["_pulled"] = (self.conductance, self.encoding.pull_back(B), B @ self.encoding.offset)
+        return x @ cached[1].T + cached[2]
 
     def prepared_kernel(self):
         """H as a `solvers.PreparedKernel` (structure and factorizations kept while the

@@ -41,11 +41,16 @@ class Adam:
         if self.m is None:
             self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
         self.t += 1
-        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
-        self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
-        m_hat = self.m / (1 - self.beta1**self.t)
-        v_hat = self.v / (1 - self.beta2**self.t)
-        return theta - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        # in place: a few passes over the parameters (1.6 M of them for a 784-1024-10 network)
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grad
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * np.square(grad)
+        denom = np.sqrt(self.v / (1 - self.beta2**self.t))
+        denom += self.eps
+        step = np.divide(self.m, denom, out=denom)
+        step *= self.lr / (1 - self.beta1**self.t)
+        return theta - step
 
     def state(self):
         empty = np.zeros(0)

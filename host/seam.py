@@ -63,7 +63,7 @@ class IdealBackend:
     def program(self, conductance):
         g = self.network.project(np.asarray(conductance, dtype=float))
         self.network = self.network.with_conductance(g)
-        return g
+        return self.network.conductance
 
     def measure(self, u, inject=None):
         u = self.network._check_u(u)

@@ -99,8 +99,9 @@ def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
 
     A sample whose measurement failed counts as wrong and is left out of the loss."""
     if backend is None:
-        eq = net.solve(x)
-        v, ok = eq.x, np.ones(len(eq.x), dtype=bool)
+        v = np.concatenate([net.solve(x[s:s + chunk]).x for s in range(0, len(x), chunk)]
+                           or [np.zeros((0, net.n_neurons))])
+        ok = np.ones(len(v), dtype=bool)
     else:
         meas = [backend.measure(net.source_voltages(x[s:s + chunk])) for s in range(0, len(x), chunk)]
         v = np.concatenate([m.v for m in meas])
@@ -160,7 +161,9 @@ class ArrayTask:
 
     def program(self, g):
         net = self.backend.network
-        self.backend.network = net.with_realized(self.backend.program(g))
+        realized = self.backend.program(g)
+        if realized is not self.backend.network.conductance:  # the backend reports what it realized
+            self.backend.network = net.with_realized(realized)
         return self.backend.network.conductance
 
     def gradient(self, x, y, loss_kind, config):
@@ -171,10 +174,10 @@ class ArrayTask:
         net = self.backend.network
         u = net.source_voltages(x)
         if config.method == "implicit":
-            eq = net.solve(u=u)
+            eq = net.solve(x)
             self.last_forward = (net, eq.x, np.ones(len(eq.x), dtype=bool), 1e-9)
             loss, dl_dv, _ = network_loss(net, eq.x, y, loss_kind)
-            return loss, implicit_gradient(net, dl_dv, u=u, equilibrium=eq).conductance, 0
+            return loss, implicit_gradient(net, dl_dv, x, equilibrium=eq).conductance, 0
         g = measure_gradient(self.backend, u, y, loss=loss_kind, method=config.method,
                              epsilon=config.epsilon, centered=config.centered)
         v_on = max((getattr(self.backend, "resolution", 0.0) or 0.0) / 2, 1e-9)
@@ -265,8 +268,11 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
         opt.lr = config.lr_at(epoch)
         order = rng.permutation(n_train)
         losses, skipped, running = [], 0, []
+        inner = tqdm(total=n_train, desc=f"epoch {epoch + 1}", unit="sample", leave=False, position=1,
+                     disable=not progress or n_train < 20 * config.batch_size)  # long epochs show progress
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
+            inner.update(len(idx))
             task.board_seed = [config.seed, epoch, s]      # tolerance-aware: this step's board
             loss, grad_g, failed = task.gradient(data.x_train[idx], data.y_train[idx], loss_kind, config)
             if not config.eval_train and getattr(task, "last_forward", None) is not None:
@@ -278,6 +284,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
             shadow = theta * scale
             task.program(shadow)
             losses.append(loss * len(idx))
+        inner.close()
         record = {"epoch": epoch + 1, "train_loss_running": float(np.sum(losses) / n_train)}
         # conductances the projection holds at their upper bound (a front-end's g_max keeps every
         # rheostat inside its part's current limit: a projection, not an error, counted here)
