@@ -42,12 +42,18 @@ import numpy as np
 from ..boards.afe import REFERENCE
 from .calibration import Calibration, board_identity, frontend_identity, now_iso
 
-__all__ = ["Plan", "measure", "fit_resistors", "fit_diodes", "calibrate", "PRIOR"]
+__all__ = ["Plan", "Readings", "measure", "fit_resistors", "diode_points", "fit_diodes", "calibrate",
+           "calibration_from", "PRIOR", "R_PRIOR"]
 
 #: prior spreads (1 sigma) of the converters' gain (relative) and offset (volts): of the order of
 #: the AD5628's and AD7928's specified gain and offset errors; they only hold the common-mode
 #: direction the readings cannot see (see the module doc)
 PRIOR = {"dac_gain": 2e-3, "dac_offset": 5e-3, "adc_gain": 2e-3, "adc_offset": 3e-3}
+#: weak priors on the rheostats (mean, 1 sigma): R_W in the part's 75..300 ohm spread at 3.3 V
+#: (`MCP4351.r_w_range`, sigma wider than the range), R_AB within its ±20 % tolerance.  With the
+#: default plan the readings determine R_W to ~40 ohm and R_AB to ~0.3 %, so the priors move a
+#: fit by under 10 % of that; they keep a short plan from wandering to unphysical values.
+R_PRIOR = {"r_w_sigma": 150.0, "r_ab_sigma": 0.2}
 _Q = 1.0 / np.sqrt(12.0)        # rms quantization error in LSB
 
 
@@ -268,6 +274,8 @@ def fit_resistors(afe, data):
     prior_sigma = np.concatenate([np.full(nk, PRIOR["dac_gain"]), np.full(nk, PRIOR["dac_offset"]),
                                   np.full(n_adc, PRIOR["adc_gain"]), np.full(n_adc, PRIOR["adc_offset"])])
     n_p = 2 * m + 2 * nk + 2 * n_adc + n_h
+    r_w_mid = 0.5 * sum(afe.pot.r_w_range)
+    n_pr = 2 * m + len(prior_sigma)
     i_conv = 2 * m                                   # first converter parameter
     node_b = np.array([o[1] if o[0] == "node" else -1 for o in arr.other])
     line_b = np.array([o[1] if o[0] == "line" else -1 for o in arr.other])
@@ -308,9 +316,14 @@ def fit_resistors(afe, data):
         J[:, np.arange(n_adc), ia + n_adc + np.arange(n_adc)] = _S["conv"]
         out = (1.0 + ag) * pred + ao
         res = np.concatenate([(out - readings).ravel() * scale,
+                              (r_w - r_w_mid) / R_PRIOR["r_w_sigma"],
+                              (r_ab / r_ab0 - 1.0) / R_PRIOR["r_ab_sigma"],
                               np.concatenate([dg, do, ag, ao]) / prior_sigma])
-        Jp = np.zeros((len(prior_sigma), n_p))
-        Jp[np.arange(len(prior_sigma)), i_conv + np.arange(len(prior_sigma))] = _S["conv"] / prior_sigma
+        Jp = np.zeros((n_pr, n_p))
+        Jp[np.arange(m), np.arange(m)] = _S["r_w"] / R_PRIOR["r_w_sigma"]
+        Jp[m + np.arange(m), m + np.arange(m)] = _S["r_ab"] / R_PRIOR["r_ab_sigma"]
+        Jp[2 * m + np.arange(len(prior_sigma)), i_conv + np.arange(len(prior_sigma))] = \
+            _S["conv"] / prior_sigma
         return res, np.concatenate([J.reshape(n_rows * n_adc, n_p) * scale, Jp])
 
     cache = {}
@@ -407,7 +420,8 @@ def calibrate(port, afe, plan=Plan(), *, progress=True):
 def calibration_from(afe, caps, data):
     """Fit 1 and 2 on measured `data` -> `Calibration` (identity from `caps`, dated now)."""
     fit = fit_resistors(afe, data)
-    if np.any(fit["r_w"] < 0) or np.any(fit["r_ab"] <= 0):
+    lowest = np.min(data.codes, axis=0) / 2 ** afe.pot.bits
+    if np.any(fit["r_w"] + fit["r_ab"] * lowest <= 0) or np.any(fit["r_ab"] <= 0):
         raise ValueError("calibration fit gave a negative resistance: the readings do not fit the "
                          "front-end (check the board's wiring and that its front-end is the model's)")
     pts = diode_points(afe, data, fit)
