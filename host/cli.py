@@ -105,7 +105,25 @@ def build_parser():
         if "--debug" not in p._option_string_actions:
             p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                            help="show a traceback on errors")
+    parser.commands = sub.choices
     return parser
+
+
+def parse(parser, argv):
+    """parse_args, with every argument error in the command's own format (``diodenet CMD:
+    error: …``, exit 2): unknown arguments are reported by the command's parser, not the
+    top-level one, and ``--opt=--`` (which argparse silently turns into the default) is refused."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if a in parser.commands), None)
+    owner = parser.commands[command] if command else parser
+    parser.error = owner.error              # e.g. an ambiguous option, found by the top level
+    for a in argv:
+        if a.startswith("-") and a.endswith("=--"):
+            owner.error(f"argument {a[:-3]}: expected a value, got '--'")
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 _KNOWN = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
@@ -136,7 +154,7 @@ def _raise_terminated(signum, frame):
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     debug = getattr(args, "debug", False) or os.environ.get("DIODENET_DEBUG", "") not in ("", "0")
     old = {}
     for s in (signal.SIGTERM, signal.SIGHUP):

@@ -383,16 +383,35 @@ def config_differences(saved, config, saved_run, run_info, epochs_done):
     return diffs
 
 
+_STATE_TYPES = {"epoch": int, "wall_time": (int, float), "history": list, "rng": dict, "fingerprint": dict,
+                "config": dict, "model": dict}
+
+
+def _check_state(state):
+    """The checkpoint's JSON state has every entry, of the right type (else a ValueError)."""
+    if not isinstance(state, dict):
+        raise ValueError("its state is not a JSON object")
+    for key, kind in _STATE_TYPES.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ValueError(f"its state entry {key!r} is {state.get(key)!r}, not a {getattr(kind, '__name__', 'number')}")
+    if state["epoch"] < 0 or len(state["history"]) != state["epoch"] \
+            or not all(isinstance(h, dict) for h in state["history"]):
+        raise ValueError(f"its history does not match its epoch count {state['epoch']}")
+    if not isinstance(state.get("run", {}), dict):
+        raise ValueError("its state entry 'run' is not a JSON object")
+
+
 def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info):
     from .modelio import read_npz
     try:
         data = read_npz(path, "training checkpoint",
                         allow_empty=("diodes", "outputs", "m", "v", "velocity"))
         state = json.loads(str(data["state"]))
+        _check_state(state)
         saved_fp = state["fingerprint"]
     except FileNotFoundError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{exc if str(path) in str(exc) else f'checkpoint {path} is unreadable: {exc}'}; "
                          f"{_FRESH}") from None
     in_config = {"batch_size", "optimizer", "loss"}      # named by config_differences below
@@ -407,10 +426,18 @@ def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info)
                          f"{_FRESH}")
     try:
         model = model_class.from_arrays(state["model"], data)
-        opt.load_state({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
+        shadow = data["shadow"]
+        size = sum(st.conductance.size for st in getattr(model, "stages", [model]))
+        if shadow.shape != (size,) or not np.all(np.isfinite(shadow)):
+            raise ValueError(f"its optimizer conductances have shape {shadow.shape}, the model {size}")
+        opt_state = {k[4:]: v for k, v in data.items() if k.startswith("opt_")}
+        for k, v in opt_state.items():
+            if v.ndim and v.size and v.shape != shadow.shape:
+                raise ValueError(f"its optimizer state {k!r} has shape {v.shape}, not {shadow.shape}")
+        opt.load_state(opt_state)
         rng.bit_generator.state = state["rng"]
-        return model, data["shadow"], state["history"], state["epoch"], state["wall_time"]
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        return model, shadow, state["history"], state["epoch"], state["wall_time"]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ValueError(f"checkpoint {path} is incomplete or corrupt ({type(exc).__name__}: {exc}); "
                          f"{_FRESH}") from None
 
