@@ -113,19 +113,22 @@ def _warm_start(H, q, d, lo, hi, block=10, max_blocks=10):
     return x
 
 
-def active_set(H, q, element, max_iter, x0=None):
-    """Primal–dual active set on the LCP: (x, iterations, indices of samples still changing)."""
+def active_set(H, q, element, max_iter, x0=None, inverse=None):
+    """Primal–dual active set on the LCP: (x, iterations, indices of samples still changing).
+
+    inverse: a function returning H⁻¹ (kept by the caller across calls), else computed once here."""
     batch, n = q.shape
     d = diagonal(H)
     lo, hi = bounds(element, n)
     solve = _solve_fixed_sets_sparse if sp.issparse(H) else _solve_fixed_sets_dense
     cache = {}
 
-    def inverse():
+    def own_inverse():
         if "K" not in cache:
             cache["K"] = np.linalg.inv(H)
         return cache["K"]
 
+    inverse = inverse or own_inverse
     if not sp.issparse(H):
         H = np.asarray(H, dtype=float)
     x = _warm_start(H, q, d, lo, hi) if x0 is None else np.clip(x0, lo, hi)

@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 METHODS = ("bipartite-newton", "red-black-sor", "peaceman-rachford", "active-set", "newton")
-DENSE_SPLITTING_MIN = 160  # smallest dense non-bipartite kernel solved by splitting (measured)
+DENSE_SPLITTING_MIN = 48  # smallest dense non-bipartite kernel solved by splitting (measured)
+POLISH_MAX = 400  # up to this size the splitting only finds the diode states; the active set ends it
 SOR_MIN = 256  # smallest bipartite kernel with two large colours solved by red–black SOR
 
 
@@ -182,13 +183,20 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
         z0 = None
         if start is not None and "z" in start.solver_state and start.solver_state["z"].shape == q.shape:
             z0 = start.solver_state["z"]
+        polish = n <= POLISH_MAX
         x, iterations, z, _, _ = dense_peaceman_rachford(kernel.H, q, lo, hi, tol=tol or 1e-9,
                                                          exact=tol is None, alpha=alpha, K=K, z0=z0,
-                                                         residual=residual)
+                                                         residual=residual, until_settled=polish)
         state["z"] = z
-        pending = np.flatnonzero(residual(x) > (tol or 1e-9))
+        if polish:  # states found: the active set finishes exactly (one solve per sample, typically)
+            x, more, pending = active_set(kernel.H, q, element, max_iter, x, inverse=kernel.inverse)
+            iterations += more
+            state["polished"] = True
+        else:
+            pending = np.flatnonzero(residual(x) > (tol or 1e-9))
     else:
-        x, iterations, pending = active_set(kernel.H, q, element, max_iter, x0)
+        x, iterations, pending = active_set(kernel.H, q, element, max_iter, x0,
+                                            inverse=None if kernel.sparse else kernel.inverse)
     if pending.size:
         x, iterations = _rescue(kernel, q, element, x, iterations, pending, max_iter)
     return _finish(kernel, q, x, element, iterations, method, state)
