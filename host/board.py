@@ -15,6 +15,13 @@ analog front-end (`host.frontend.frontend_network`; the model records its `AFE`)
   (`boards.parts.Rheostat`, the one map), written with POT_WRITE (the controller reads every write
   back and reports ERR_VERIFY on a mismatch; the driver checks the echoed code too); only codes that
   changed are written.  Returns the realized conductances.
+* `calibration` (a `host.calibration.Calibration` or its JSON file, from `diodenet calibrate`):
+  checked against the board's CAPS and the model's front-end (refused, naming both, when it was
+  measured elsewhere; a warning when stale); then codes are chosen from each rheostat's measured
+  R_W and R_AB, line and perturbation voltages go out through the calibrated DAC channels,
+  readings come back through the calibrated ADC channels, and the calibrated conductances,
+  applied voltages and injected currents are what `program`, `measure` and `last_inject` report.
+  `write_codes` and `measure_codes` (raw codes in, raw readings out) are what calibration uses.
 * `measure(u, inject=None)`: samples go to the controller's sample memory (LOAD_SAMPLES: each
   sample's input-line codes and its own perturbed-phase codes) and one RUN_BATCH measures them;
   node voltages = ADC sums / 2^k · LSB − V_MID.  The bias lines are DAC1 channels written when

@@ -11,14 +11,18 @@ hidden node) ties the conductances to each other and, through R_inj = 100 kΩ an
 to ohms: every reading fixes the ratios g_e/Σg, the injection DAC's step through the known R_inj
 fixes the outputs' scale, and the output–hidden rheostats carry it on to the hidden nodes.
 
-Measurement (`measure`): for each of a few configurations of rheostat codes (every rheostat
-takes each of a few codes once, the codes shuffled between rheostats so the nodes' weights
-differ), a batch of samples with the input lines at random voltages V_MID + [0.3, 1.2] V (the bias lines
-per group of samples: they are written outside a batch), and the perturbation DACs at random
-codes over their full range in the perturbed phase (the forward phase holds them at mid-scale);
-the hidden nodes then stay above V_MID and the diodes block.  Each sample gives two readings of
-every node.  Then, at a low and a high resistance, samples with the lines below V_MID drive the
-hidden nodes down until their diodes conduct.
+Measurement (`measure`): K configurations of rheostat codes -- configuration c puts rheostat e
+at codes[(c + s_e) mod K], s_e random per rheostat, so every rheostat takes every code once and
+every node weights its neighbours differently (with one code everywhere the hidden nodes move
+together and an output's rheostats to them cannot be told apart).  Per configuration a batch of
+samples in groups (the bias lines are written between batches), the input lines near either end
+of V_MID + [0.1, 1.2] V, the perturbation DACs at random codes over their range in the perturbed
+phase (the forward phase holds them at mid-scale): the hidden nodes stay above V_MID and the
+diodes block.  Each sample gives two readings of every node.  Then, in a few configurations,
+samples with every line below V_MID pull the hidden nodes down until their diodes conduct.
+A node's overall scale is seen only weakly within one configuration; the straight-line law
+R = R_W + R_AB·code shared by configurations that mix the codes differently pins it (so at
+least 4 configurations; two leave it free).
 
 Fit 1 (`fit_resistors`), one nonlinear least squares over all diode-off readings:
 unknowns R_W,e and R_AB,e of every rheostat (R_e = R_W,e + R_AB,e·code/256, several codes per
@@ -28,7 +32,7 @@ predicts every reading by solving the array's nodal equations (`boards.afe.AFE.n
 form); residuals in ADC LSB.  A common shift or scale of all converters against V_MID moves the
 readings only through R_leak (≤ 1 % of a node's conductance): that direction is held by weak
 priors at the converters' specified errors (`PRIOR`), and it does not change predicted
-readings.  Fit 2 (`fit_diodes`): with the rheostats and converters known, each conducting
+readings; weak datasheet priors on R_W and R_AB (`R_PRIOR`) keep a short plan physical.  Fit 2 (`fit_diodes`): with the rheostats and converters known, each conducting
 diode's current is minus the resistor currents into its node (KCL on calibrated voltages) and
 its voltage V_MID − V_node; per hidden node I_S and N of i = I_S·(exp(V_D/(N·V_t)) − 1) (the
 junction form ngspice evaluates; the series resistance is folded into N over the currents
