@@ -134,6 +134,19 @@ def test_plan_refuses_what_cannot_separate_r_w_and_r_ab():
     assert all(sorted(cfg[:, e]) == [25, 90, 256] for e in range(AFE.n_pots))
 
 
+def test_command_bad_input_is_a_one_line_error(tmp_path, capsys):
+    from diodenet.host.cli import main
+    cases = [(["--codes", "a,b"], "integers separated by commas"),
+             (["--codes", "25,25"], "two different rheostat codes"),
+             (["--codes", "25,300"], "codes 0..256"),
+             (["-o", str(tmp_path)], "is a folder"),
+             ([], "cannot open the board at socket://127.0.0.1:1")]
+    for extra, msg in cases:
+        assert main(["calibrate", "--port", "socket://127.0.0.1:1", "--quiet"] + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("diodenet calibrate: error:") and msg in err and "\n" not in err, err
+
+
 # --- measurement and fits on the co-simulated board's analog side (ngspice) -----------------------------
 
 class BridgePort:
