@@ -275,16 +275,23 @@ class Tolerances:
         mid-rail reference's offset (v_mid, volts).  seed: an int or a sequence of ints."""
         sizes = _sizes(afe)
         out = nominal_deviations(afe)
-        base = list(seed) if isinstance(seed, (list, tuple)) else [int(seed)]
+        base = [int(v) for v in seed] if isinstance(seed, (list, tuple)) else [int(seed)]
         for name, t in self.spreads.items():
             if t.is_zero:
                 if t.kind == "range":
                     out[KEYS[name]] = np.full(sizes[name], t.value[0])
                 continue
-            rng = np.random.default_rng([*base, _STREAM[name]])
+            rng = np.random.default_rng(_stream_key(base, name))
             out[KEYS[name]] = t.draw(rng, sizes[name])
         out["v_mid"] = float(np.asarray(out["v_mid"]).reshape(-1)[0])
         return out
+
+
+def _stream_key(base, name):
+    """Entropy of an entry's stream for a seed sequence `base`: its length first and the entry's
+    stream number + 1 last, so seeds of different lengths never share a stream (numpy's
+    SeedSequence treats [a, b] and [a, b, 0] alike: a trailing zero is invisible)."""
+    return [len(base), *base, _STREAM[name] + 1]
 
 
 def _range_nominal(name):

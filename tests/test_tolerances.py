@@ -93,3 +93,12 @@ def test_the_cosimulated_board_draws_from_the_table():
     assert np.all(np.abs(c["r_ab"] - 1) <= 0.1) and np.all(c["r_w"] == SMALL_AFE.pot.r_w)
     nominal = part_deviations(SMALL_AFE, 0.0, seed=5)
     assert np.all(nominal["r_ab"] == 1) and nominal["v_mid"] == 0 and np.all(nominal["diode_vf"] == 0)
+
+
+def test_seeds_of_different_lengths_never_share_a_draw():
+    """numpy's SeedSequence does not see a trailing zero: [0, 5] and [0, 5, 0] must still differ
+    (a Monte Carlo run's board [seed, run] and a training step's [seed, epoch, step])."""
+    tol = Tolerances()
+    a, b = tol.sample(SMALL_AFE, [0, 5]), tol.sample(SMALL_AFE, [0, 5, 0])
+    assert not np.array_equal(a["r_ab"], b["r_ab"])
+    assert not np.array_equal(tol.sample(SMALL_AFE, 0)["r_w"], tol.sample(SMALL_AFE, [0, 0])["r_w"])
