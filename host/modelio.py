@@ -122,6 +122,15 @@ def read_npz(path, what="NumPy .npz file", numeric=True, allow_empty=()):
     return data
 
 
+def check_finite(model):
+    """Every floating-point array of a model is finite (else a ValueError naming the array)."""
+    _, arrays = model.to_arrays()
+    for name, a in arrays.items():
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ValueError(f"array {name!r} contains NaN or infinite values")
+
+
 def load_model(path, with_extra=False):
     """Read a model written by `save_model` (or a bare monDEQ: arrays W, U, b).  A file that is
     missing, truncated, corrupt or not a model raises FileNotFoundError / ValueError naming it."""
@@ -139,6 +148,7 @@ def load_model(path, with_extra=False):
         if kind not in _KINDS:
             raise ValueError(f"{path}: unknown model kind {kind!r}")
         model = _KINDS[kind].from_arrays(meta, data)
+        check_finite(model)
     except ValueError as exc:
         msg = str(exc)
         raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from None

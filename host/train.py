@@ -256,6 +256,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
     if ckpt is not None and resume and ckpt.exists():
         restored, shadow, history, start_epoch, elapsed = _load_checkpoint(
             ckpt, type(task.model), opt, rng, fingerprint, config, run_info)
+        _check_same_network(ckpt, restored, task.model)
         task.restore(restored)
     finished_before = start_epoch >= config.epochs and start_epoch > 0
     task.program(shadow)
@@ -387,6 +388,18 @@ _STATE_TYPES = {"epoch": int, "wall_time": (int, float), "history": list, "rng":
                 "config": dict, "model": dict}
 
 
+def _check_same_network(path, restored, model):
+    """The checkpoint's network is this run's apart from its conductances (else a ValueError)."""
+    meta_a, arr_a = restored.to_arrays()
+    meta_b, arr_b = model.to_arrays()
+    keys = sorted(k for k in set(arr_a) | set(arr_b) if not k.endswith("conductance"))
+    differ = [k for k in keys if k not in arr_a or k not in arr_b or np.shape(arr_a[k]) != np.shape(arr_b[k])
+              or not np.array_equal(arr_a[k], arr_b[k])]
+    if differ or json.dumps(meta_a, sort_keys=True, default=str) != json.dumps(meta_b, sort_keys=True, default=str):
+        raise ValueError(f"checkpoint {path} holds another network than this run's (differing: "
+                         f"{', '.join(differ) or 'its description'}); {_FRESH}")
+
+
 def _check_state(state):
     """The checkpoint's JSON state has every entry, of the right type (else a ValueError)."""
     if not isinstance(state, dict):
@@ -426,14 +439,30 @@ def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info)
                          f"{_FRESH}")
     try:
         model = model_class.from_arrays(state["model"], data)
+        from .modelio import check_finite
+        check_finite(model)
         shadow = data["shadow"]
         size = sum(st.conductance.size for st in getattr(model, "stages", [model]))
         if shadow.shape != (size,) or not np.all(np.isfinite(shadow)):
             raise ValueError(f"its optimizer conductances have shape {shadow.shape}, the model {size}")
         opt_state = {k[4:]: v for k, v in data.items() if k.startswith("opt_")}
+        template = opt.state()                  # the optimizer's own entries: vectors and counters
+        if set(opt_state) != set(template):
+            raise ValueError(f"its optimizer state has entries {sorted(opt_state)}, not {sorted(template)}")
         for k, v in opt_state.items():
+            if v.ndim != np.ndim(template[k]):
+                raise ValueError(f"its optimizer state {k!r} has shape {v.shape}")
+            if v.ndim == 0 and not (v.dtype.kind in "iu" and v >= 0):
+                raise ValueError(f"its optimizer counter {k!r} is {v!r}, not a count")
             if v.ndim and v.size and v.shape != shadow.shape:
                 raise ValueError(f"its optimizer state {k!r} has shape {v.shape}, not {shadow.shape}")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"its optimizer state {k!r} contains NaN or infinite values")
+        if "v" in opt_state and np.any(opt_state["v"] < 0):     # Adam's second moment
+            raise ValueError("its optimizer state 'v' (second moments) has negative entries")
+        vectors = [v.size > 0 for v in opt_state.values() if v.ndim]
+        if any(vectors) and not all(vectors):
+            raise ValueError("its optimizer state is partly empty")
         opt.load_state(opt_state)
         rng.bit_generator.state = state["rng"]
         return model, shadow, state["history"], state["epoch"], state["wall_time"]

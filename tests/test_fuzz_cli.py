@@ -229,7 +229,8 @@ def test_fuzz_model_files(command, capsys, run_dir, tmp_path):
         if command == "netlist":
             argv = ["netlist", path, "-o", tmp_path / f"o{i}.cir", "--part", "none"]
         elif command == "verify":
-            argv = ["verify", path, "--samples", "2", "--part", "none", "--plot", tmp_path / f"v{i}.png"]
+            argv = ["verify", path, "--dataset", "xor", "--samples", "2", "--part", "none",
+                    "--plot", tmp_path / f"v{i}.png"]
         else:
             argv = ["train", "--dataset", "xor", "--hidden", "3", "--epochs", "1", "--init", path,
                     "-o", tmp_path / f"t{i}", "--quiet"]

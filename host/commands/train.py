@@ -244,8 +244,10 @@ def _initial(net, init):
         model = load_model(init)
     except (OSError, ValueError) as exc:
         raise UserError(f"--init {init}: {exc}") from None
-    if not isinstance(model, ResistorDiodeNetwork) or model.edges.shape != net.edges.shape \
-            or not np.array_equal(model.edges, net.edges):
+    if not isinstance(model, ResistorDiodeNetwork) or model.n_neurons != net.n_neurons \
+            or model.encoding.to_dict() != net.encoding.to_dict() \
+            or any(np.shape(getattr(model, k)) != np.shape(getattr(net, k))
+                   or not np.array_equal(getattr(model, k), getattr(net, k)) for k in ("edges", "outputs", "diodes")):
         raise UserError(f"--init {init}: its network is not the one this run trains (different "
                         "front-end or size); train with the same --dataset/--hidden/--frontend")
     if net.frontend is not None and model.frontend is not None:
