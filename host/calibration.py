@@ -195,7 +195,11 @@ class Calibration:
 
     def age_days(self, now=None):
         now = now or dt.datetime.now(dt.timezone.utc)
-        when = dt.datetime.fromisoformat(self.date)
+        try:
+            when = dt.datetime.fromisoformat(self.date)
+        except (TypeError, ValueError):
+            raise ValueError(f"calibration date {self.date!r} is not an ISO 8601 date; re-run "
+                             "diodenet calibrate") from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
         return (now - when).total_seconds() / 86400.0

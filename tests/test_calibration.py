@@ -105,6 +105,8 @@ def test_stale_calibration_warns_and_fresh_does_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_calibration(_cal(), CAPS, AFE)
+    with pytest.raises(ValueError, match="not an ISO 8601 date"):
+        check_calibration(_cal(date="yesterday"), CAPS, AFE)
 
 
 def test_bad_files_are_clear_errors(tmp_path):
