@@ -103,7 +103,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
                 best, since = step, 0
             else:
                 since += 1
-            if step <= 1e-16 or since >= 4:
+            if step <= 1e-16 or (since >= 4 and step <= 1e-11):  # at rounding: no more progress
                 if anchor_step <= 1e3 * step:
                     break
                 anchor_step = 1e-3 * step  # stalled on float32 increments: anchor, then go on
