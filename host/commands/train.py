@@ -28,7 +28,7 @@ def register(sub):
     p.add_argument("--epochs", type=nonnegative_int, default=None, help="epochs (default 20; 30 on a front-end)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="samples per step (default 32; 16 on a front-end)")
     p.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate on g/g_max (default 0.01; 0.1 on a front-end; 0.005 for a cascade)")
+                   help="learning rate on g/g_max (default 0.01; 0.05 on a front-end; 0.005 for a cascade)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
                    help="learning rate per epoch (default: cosine decay on a front-end, else constant)")
@@ -169,7 +169,7 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         raise UserError("--cascade runs on the ideal and spice backends; a board holds one array")
     kind = None if cascade is not None else _frontend_kind(frontend, backend, data, hidden)
     if lr is None:
-        lr = 0.005 if cascade is not None else 0.1 if kind is not None else 0.01
+        lr = 0.005 if cascade is not None else 0.05 if kind is not None else 0.01
     if lr_schedule is None:
         lr_schedule = "cosine" if kind is not None else "constant"
     if epochs is None:
