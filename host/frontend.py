@@ -43,7 +43,7 @@ def feature_scale(x):
 KINK_V = 0.05
 
 
-def kink_init(afe, x_scale, rng):
+def kink_init(afe, x_scale, rng, *, kink_v=KINK_V, spread=0.5, steep=0.9):
     """Initial rheostat conductances with every hidden unit's ReLU kink inside the data.
 
     The board's diode (a BAT54) is a soft ReLU: its node follows the weighted average z of its
@@ -64,15 +64,15 @@ def kink_init(afe, x_scale, rng):
     for j in range(h):
         u = rng.normal(size=d)
         u /= np.linalg.norm(u)
-        big = np.minimum(lo + 0.9 * np.abs(u) * hi, hi)
+        big = np.minimum(lo + steep * np.abs(u) * hi, hi)
         g_in[j, :d] = np.where(u > 0, big, lo)
         g_in[j, d:2 * d] = np.where(u > 0, lo, big)
         # KCL with the bias pair at g_min + (D, 0) or (0, -D):
         #   s·Σ(g_i+ - g_i-)·p_i + v_bias·D = -KINK_V·(G0 + |D|)
         g0 = g_in[j].sum() + g_out[:, j].sum() + 1.0 / afe.r_leak
-        p = rng.uniform(-0.5, 0.5, size=d) * float(x_scale)
-        num = -KINK_V * g0 - s * float((g_in[j, :d] - g_in[j, d:2 * d]) @ p)
-        D = num / (afe.v_bias + KINK_V) if num > 0 else num / (afe.v_bias - KINK_V)
+        p = rng.uniform(-spread, spread, size=d) * float(x_scale)
+        num = -kink_v * g0 - s * float((g_in[j, :d] - g_in[j, d:2 * d]) @ p)
+        D = num / (afe.v_bias + kink_v) if num > 0 else num / (afe.v_bias - kink_v)
         D = float(np.clip(D, -(hi - lo), hi - lo))
         g_in[j, 2 * d + (0 if D > 0 else 1)] += abs(D)
     return np.concatenate([g_in.ravel(), g_out.ravel(), np.full(2 * k, lo)])
