@@ -126,7 +126,7 @@ def connect(scheduler=None, workers=2, timeout=5.0):
     if int(workers) < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address=":0", silence_logs=40)
     return Client(cluster), cluster
 
 

@@ -212,8 +212,10 @@ def test_the_command_writes_the_distribution_and_refuses_bad_input(moons_model, 
     model = tmp_path / "model.npz"
     save_model(model, net)
     out = tmp_path / "mc"
-    rc = main(["montecarlo", str(model), "--runs", "4", "--workers", "1", "--sensitivity-runs", "1",
-               "--dataset", "moons", "-o", str(out), "--quiet", "--json"])
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster:
+        rc = main(["montecarlo", str(model), "--runs", "4", "--scheduler", cluster.scheduler_address,
+                   "--sensitivity-runs", "1", "--dataset", "moons", "-o", str(out), "--quiet", "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     doc = json.loads((out / "montecarlo.json").read_text())

@@ -65,21 +65,32 @@ def run(args):
         raise UserError("--runs must be >= 1 and --sensitivity-runs >= 0")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold is an accuracy in [0, 1], got {args.threshold}")
-    net, afe, data, table = load_inputs(args.model, args.tolerances, args.dataset)
     if args.workers is None:
         args.workers = os.cpu_count() or 1
-    tasks = mc.tasks_for(args.runs, args.seed, table, args.sensitivity_runs)
+    client = cluster = None
     try:
-        client, cluster = mc.connect(args.scheduler, args.workers, args.connect_timeout)
-    except mc.SchedulerUnreachable as exc:
-        raise UserError(str(exc)) from None
-    try:
+        if args.scheduler:           # an address that does not answer: said before any other work
+            client, cluster = mc.connect(args.scheduler, args.workers, args.connect_timeout)
+        net, afe, data, table = load_inputs(args.model, args.tolerances, args.dataset)
+        tasks = mc.tasks_for(args.runs, args.seed, table, args.sensitivity_runs)
+        if client is None:
+            client, cluster = mc.connect(None, args.workers)
+        if args.scheduler:
+            try:
+                client.wait_for_workers(1, timeout=args.connect_timeout)
+            except (TimeoutError, OSError):
+                raise UserError(f"the Dask scheduler at {args.scheduler} has no workers (waited "
+                                f"{args.connect_timeout:g} s); start some with `dask worker "
+                                f"{args.scheduler}`") from None
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         t0 = time.perf_counter()
         results = mc.run_tasks(client, tasks, net, data.x_test, data.y_test, table, progress=not args.quiet)
         wall = time.perf_counter() - t0
+    except mc.SchedulerUnreachable as exc:
+        raise UserError(str(exc)) from None
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
     summary = mc.summarize(results, args.threshold)
