@@ -153,16 +153,12 @@ def test_traceback_only_with_debug(capsys, tmp_path):
 
 
 def test_an_unexpected_failure_is_one_line_too(capsys, monkeypatch):
+    """A bug (an exception no one expected) still ends in the one format, asking for --debug."""
     import diodenet.host.commands.activations as act
 
     def broken(args):
         return {}["no such key"]
-    monkeypatch.setattr(act, "run", broken)
-    from diodenet.host import cli
-    parser = cli.build_parser()
-    args = parser.parse_args(["activations"])
-    args.func = broken
-    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, a: args})())
+    monkeypatch.setattr(act, "run", broken)            # register() binds the module's `run`
     err = refused(capsys, "activations", says="unexpected KeyError")
     assert "--debug" in err
 
