@@ -106,3 +106,53 @@ def test_board_limits_are_refused_with_the_fix():
     with pytest.raises(ValueError, match="kind='simulation'"):
         AFE(n_hidden=12, n_outputs=2, n_inputs=2).check()
     AFE(n_hidden=12, n_outputs=2, n_inputs=2, kind="simulation").check()
+
+
+def _bat54_element(afe):
+    from diodenet.analog.devices import diode_card
+    from diodenet.host.elements import ShockleyDiode
+    card = diode_card(afe.diode)
+    return ShockleyDiode(card.saturation_current(), card.N)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kink_init_puts_every_hidden_kink_inside_the_data(seed):
+    """The board's BAT54 is a soft ReLU: a hidden unit is nonlinear over the data only when its
+    node swings well past the knee on both sides.  With the default (kink) initialization every
+    hidden node, solved with the BAT54 by the reference solver over features filling the data's
+    range, is clamped below V_MID for some inputs, follows its lines above it for others, and
+    spans several tenths of a volt; the output rheostats start near g_min."""
+    afe, x_scale = SMALL_AFE, 2.0
+    x = np.random.default_rng(100 + seed).uniform(-x_scale, x_scale, (2000, afe.n_inputs))
+    net = frontend_network(afe, x_scale=x_scale, rng=seed, element=_bat54_element(afe))
+    v = net.solve(x).x[:, :afe.n_hidden]
+    assert np.all(np.mean(v < -0.05, axis=0) > 0.02), np.mean(v < -0.05, axis=0)
+    assert np.all(np.mean(v > 0.1, axis=0) > 0.02), np.mean(v > 0.1, axis=0)
+    assert np.all(v.max(axis=0) - v.min(axis=0) > 0.3)
+    g, m = net.conductance, afe.n_pots
+    assert np.all(g[:m] >= afe.g_min) and np.all(g[:m] <= afe.g_max)
+    out = afe.n_hidden * len(afe.input_lines)
+    assert np.all(g[out:m] <= 2 * afe.g_min)
+    # the small random conductances of the uniform initialization leave some unit linear
+    uni = frontend_network(afe, x_scale=x_scale, rng=seed, init="uniform", element=_bat54_element(afe))
+    vu = uni.solve(x).x[:, :afe.n_hidden]
+    assert np.any(np.mean(vu < -0.05, axis=0) <= 0.02) or np.any(vu.max(axis=0) - vu.min(axis=0) <= 0.3)
+
+
+def test_unknown_init_is_named():
+    with pytest.raises(ValueError, match="unknown init 'zeros'"):
+        frontend_network(SMALL_AFE, init="zeros")
+
+
+def test_moons_is_learned_through_the_soft_bat54_relu():
+    """Training the board's front-end with the BAT54 diode on moons (the training defaults of a
+    front-end: lr 0.05 cosine, 30 epochs, batch 16) beats the 87-92 % a linear model gets."""
+    from diodenet.host.datasets import load_dataset
+    from diodenet.host.frontend import feature_scale
+    from diodenet.host.train import TrainConfig, train
+    data = load_dataset("moons", seed=0)
+    net = frontend_network(SMALL_AFE, x_scale=feature_scale(data.x_train), rng=0,
+                           element=_bat54_element(SMALL_AFE))
+    config = TrainConfig(epochs=30, batch_size=16, lr=0.05, lr_schedule="cosine", seed=0)
+    result = train(net, data, config, None, progress=False)
+    assert result.history[-1]["test_accuracy"] >= 0.95
