@@ -72,6 +72,7 @@ positive_float = _number(float, lambda v: v > 0, "> 0")
 nonnegative_float = _number(float, lambda v: v >= 0, "≥ 0")
 finite_float = _number(float, lambda v: True, "finite")
 fraction = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+unit_interval = _number(float, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 def output_file(path, option="-o"):

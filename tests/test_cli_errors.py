@@ -294,3 +294,13 @@ def test_idx_folder(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(ValueError, match="no t10k-labels-idx1-ubyte"):
         load_dataset(str(tmp_path))
+
+
+def test_every_numeric_option_is_checked_at_parse_time():
+    """No command takes a bare int/float: each numeric option has a validator from `cli` (or its
+    own) so that 0, negative, NaN or infinite values are refused as they are parsed."""
+    from diodenet.host import cli
+    parser = cli.build_parser()
+    bare = [f"{name} {a.option_strings[0]}" for name, sub in parser.commands.items() for a in sub._actions
+            if a.type in (int, float)]
+    assert not bare, f"options without a range check: {bare}"

@@ -81,7 +81,7 @@ def minimal_argv(command):
 
 KINDS = {cli.positive_int: ("int", lambda v: v >= 1), cli.nonnegative_int: ("int", lambda v: v >= 0),
          cli.positive_float: ("float", lambda v: v > 0), cli.nonnegative_float: ("float", lambda v: v >= 0),
-         cli.fraction: ("float", lambda v: 0 <= v < 1)}
+         cli.fraction: ("float", lambda v: 0 <= v < 1), cli.unit_interval: ("float", lambda v: 0 <= v <= 1)}
 
 
 def numeric_options(command):

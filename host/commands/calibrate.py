@@ -3,7 +3,7 @@
 import json
 import sys
 
-from ..cli import UserError, output_file, positive_float, positive_int
+from ..cli import UserError, nonnegative_int, output_file, positive_float, positive_int
 
 
 def register(sub):
@@ -27,7 +27,7 @@ def register(sub):
                    help="samples per configuration with the diodes blocking (default 16)")
     p.add_argument("--diode-samples", type=positive_int, default=None,
                    help="samples per configuration with the diodes conducting (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the code assignment and line voltages")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the code assignment and line voltages")
     p.add_argument("--timeout", type=positive_float, default=2.0, help="seconds per reply (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="last line of stdout is one JSON object")

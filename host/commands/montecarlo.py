@@ -11,6 +11,8 @@ import json
 import os
 import time
 
+from ..cli import nonnegative_int, positive_float, positive_int, unit_interval
+
 
 def register(sub):
     p = sub.add_parser("montecarlo", help="accuracy of a trained model over built boards (Monte Carlo in ngspice)",
@@ -19,20 +21,20 @@ def register(sub):
                                    "over Dask workers), and report the accuracy distribution, a histogram "
                                    "and which parts' spread costs the most accuracy.")
     p.add_argument("model", metavar="MODEL", help="trained front-end model (.npz from diodenet train)")
-    p.add_argument("--runs", type=int, default=200, help="built boards to simulate (default 200)")
+    p.add_argument("--runs", type=positive_int, default=200, help="built boards to simulate (default 200)")
     p.add_argument("--tolerances", default=None, metavar="FILE",
                    help='JSON overrides of the default table, e.g. {"pot_r_ab": 0.1, "pot_r_w": [100, 200]}')
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="an existing Dask scheduler (e.g. tcp://10.0.0.1:8786); default: a local cluster")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local cluster: worker processes, one ngspice each (default: one per CPU core)")
-    p.add_argument("--sensitivity-runs", type=int, default=10, metavar="K",
+    p.add_argument("--sensitivity-runs", type=nonnegative_int, default=10, metavar="K",
                    help="runs per part kind with only that part spreading, for the ranking (default 10; 0: none)")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=unit_interval, default=None,
                    help="accuracy a board must reach to count towards the yield (default: nominal - 0.02)")
     p.add_argument("--dataset", default=None, help="dataset (default: inferred from the feature count)")
-    p.add_argument("--seed", type=int, default=0, help="run r draws its board with seed [SEED, r]")
-    p.add_argument("--connect-timeout", type=float, default=5.0, metavar="S",
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="run r draws its board with seed [SEED, r]")
+    p.add_argument("--connect-timeout", type=positive_float, default=5.0, metavar="S",
                    help="seconds to wait for --scheduler to answer (default 5)")
     p.add_argument("-o", "--output", default="out/montecarlo", help="output directory (default out/montecarlo)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
