@@ -102,7 +102,12 @@ class Link:
         if not hello or hello[0] != P.PROTOCOL_VERSION:
             raise BoardError(f"{self.url}: the controller speaks protocol {hello[:1].hex() or '?'}, "
                              f"this driver protocol {P.PROTOCOL_VERSION}")
-        return P.Caps.unpack(self.request(P.Cmd.CAPS).data)
+        data = self.request(P.Cmd.CAPS).data
+        try:
+            return P.Caps.unpack(data)
+        except (struct.error, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise BoardError(f"{self.url}: the controller's capability reply is malformed ({exc}; "
+                             f"{len(data)} bytes)") from None
 
     def _next_seq(self):
         self.seq = (self.seq + 1) & 0xFF
