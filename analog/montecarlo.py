@@ -21,6 +21,7 @@ scheduler's own retry of a lost worker's tasks, plus `retries` for a task that r
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,10 +140,12 @@ def run_tasks(client, tasks, network, x, y, tolerances, *, progress=True, retrie
     table = tolerances.to_dict()
     # the model and the data as a task of their own (not scattered): a lost worker's copy is
     # computed again from the task's arguments, scattered data would be lost with it
-    shared = client.submit(_inputs, network, np.asarray(x), np.asarray(y), key=f"montecarlo-inputs-{id(network)}",
-                           pure=False)
-    futures = [client.submit(_run_shared, t, shared, table, key=t.key, pure=False, retries=retries)
-               for t in tasks]
+    # keys unique to this study: two studies on one scheduler never share a result
+    study = uuid.uuid4().hex[:12]
+    shared = client.submit(_inputs, network, np.asarray(x), np.asarray(y),
+                           key=f"montecarlo-inputs-{study}", pure=False)
+    futures = [client.submit(_run_shared, t, shared, table, key=f"{t.key}-{study}", pure=False,
+                             retries=retries) for t in tasks]
     index = {f.key: k for k, f in enumerate(futures)}
     results = [None] * len(tasks)
     with tqdm(total=len(tasks), desc="montecarlo", unit="run", disable=not progress) as bar:
