@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -24,8 +25,8 @@ __all__ = ["save_model", "load_model", "atomic_write_bytes", "atomic_savez", "at
            "read_npz", "FolderLock", "FolderBusyError"]
 
 _KINDS = {"resistor_diode_network": ResistorDiodeNetwork, "mondeq": MonDEQ, "cascade": Cascade}
-# arrays a valid model may hold empty (a network without diodes / outputs, a monDEQ without inputs)
-_EMPTY_OK = ("diodes", "outputs", "U")
+# arrays a valid model may hold empty (a monDEQ without inputs)
+_EMPTY_OK = ("U",)
 
 
 def _umask():
@@ -91,6 +92,11 @@ def save_model(path, model, extra=None):
     atomic_savez(path, meta=np.array(json.dumps(meta)), **arrays, **extra)
 
 
+# what NumPy raises on a damaged .npy/.npz (a garbled header is parsed as a Python literal)
+NPY_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+              UnicodeDecodeError, SyntaxError, tokenize.TokenError, MemoryError, OverflowError)
+
+
 def read_npz(path, what="NumPy .npz file", numeric=True, allow_empty=()):
     """All arrays of an .npz file as a dict, or a ValueError naming the file and the problem:
     missing, not a zip, truncated, corrupt, object arrays (never unpickled); with `numeric`, also
@@ -105,8 +111,7 @@ def read_npz(path, what="NumPy .npz file", numeric=True, allow_empty=()):
             if not isinstance(f, np.lib.npyio.NpzFile):
                 raise ValueError("it holds a single array (.npy), not a set of named arrays (.npz)")
             data = {k: f[k] for k in f.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
-            NotImplementedError, UnicodeDecodeError) as exc:
+    except NPY_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, (zipfile.BadZipFile, EOFError, zlib.error)):
             reason = f"truncated or corrupt ({reason})"

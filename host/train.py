@@ -418,7 +418,7 @@ def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info)
     from .modelio import read_npz
     try:
         data = read_npz(path, "training checkpoint",
-                        allow_empty=("diodes", "outputs", "m", "v", "velocity"))
+                        allow_empty=("m", "v", "velocity"))
         state = json.loads(str(data["state"]))
         _check_state(state)
         saved_fp = state["fingerprint"]

@@ -34,26 +34,25 @@ def register(sub):
 def _load_input(path, d):
     import numpy as np
     from ..cli import UserError
+    from ..modelio import NPY_ERRORS
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UserError(f"no input file at {path}") from None
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path} is not a NumPy .npy array: {exc}") from None
+    except NPY_ERRORS as exc:
+        raise UserError(f"{path} is not a NumPy .npy array: {exc or type(exc).__name__}") from None
     if not isinstance(x, np.ndarray):
         x.close()
         raise UserError(f"{path} is not a single NumPy array (.npy)")
-    try:
-        x = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: the input must be a numeric array, got dtype {x.dtype}") from None
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{path}: the input must be a real numeric array, got dtype {x.dtype}")
+    x = np.asarray(x, dtype=float)
     if x.size != d or x.ndim > 2 or (x.ndim == 2 and 1 not in x.shape):
         raise UserError(f"{path}: the monDEQ takes {d} inputs, the file holds an array of shape {x.shape}")
     return x.reshape(-1)
 
 
 def run(args):
-
     from diodenet.analog.compiler import NotWellPosedError, write_mondeq_netlist
     from diodenet.host.mondeq import MonDEQ
 
