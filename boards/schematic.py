@@ -760,19 +760,9 @@ def write_bom_csv(rows, path):
 
 
 def atomic_write(path, data):
-    import os
-    import tempfile
-    from pathlib import Path
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """The kit's one atomic writer (`host.modelio.atomic_write_bytes`: the user's umask)."""
+    from ..host.modelio import atomic_write_bytes
+    atomic_write_bytes(path, data)
 
 
 # --------------------------------------------------------------------------------------------------
