@@ -45,7 +45,7 @@ from scipy.sparse.csgraph import connected_components
 
 from . import diode_model as dm
 from .lemke import LCPInfeasible, solve_lcp
-from .netlist import Circuit, diode_instance_values, resistor_conductances
+from .netlist import GROUND_NAMES, Circuit, diode_instance_values, resistor_conductances
 
 __all__ = ["CircuitError", "Certificate", "OperatingPoint", "MNASystem", "build_mna",
            "solve_ideal", "solve_shockley", "solve"]
@@ -118,8 +118,8 @@ def _say(progress: Progress, message: str) -> None:
 
 def _indices(index: dict[str, int], names) -> np.ndarray:
     """Node indices of netlist node names (−1 for ground)."""
-    get = index.get
-    return np.fromiter((get(x.lower(), -1) for x in names), dtype=np.int64, count=len(names))
+    return np.fromiter(map(index.__getitem__, map(str.lower, names)), dtype=np.int64,
+                       count=len(names))
 
 
 def _check_vsource_loops(circuit: Circuit, vp, vm, n: int) -> None:
@@ -204,9 +204,10 @@ def build_mna(circuit: Circuit, *, diodes_connect: bool = False,
     names = list(circuit.nodes)
     index = {name.lower(): i for i, name in enumerate(names)}
     n = len(names)
+    lookup = dict(index, **{g: -1 for g in GROUND_NAMES})
     res = circuit.resistors
-    r_a = _indices(index, [r.n1 for r in res])
-    r_c = _indices(index, [r.n2 for r in res])
+    r_a = _indices(lookup, [r.n1 for r in res])
+    r_c = _indices(lookup, [r.n2 for r in res])
     r_g = resistor_conductances(circuit)
     keep = r_g != 0.0   # m=0 instances are open
     r_a, r_c, r_g = r_a[keep], r_c[keep], r_g[keep]
@@ -215,15 +216,15 @@ def build_mna(circuit: Circuit, *, diodes_connect: bool = False,
         r_c = np.concatenate([r_c, -np.ones(n, dtype=np.int64)])
         r_g = np.concatenate([r_g, np.full(n, 1.0 / circuit.rshunt)])
     vs = circuit.vsources
-    v_p = _indices(index, [v.npos for v in vs])
-    v_m = _indices(index, [v.nneg for v in vs])
+    v_p = _indices(lookup, [v.npos for v in vs])
+    v_m = _indices(lookup, [v.nneg for v in vs])
     v_val = np.array([v.value for v in vs], dtype=float)
     cs = circuit.isources
-    i_p = _indices(index, [s.npos for s in cs])
-    i_m = _indices(index, [s.nneg for s in cs])
+    i_p = _indices(lookup, [s.npos for s in cs])
+    i_m = _indices(lookup, [s.nneg for s in cs])
     i_val = np.array([s.value for s in cs], dtype=float)
-    d_a = _indices(index, [d.anode for d in circuit.diodes])
-    d_c = _indices(index, [d.cathode for d in circuit.diodes])
+    d_a = _indices(lookup, [d.anode for d in circuit.diodes])
+    d_c = _indices(lookup, [d.cathode for d in circuit.diodes])
 
     _check_vsource_loops(circuit, v_p, v_m, n)
     linear = [(r_a, r_c), (v_p, v_m)]
@@ -380,21 +381,56 @@ def _forest(mna: MNASystem, S: np.ndarray):
     return S[keep], S[~keep]
 
 
-def _saddle_solve(mna: MNASystem, F: np.ndarray):
-    """(x, i_F) of K x − N_F i_F = b, N_Fᵀ x = 0; LinAlgError if singular."""
-    K, b, N = mna.K, mna.b, mna.N
-    NF = N[:, F]
-    A = sp.bmat([[K, -NF], [-NF.T, None]], format="csc")
-    r = np.concatenate([b, np.zeros(F.size)])
-    lu = _factor(A, "the conducting-diode system")
-    y = _solve_refined(A, lu, r)
-    if not np.all(np.isfinite(y)):
+def _contracted_solve(mna: MNASystem, F: np.ndarray):
+    """(x, i_F) of K x = b + N_F i_F with N_Fᵀ x = 0; LinAlgError if singular.
+
+    The conducting forest F joins nodes into groups at one voltage (a group holding ground is
+    at 0 V): with P the node-to-group map, Pᵀ K P y = Pᵀ b is an MNA system of the same kind
+    as K (one sparse LU), x = P y, and the forest's currents carry the nodes' KCL residual
+    r = K x − b = N_F i_F (a forest: N_F has full column rank).
+    """
+    K, b, N, n = mna.K, mna.b, mna.N, mna.n_nodes
+    size = K.shape[0]
+    an = np.where(mna.anode[F] < 0, n, mna.anode[F])
+    ca = np.where(mna.cathode[F] < 0, n, mna.cathode[F])
+    graph = sp.coo_matrix((np.ones(F.size), (an, ca)), shape=(n + 1, n + 1))
+    _, labels = connected_components(graph, directed=False)
+    grounded = labels[:n] == labels[n]
+    _, group = np.unique(labels[:n], return_inverse=True)
+    # Renumber the groups without the ground group.
+    used = np.unique(group[~grounded])
+    remap = np.full(group.max() + 1 if n else 0, -1)
+    remap[used] = np.arange(used.size)
+    gidx = np.where(grounded, -1, remap[group] if n else group)
+    G = used.size
+    rows = np.concatenate([np.flatnonzero(~grounded), n + np.arange(size - n)])
+    cols = np.concatenate([gidx[~grounded], G + np.arange(size - n)])
+    P = sp.csc_matrix((np.ones(rows.size), (rows, cols)), shape=(size, G + size - n))
+    Kr = (P.T @ K @ P).tocsc()
+    lu = _factor(Kr)
+    y = _solve_refined(Kr, lu, P.T @ b)
+    x = P @ y
+    if not np.all(np.isfinite(x)):
         raise np.linalg.LinAlgError("non-finite solution")
-    return y[:K.shape[0]], y[K.shape[0]:]
+    if F.size == 0:
+        return x, np.zeros(0)
+    r = np.asarray(K.astype(np.longdouble) @ x.astype(np.longdouble)
+                   - b.astype(np.longdouble), dtype=float)
+    # One KCL row per forest edge: every touched node but one root per ungrounded tree (its
+    # row is implied by the group's KCL, which the contracted solve satisfies).
+    touched = np.unique(np.concatenate([an, ca]))
+    touched = touched[touched < n]
+    lab = labels[touched]
+    _, first = np.unique(lab, return_index=True)
+    roots = first[lab[first] != labels[n]]
+    rows_kcl = np.delete(touched, roots)
+    A = N[rows_kcl][:, F].tocsc()
+    iF = _factor(A, "the conducting-diode forest").solve(r[rows_kcl])
+    return x, iF
 
 
 def _active_set(mna: MNASystem, x0, vopen, rtol, progress, max_iter):
-    """Primal–dual active set on the saddle-point system; (x, i, iterations) or None."""
+    """Primal–dual active set (block principal pivoting); (x, i, iterations) or None."""
     N = mna.N
     m = N.shape[1]
     NT = N.T.tocsr()
@@ -407,7 +443,7 @@ def _active_set(mna: MNASystem, x0, vopen, rtol, progress, max_iter):
         S = np.flatnonzero(on)
         F, rest = _forest(mna, S)
         try:
-            x, iF = _saddle_solve(mna, F)
+            x, iF = _contracted_solve(mna, F)
         except np.linalg.LinAlgError:
             return None
         i = np.zeros(m)
@@ -500,7 +536,7 @@ def _polish_ideal(mna: MNASystem, x, i, vopen):
     if F.size != S.size:
         return x, i
     try:
-        x_new, iS = _saddle_solve(mna, S)
+        x_new, iS = _contracted_solve(mna, S)
     except (np.linalg.LinAlgError, ValueError):
         return x, i
     w_new = mna.N.T @ x_new

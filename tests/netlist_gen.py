@@ -257,3 +257,87 @@ def voltage_scale(gen: Generated, volts) -> float:
                      float(np.max(np.abs(b[n:]), initial=0.0)))
     vmax = float(np.max(np.abs(volts), initial=0.0))
     return max(vmax if vmax > 1e-9 * open_scale else open_scale, 1e-300)
+
+
+# --------------------------------------------------------------------------------------------
+# Large netlists (benchmarks/netlist_speed.py and the scale tests).
+
+
+def ladder_netlist(rng: np.random.Generator, elements: int, *, rs: bool = False) -> str:
+    """A resistor–diode ladder with about `elements` elements, as ngspice text.
+
+    A 5 V source drives a chain of series resistors (1k–10k) with a shunt resistor (10k–1M)
+    at every tap; each tap has a diode clipping it to +2 V (even taps) or −2 V (odd taps) rails,
+    and every seventh tap gets a current source (±0.1–1 mA), so diodes conduct and block all
+    along the chain.  Three elements per section.
+    """
+    sections = max(1, (elements - 3) // 3)
+    lines = ["resistor-diode ladder", "V1 in 0 DC 5", "Vhi hi 0 DC 2", "Vlo lo 0 DC -2",
+             "R0 in n1 1k"]
+    rser = 10 ** rng.uniform(3, 4, sections)
+    rpar = 10 ** rng.uniform(4, 6, sections)
+    cur = rng.uniform(1e-4, 1e-3, sections) * rng.choice([-1.0, 1.0], sections)
+    for k in range(1, sections + 1):
+        lines.append(f"Rs{k} n{k} n{k + 1} {rser[k - 1]:.4g}")
+        lines.append(f"Rp{k} n{k} 0 {rpar[k - 1]:.4g}")
+        if k % 2 == 0:
+            lines.append(f"D{k} n{k} hi dm")
+        else:
+            lines.append(f"D{k} lo n{k} dm")
+        if k % 7 == 0:
+            lines.append(f"I{k} 0 n{k} {cur[k - 1]:.4g}")
+    lines.append(f"Rend n{sections + 1} 0 10k")
+    card = "IS=1e-14 N=1.05" + (" RS=5" if rs else "")
+    lines += [f".model dm D({card})", ".op", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def random_sparse_netlist(rng: np.random.Generator, elements: int, *, rs: bool = False) -> str:
+    """A random sparse resistor–diode network with about `elements` elements, as ngspice text.
+
+    Nodes sit on a square lattice; every row is a chain of resistors and one random vertical
+    resistor joins consecutive rows (so every node reaches ground), and each other lattice edge
+    carries a resistor with probability 0.7 (100 Ω–1 MΩ, log-uniform).  A diode joins every
+    fourth node to a lattice neighbour, ground or one of two ±3 V rails (random orientation);
+    voltage sources drive one node in 500 and current sources (±10 µA–1 mA) inject at one
+    node in 20.
+    """
+    n_target = max(4, int(elements / 2.0))
+    w = max(2, int(np.sqrt(n_target)))
+    h = max(2, n_target // w)
+    n = w * h
+    name = lambda i: f"n{i}"
+    rv = lambda size: 10 ** rng.uniform(2, 6, size)
+    lines = ["random sparse resistor-diode network", "Vp rp 0 DC 3", "Vm rm 0 DC -3",
+             "Rg n0 0 1k"]
+    idx = np.arange(n).reshape(h, w)
+    right = np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1)
+    down = np.stack([idx[:-1, :].ravel(), idx[1:, :].ravel()], 1)
+    spine_cols = rng.integers(0, w, h - 1)
+    spine = np.stack([idx[np.arange(h - 1), spine_cols], idx[np.arange(1, h), spine_cols]], 1)
+    is_spine = np.zeros(down.shape[0], dtype=bool)
+    is_spine[np.arange(h - 1) * w + spine_cols] = True
+    extra = down[~is_spine & (rng.random(down.shape[0]) < 0.7)]
+    edges = np.concatenate([right, spine, extra])
+    for k, ((i, j), r) in enumerate(zip(edges, rv(len(edges)))):
+        lines.append(f"R{k} {name(i)} {name(j)} {r:.4g}")
+    for k in range(0, n, 4):
+        kind = rng.integers(4)
+        if kind == 0:
+            r_, c_ = divmod(k, w)
+            dr, dc = ((0, 1), (1, 0), (0, -1), (-1, 0))[rng.integers(4)]
+            r2, c2 = min(max(r_ + dr, 0), h - 1), min(max(c_ + dc, 0), w - 1)
+            other = name(idx[r2, c2])
+        else:
+            other = ("0", "rp", "rm")[kind - 1]
+        if other == name(k):
+            continue
+        an, ca = (name(k), other) if rng.random() < 0.5 else (other, name(k))
+        lines.append(f"D{k} {an} {ca} dm")
+    for k in range(250, n, 500):
+        lines.append(f"Vs{k} {name(k)} 0 DC {rng.uniform(-5, 5):.4g}")
+    for k in range(3, n, 20):
+        lines.append(f"I{k} 0 {name(k)} {rng.uniform(1e-5, 1e-3) * rng.choice([-1, 1]):.4g}")
+    card = "IS=1e-14 N=1.05" + (" RS=5" if rs else "")
+    lines += [f".model dm D({card})", ".op", ".end"]
+    return "\n".join(lines) + "\n"
