@@ -87,6 +87,50 @@ def test_no_child_outlives_a_signalled_cosim_check(sig):
     assert not left, f"still running after {sig.name}: {left}"
 
 
+@pytest.fixture(scope="module")
+def frontend_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fe")
+    r = diodenet("train", "--dataset", "moons", "--frontend", "board", "--epochs", "1", "-o", out, "--quiet")
+    _, err = r.communicate(timeout=600)
+    assert r.returncode == 0, err
+    return out / "model.npz"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_no_dask_worker_outlives_a_signalled_montecarlo(sig, frontend_model, tmp_path):
+    """The Monte Carlo study's local Dask cluster (worker processes) stops with the command."""
+    proc = diodenet("montecarlo", frontend_model, "--runs", "400", "--workers", "2", "--dataset", "moons",
+                    "-o", tmp_path, "--quiet")
+    children = {}
+    try:
+        end = time.monotonic() + 240
+        while time.monotonic() < end and proc.poll() is None:
+            children.update(descendants(proc.pid))
+            if len(children) >= 3:                  # nannies and their workers are up
+                break
+            time.sleep(0.2)
+        time.sleep(3.0)
+        children.update(descendants(proc.pid))
+        assert proc.poll() is None and children, proc.communicate()[1][-2000:]
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err[-2000:]
+    end = time.monotonic() + 10                     # workers get a moment to see their nanny go
+    while time.monotonic() < end and any(alive(p, st) for p, (st, _) in children.items()):
+        time.sleep(0.2)
+    left = {pid: name for pid, (start, name) in children.items() if alive(pid, start)}
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"still running after {sig.name}: {left}"
+
+
 def _wait_for(path, proc, seconds=180):
     end = time.monotonic() + seconds
     while not path.exists() and proc.poll() is None and time.monotonic() < end:
