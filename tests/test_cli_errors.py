@@ -304,3 +304,16 @@ def test_every_numeric_option_is_checked_at_parse_time():
     bare = [f"{name} {a.option_strings[0]}" for name, sub in parser.commands.items() for a in sub._actions
             if a.type in (int, float)]
     assert not bare, f"options without a range check: {bare}"
+
+
+def test_stage_progress_on_stderr(capsys):
+    """`cli.Stages` (cosim --check, build): each stage named on stderr as it starts; nothing quiet."""
+    from diodenet.host.cli import Stages
+    with Stages("job", ["first stage", "second stage"]) as stage:
+        stage("first stage")
+        stage("second stage")
+    out, err = capsys.readouterr()
+    assert out == "" and "first stage" in err and "second stage" in err and "2/2" in err
+    with Stages("job", ["a"], quiet=True) as stage:
+        stage("a")
+    assert capsys.readouterr() == ("", "")

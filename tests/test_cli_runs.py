@@ -57,7 +57,8 @@ def alive(pid, start):
 @pytest.mark.skipif(shutil.which("vvp") is None, reason="Icarus Verilog is not installed")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
 def test_no_child_outlives_a_signalled_cosim_check(sig):
-    proc = diodenet("cosim", "--check", "--quiet", "--timeout", "300")
+    # progress on stderr (the stages of the check) except with --quiet
+    proc = diodenet("cosim", "--check", "--timeout", "300", *(["--quiet"] if sig != signal.SIGTERM else []))
     children = {}
     try:
         end = time.monotonic() + 240
@@ -77,6 +78,7 @@ def test_no_child_outlives_a_signalled_cosim_check(sig):
             proc.wait()
     assert proc.returncode == 128 + sig, err[-2000:]
     assert "Traceback" not in err, err[-2000:]
+    assert ("cosim check" in err and "starting the simulator" in err) == (sig == signal.SIGTERM), err[-2000:]
     time.sleep(0.5)
     left = {pid: name for pid, (start, name) in children.items() if alive(pid, start)}
     for pid in left:                            # do not leave them for the rest of the suite
