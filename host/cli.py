@@ -131,11 +131,23 @@ _KNOWN = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirector
           NotADirectoryError)
 
 
+def _failures():
+    """Failures of the world rather than of diodenet: a board that stops answering, a simulator
+    (Icarus, ngspice) that fails, a solver that does not converge on the given problem."""
+    found = []
+    for module, name in (("diodenet.host.board", "BoardError"), ("diodenet.sim.runner", "CosimError"),
+                         ("diodenet.analog.ngspice_engine", "SpiceError"),
+                         ("diodenet.host.certificate", "ConvergenceError")):
+        try:                        # (an optional part that cannot load has raised nothing)
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError, OSError):
+            pass
+    return tuple(found)
+
+
 def describe(exc):
     """One line for an exception: its own message for the kinds users cause, else its type too."""
-    from ..sim.runner import CosimError
-    from .board import BoardError
-    if isinstance(exc, _KNOWN + (BoardError, CosimError)):
+    if isinstance(exc, _KNOWN + _failures()):
         return str(exc) or type(exc).__name__
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
