@@ -606,7 +606,7 @@ class _DiodeData:
     is_: np.ndarray     # saturation current at temperature, area- and multiplier-scaled
     n: np.ndarray       # emission coefficient
     temp: np.ndarray    # device temperature, °C
-    gmin: np.ndarray    # GMIN in parallel (times the multiplier m, as ngspice stamps it)
+    gmin: np.ndarray    # GMIN in parallel (not scaled by area or m, as in ngspice)
     rev_limit: np.ndarray  # largest allowed reverse voltage (inf without BV)
 
 
@@ -638,7 +638,7 @@ def _diode_parameters(circuit: Circuit, k: int):
         limit = min(0.9 * bv, bv_eff)
     else:
         limit = math.inf
-    return is_, n, rs, limit, temp, circuit.gmin * mult
+    return is_, n, rs, limit, temp, circuit.gmin
 
 
 def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,

@@ -341,3 +341,163 @@ def random_sparse_netlist(rng: np.random.Generator, elements: int, *, rs: bool =
     card = "IS=1e-14 N=1.05" + (" RS=5" if rs else "")
     lines += [f".model dm D({card})", ".op", ".end"]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing: random valid netlists in every syntax ngspice reads, and invalid ones.
+
+_SCALES = (("t", 1e12), ("g", 1e9), ("meg", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3),
+           ("u", 1e-6), ("n", 1e-9), ("p", 1e-12), ("f", 1e-15))
+
+
+def spice_number(rng: np.random.Generator, value: float, unit: str = "") -> str:
+    """`value` written in a random SPICE form: plain, exponent or engineering suffix
+    (random case, optional unit letters), exact to 12 significant digits."""
+    style = rng.integers(3)
+    if style == 0 or value == 0.0:
+        return repr(float(value))
+    if style == 1:
+        return f"{value:.12e}"
+    mag = abs(value)
+    fits = [(s, f) for s, f in _SCALES if mag >= f] or [_SCALES[-1]]
+    suffix, factor = fits[0]
+    if rng.random() < 0.5:
+        suffix = suffix.upper() if suffix != "m" else suffix   # M is milli too: keep 'm'
+        suffix = "MEG" if suffix == "meg" and rng.random() < 0.5 else suffix
+    tail = unit if (unit and suffix != "" and rng.random() < 0.3) else ""
+    return f"{value / factor:.12g}{suffix}{tail}"
+
+
+def fuzz_netlist(rng: np.random.Generator) -> Generated:
+    """A random valid resistor–diode–source netlist with random ngspice syntax.
+
+    The circuit: `random_netlist` (diodes in every placement) plus a series chain of diodes
+    whose inner nodes have large resistors to ground, resistances over 12 decades, instance
+    parameters (resistor m/scale/tc1+temp, diode area/m), sources written with DC, dc=, a bare
+    value, AC specs or a transient function only.  The text: engineering suffixes in random
+    case, `gnd` for ground, commas, tabs, inline comments and continuation lines.
+    `Generated.resistors` holds each resistor's effective resistance (what ngspice uses).
+    """
+    gen = random_netlist(rng, n_nodes=int(rng.integers(2, 8)), n_diodes=int(rng.integers(1, 7)),
+                         n_vsources=int(rng.integers(1, 3)), n_isources=int(rng.integers(0, 3)),
+                         floating_vsource=bool(rng.random() < 0.3), rs=bool(rng.random() < 0.4),
+                         decades=(-1.0, 7.0))
+    # A series chain of diodes from a random node to ground through new nodes.
+    # The chain must not close a path of diodes and sources only (an ideal diode would short
+    # the source): start it away from every node that diodes join to a source or ground.
+    hard = {nd for _, a, b, _ in gen.vsources for nd in (a, b)} | {GROUND}
+    grown = True
+    while grown:
+        grown = False
+        for _, a, c, _ in gen.diodes:
+            if (a in hard) != (c in hard):
+                hard |= {a, c}
+                grown = True
+    free = [nd for nd in gen.nodes if nd not in hard]
+    if free and rng.random() < 0.5:
+        start = str(rng.choice(free))
+        chain = [f"c{k}" for k in range(1, int(rng.integers(2, 4)))]
+        prev = start
+        for k, nd in enumerate(chain, 1):
+            gen.nodes.append(nd)
+            gen.resistors.append((f"Rc{k}", nd, GROUND, float(10 ** rng.uniform(3, 8))))
+            gen.diodes.append((f"Dc{k}", prev, nd, str(rng.choice(list(gen.models)))))
+            prev = nd
+        gen.diodes.append((f"Dc{len(chain) + 1}", prev, GROUND, str(rng.choice(list(gen.models)))))
+        gen.placements.append("series-chain")
+    ground = lambda nd: ("gnd" if rng.random() < 0.3 else "0") if nd == GROUND else nd
+    case = lambda s: s.upper() if rng.random() < 0.2 else s
+    sep = lambda: str(rng.choice([" ", "  ", "\t", " , "]))
+    lines = [f"fuzz netlist {int(rng.integers(1 << 30))}"]
+    effective = []
+    for name, a, b, r in gen.resistors:
+        fields = [name, ground(a), ground(b)]
+        kind = rng.integers(5)
+        if kind == 0:       # m: r·m ohms written, m in parallel
+            m = float(rng.choice([2.0, 4.0]))
+            fields += [spice_number(rng, r * m, "Ohm"), f"m={m:g}"]
+        elif kind == 1:     # scale
+            fields += [f"r={spice_number(rng, r / 2)}", "scale=2"]
+        elif kind == 2:     # temperature coefficient at a device temperature
+            tc1 = 1e-3
+            fields += [spice_number(rng, r / (1 + tc1 * 23.0)), f"tc1={tc1}", "temp=50"]
+        else:
+            fields += [spice_number(rng, r, "Ohm")]
+        effective.append((name, a, b, r))
+        lines.append(sep().join(fields))
+    for name, a, b, v in gen.vsources + gen.isources:
+        fields = [case(name), ground(a), ground(b)]
+        kind = rng.integers(5)
+        val = spice_number(rng, v, "V" if name[0] == "V" else "A")
+        if kind == 0:
+            fields += ["DC", val]
+        elif kind == 1:
+            fields += [f"dc={val}", "AC", "1"]
+        elif kind == 2:
+            fields += [f"SIN({val} 1 1k)"]
+        elif kind == 3:
+            fields += [val, "ac", "1", "0"]
+        else:
+            fields += [val]
+        lines.append(sep().join(fields))
+    for name, a, c, mdl in gen.diodes:
+        fields = [name, ground(a), ground(c), case(mdl)]
+        if rng.random() < 0.2:
+            fields.append(f"area={rng.choice(['2', '0.5'])}")
+        if rng.random() < 0.1:
+            fields.append("m=2")
+        # (ngspice 39 misreads commas before a diode's instance parameters)
+        lines.append(str(rng.choice([" ", "  ", "\t"])).join(fields))
+    for mname, params in gen.models.items():
+        card = " ".join(f"{k}={spice_number(rng, v)}" for k, v in params.items())
+        extra = " CJO=1p TT=1n" if rng.random() < 0.3 else ""
+        lines.append(f".model {mname} D({card}{extra})")
+    # Inline comments and continuation lines.
+    out = [lines[0]]
+    for ln in lines[1:]:
+        toks = ln.split()
+        if len(toks) > 3 and rng.random() < 0.2 and not ln.startswith(".model"):
+            cut = int(rng.integers(2, len(toks)))
+            out += [" ".join(toks[:cut]), "+ " + " ".join(toks[cut:])]
+        elif rng.random() < 0.15:
+            out.append(ln + str(rng.choice([" ; a comment", " $ a comment"])))
+        else:
+            out.append(ln)
+        if rng.random() < 0.05:
+            out.append("* a comment line")
+    out += [".op", ".end"]
+    gen.text = "\n".join(out) + "\n"
+    gen.resistors = effective
+    return gen
+
+
+# Mutations that make a valid netlist invalid: (what, function(rng, text) -> text).
+def _append(line):
+    return lambda rng, text: text.replace("\n.op\n", f"\n{line}\n.op\n")
+
+
+INVALID_MUTATIONS = (
+    ("negative resistance", _append("Rbad n1x 0 -1k\nRbad2 n1x 0 1k")),
+    ("unreadable value", _append("Rbad n1x 0 1..5k\nRbad2 n1x 0 1k")),
+    ("unknown element", lambda rng, text: text.replace(
+        "\n.op\n", f"\n{rng.choice(['C', 'L', 'Q', 'X', 'E', 'B'])}bad 0 n1x 1\n.op\n")),
+    ("missing node", _append("Rbad n1x")),
+    ("duplicate name", lambda rng, text: text.replace("\n.op\n", "\nR1 0 q 1k\n.op\n")),
+    ("unknown model", _append("Dbad 0 nzz nosuchmodel\nRbad nzz 0 1k")),
+    ("wrong model type", _append(".model qq NPN(BF=100)")),
+    ("unbalanced parentheses", _append(".model qq D(IS=1e-14")),
+    ("source to itself", _append("Vbad q q 1\nRbad q 0 1k")),
+    ("voltage-source loop", _append("Vbad1 q 0 1\nVbad2 q 0 2\nRbad q 0 1k")),
+    ("floating nodes", _append("Rbad fx fy 1k")),
+    ("leading continuation", lambda rng, text: text.replace("\n", "\n+ 1k\n", 1)),
+    ("subcircuit", _append(".subckt amp a b\n.ends")),
+    ("parameter", _append(".param rr=1k")),
+    ("include", _append(".include other.lib")),
+    ("expression", _append("Rbad q 0 {rr*2}")),
+    ("empty", lambda rng, text: "   \n"),
+    ("unknown dot card", _append(".frobnicate 1")),
+    ("diode shorting a source", _append("Vbad q 0 1\nRbad q 0 1k\nDbad q 0 dmod1")),
+    ("diode only connection (ideal)", _append("Dbad1 n1x ny dmod1\nRbad n1x 0 1k")),
+    ("unknown instance parameter", _append("Rbad q 0 1k foo=2")),
+    ("binary garbage", _append("\x00\x01\xff garbage \x7f")),
+)
