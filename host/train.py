@@ -414,11 +414,33 @@ def _check_state(state):
         raise ValueError("its state entry 'run' is not a JSON object")
 
 
+def _check_optimizer_state(opt, opt_state, shadow):
+    """A checkpoint's optimizer state has this optimizer's entries: vectors of the conductances'
+    shape (all of them, or none before the first step), finite, counters ≥ 0, Adam's second
+    moments ≥ 0 (else a ValueError)."""
+    template = opt.state()
+    if set(opt_state) != set(template):
+        raise ValueError(f"its optimizer state has entries {sorted(opt_state)}, not {sorted(template)}")
+    for k, v in opt_state.items():
+        if v.ndim != np.ndim(template[k]):
+            raise ValueError(f"its optimizer state {k!r} has shape {v.shape}")
+        if v.ndim == 0 and not (v.dtype.kind in "iu" and v >= 0):
+            raise ValueError(f"its optimizer counter {k!r} is {v!r}, not a count")
+        if v.ndim and v.size and v.shape != shadow.shape:
+            raise ValueError(f"its optimizer state {k!r} has shape {v.shape}, not {shadow.shape}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"its optimizer state {k!r} contains NaN or infinite values")
+    if "v" in opt_state and np.any(opt_state["v"] < 0):
+        raise ValueError("its optimizer state 'v' (second moments) has negative entries")
+    vectors = [v.size > 0 for v in opt_state.values() if v.ndim]
+    if any(vectors) and not all(vectors):
+        raise ValueError("its optimizer state is partly empty")
+
+
 def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info):
-    from .modelio import read_npz
+    from .modelio import check_finite, read_npz
     try:
-        data = read_npz(path, "training checkpoint",
-                        allow_empty=("m", "v", "velocity"))
+        data = read_npz(path, "training checkpoint", allow_empty=("m", "v", "velocity"))
         state = json.loads(str(data["state"]))
         _check_state(state)
         saved_fp = state["fingerprint"]
@@ -439,30 +461,13 @@ def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info)
                          f"{_FRESH}")
     try:
         model = model_class.from_arrays(state["model"], data)
-        from .modelio import check_finite
         check_finite(model)
         shadow = data["shadow"]
         size = sum(st.conductance.size for st in getattr(model, "stages", [model]))
         if shadow.shape != (size,) or not np.all(np.isfinite(shadow)):
             raise ValueError(f"its optimizer conductances have shape {shadow.shape}, the model {size}")
         opt_state = {k[4:]: v for k, v in data.items() if k.startswith("opt_")}
-        template = opt.state()                  # the optimizer's own entries: vectors and counters
-        if set(opt_state) != set(template):
-            raise ValueError(f"its optimizer state has entries {sorted(opt_state)}, not {sorted(template)}")
-        for k, v in opt_state.items():
-            if v.ndim != np.ndim(template[k]):
-                raise ValueError(f"its optimizer state {k!r} has shape {v.shape}")
-            if v.ndim == 0 and not (v.dtype.kind in "iu" and v >= 0):
-                raise ValueError(f"its optimizer counter {k!r} is {v!r}, not a count")
-            if v.ndim and v.size and v.shape != shadow.shape:
-                raise ValueError(f"its optimizer state {k!r} has shape {v.shape}, not {shadow.shape}")
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"its optimizer state {k!r} contains NaN or infinite values")
-        if "v" in opt_state and np.any(opt_state["v"] < 0):     # Adam's second moment
-            raise ValueError("its optimizer state 'v' (second moments) has negative entries")
-        vectors = [v.size > 0 for v in opt_state.values() if v.ndim]
-        if any(vectors) and not all(vectors):
-            raise ValueError("its optimizer state is partly empty")
+        _check_optimizer_state(opt, opt_state, shadow)
         opt.load_state(opt_state)
         rng.bit_generator.state = state["rng"]
         return model, shadow, state["history"], state["epoch"], state["wall_time"]
