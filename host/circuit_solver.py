@@ -670,6 +670,10 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
                         np.concatenate([internal, ra_, ra_, internal]))),
                       shape=(size + 1, size + 1)).tocsc()[:size, :size]
     K = (K.tocsc() + R).tocsc()
+    if circuit.rshunt is not None and n_int:   # ngspice shunts internal nodes too
+        shunt = np.zeros(size)
+        shunt[internal] = 1.0 / circuit.rshunt
+        K = (K + sp.diags(shunt)).tocsc()
     b = np.zeros(size)
     b[perm] = base.b
     dd = _DiodeData(p_idx, base.cathode.copy(), col(0), col(1), temp, col(5), col(3))

@@ -427,3 +427,80 @@ def test_lemke_reports_infeasibility():
         lemke(M, q)
     with pytest.raises(LCPInfeasible):
         solve_lcp(M, q)
+
+
+# ---------------------------------------------------------------------------------------------
+# scale, and what ngspice reads beyond plain R/D/V/I
+
+
+def test_ideal_ladder_active_set_matches_the_dense_lcp():
+    # A ladder of a few hundred diodes: the sparse active set against the dense LCP
+    # (principal pivoting / Lemke on M = Nᵀ K⁻¹ N), two different algorithms.
+    from netlist_gen import ladder_netlist, random_sparse_netlist
+
+    for gen in (ladder_netlist, random_sparse_netlist):
+        circuit = parse_netlist(gen(np.random.default_rng(4), 1200))
+        fast = solve_ideal(circuit)
+        dense = solve_ideal(circuit, max_iter=0)
+        assert fast.method == "active-set" and dense.method != "active-set"
+        v1 = np.array(list(fast.node_voltages.values()))
+        v2 = np.array(list(dense.node_voltages.values()))
+        assert np.max(np.abs(v1 - v2)) <= 1e-9 * np.max(np.abs(v2))
+        assert fast.certificate.ok(1e-12)
+        on = sum(fast.conducting.values())
+        assert 0 < on < len(circuit.diodes)      # both states occur along the network
+
+
+@pytest.mark.spice
+def test_ladder_shockley_matches_ngspice():
+    from diodenet.analog.ngspice_engine import get_engine
+
+    from netlist_gen import ladder_netlist, random_sparse_netlist
+
+    for gen, rs in ((ladder_netlist, False), (random_sparse_netlist, True)):
+        text = gen(np.random.default_rng(6), 3000, rs=rs).replace("\n.op\n", f"\n{TIGHT}\n.op\n")
+        op = solve_shockley(parse_netlist(text))
+        ref = get_engine().operating_point(text)
+        scale = max(abs(v) for v in ref.values())
+        err = max(abs(ref[k.lower()] - v) for k, v in op.node_voltages.items()) / scale
+        assert err <= 1e-6
+
+
+@pytest.mark.spice
+def test_instance_parameters_and_options_match_ngspice():
+    from diodenet.analog.ngspice_engine import get_engine
+
+    text = """instance parameters and options ngspice reads
+V1 in 0 DC 3
+R1 in a 1k tc1=2e-3 tc2=1e-5 dtemp=15
+R2 a b r=2k scale=1.5 m=2
+R3 b 0 10k tce=0.5 temp=80
+R4 a 0 5k
+D1 a 0 dm temp=60
+D2 b 0 dm dtemp=-30 m=3 area=0.5
+D3 in b dz
+I1 0 b -0.2m
+.model dm D(IS=1e-14 N=1.1 RS=3 EG=1.11 XTI=3)
+.model dz D(IS=1e-12 N=1.5 IKF=0)
+.options rshunt=1meg gmin=1e-11
+.temp 45
+""" + TIGHT + "\n.op\n.end\n"
+    op = solve_shockley(parse_netlist(text))
+    ref = get_engine().operating_point(text)
+    assert set(ref) == {k.lower() for k in op.node_voltages}
+    err = max(abs(ref[k.lower()] - v) for k, v in op.node_voltages.items())
+    assert err <= 1e-9
+
+
+def test_shockley_refuses_dc_parameters_it_does_not_model():
+    text = """ikf
+V1 a 0 DC 1
+R1 a b 1k
+D1 b 0 dk
+.model dk D(IS=1e-14 IKF=1m ISR=1e-10)
+.end
+"""
+    with pytest.raises(CircuitError, match=r"line 4.*D1: IKF, ISR not modelled"):
+        solve_shockley(parse_netlist(text))
+    # Ideal diodes do not use the card.
+    assert solve_ideal(parse_netlist(text)).node_voltages["b"] == 0.0

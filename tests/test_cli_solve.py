@@ -90,3 +90,39 @@ def test_missing_file_and_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "diodenet solve: error:" in proc.stderr and "nope.cir" in proc.stderr
+
+
+def test_progress_on_large_netlists_and_quiet(tmp_path, capsys, monkeypatch):
+    from diodenet.host.commands import solve as solve_cmd
+
+    from netlist_gen import ladder_netlist
+
+    path = tmp_path / "ladder.cir"
+    path.write_text(ladder_netlist(np.random.default_rng(2), 3000))
+    monkeypatch.setattr(solve_cmd, "PROGRESS_ELEMENTS", 100)   # "large" for this test
+    for extra in ([], ["--shockley"]):
+        code, out, err = _run(capsys, str(path), "--json", *extra)
+        assert code == 0
+        lines = err.strip().splitlines()
+        assert all(ln.startswith("diodenet solve: [") for ln in lines)
+        assert any("parsed 3" in ln and "elements" in ln for ln in lines)
+        assert any("active-set iteration" in ln for ln in lines)
+        if extra:
+            assert any("Newton iteration" in ln for ln in lines)
+        volts = json.loads(out.strip().splitlines()[-1])
+        lib = (solve_shockley if extra else solve_ideal)(parse_netlist(path.read_text()))
+        assert volts == lib.node_voltages
+        code, out, err = _run(capsys, str(path), "--quiet", *extra)
+        assert code == 0 and err == ""
+
+
+def test_small_netlists_print_no_progress_and_ngspice_warnings(tmp_path, capsys):
+    path = tmp_path / "warn.cir"
+    path.write_text("warnings\nV1 a 0\nI1 0 a 1m\nR1 a b\nR2 b 0 1k\n"
+                    ".model dm D(IS=1e-14 FOO=1)\nD1 b 0 dm\n.end\n")
+    code, out, err = _run(capsys, str(path))
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(ln.startswith("diodenet solve: warning: ") for ln in lines)
+    assert "V1 has no value, DC 0 assumed" in err and "set to 1 mOhm" in err
+    assert "'FOO' ignored" in err
