@@ -185,6 +185,12 @@ def _check_floating(names, bad, via_diodes=None) -> None:
     def listing(idx):
         shown = ", ".join(repr(names[i]) for i in idx[:20])
         return shown + (f" and {idx.size - 20} more" if idx.size > 20 else "")
+    if via_diodes is not None and via_diodes.size == bad.size:
+        raise CircuitError(
+            f"node(s) {listing(bad)} connect to ground only through diodes: the ideal-diode "
+            "solver needs a resistive or source path from every node to ground (K must be "
+            "nonsingular) and does not model this; solve with --shockley (ngspice's diode "
+            "model) or add a resistive path")
     note = ""
     if via_diodes is not None and via_diodes.size:
         note = (f" (with ideal diodes; {listing(via_diodes)} connect only through diodes: "
