@@ -31,7 +31,7 @@ def main(argv=None):
     p.add_argument("backend", help="ideal, spice, or a board's pyserial URL")
     p.add_argument("--steps", type=int, default=4, help="training steps (one epoch)")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
