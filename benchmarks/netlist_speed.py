@@ -22,7 +22,6 @@ start-up and imports).  Timings on a shared 2-core machine are noisy.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -42,24 +41,32 @@ GENERATORS = {"ladder": ladder_netlist, "random": random_sparse_netlist}
 TIGHT = ".options reltol=1e-12 abstol=1e-18 vntol=1e-15"
 
 
+# The command in a fresh process, reporting its own peak memory (VmHWM: the high-water mark
+# of this process's memory, which -- unlike ru_maxrss -- does not inherit the parent's).
+_WRAPPER = """
+import sys
+from diodenet.host.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as fh:
+    hwm = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+sys.stderr.write(f"\\nVmHWM {hwm}\\n")
+sys.exit(code)
+"""
+
+
 def run_command(path, shockley):
-    """Wall time, peak RSS (MB) and the JSON voltages of `diodenet solve` in a fresh process."""
-    argv = [sys.executable, "-m", "diodenet.host", "solve", str(path), "--quiet", "--json"]
+    """Wall time, peak memory (MB) and the JSON voltages of `diodenet solve` in a fresh process."""
+    argv = [sys.executable, "-c", _WRAPPER, "solve", str(path), "--quiet", "--json"]
     if shockley:
         argv.append("--shockley")
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)      # this child's own peak memory
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        out, err = out.read(), err.read()
-    rss = usage.ru_maxrss / 1024.0                      # kB on Linux
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"diodenet solve failed ({proc.returncode}): {err.decode()[-2000:]}")
-    volts = json.loads(out.decode().strip().splitlines()[-1])
+        raise SystemExit(f"diodenet solve failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    hwm = [ln for ln in proc.stderr.splitlines() if ln.startswith("VmHWM ")]
+    rss = int(hwm[-1].split()[1]) / 1024.0 if hwm else float("nan")
+    volts = json.loads(proc.stdout.strip().splitlines()[-1])
     return wall, rss, volts
 
 
