@@ -65,11 +65,25 @@ def _assemble(net, u, v, mu, x=None):
     plan = net._stamp_plan()
     a, b = net.edges[:, 0], net.edges[:, 1]
     vm = np.einsum("bj,bj->j", v, mu)
-    total = np.zeros(net.n_edges)
-    at_neuron = np.where((a >= 0) & (a < net.n_neurons), a, b)
-    total -= vm[at_neuron]  # every edge touches a neuron: the ⟨v_j, μ_j⟩ term
-    if plan["ns_edge"].size:
-        if x is not None and net.encoding.is_affine_on(x):  # u = E x + e0: a product over features
+    affine = x is not None and net.encoding.is_affine_on(x)
+    total = np.empty(net.n_edges)
+    block = net.source_block()
+    if block is not None:  # written in place into the block's edges: ⟨μ_j, u_s⟩ − ⟨v_j, μ_j⟩
+        r0, view = block
+        start, stride, _, k = plan["block"]
+        out = np.lib.stride_tricks.as_strided(total[start:], shape=view.shape, strides=(stride * 8, 8))
+        m_rows = mu[:, r0:r0 + k]
+        if affine:
+            _encoded_products(net.encoding, m_rows, np.atleast_2d(x), out)
+        else:
+            np.matmul(m_rows.T, u, out=out)
+        out -= vm[r0:r0 + k, None]
+    rest = plan["rest"]
+    ra, rb = a[rest], b[rest]
+    at_neuron = np.where((ra >= 0) & (ra < net.n_neurons), ra, rb)
+    total[rest] = -vm[at_neuron]  # every edge touches a neuron: the ⟨v_j, μ_j⟩ term
+    if block is None and plan["ns_edge"].size:
+        if affine:  # u = E x + e0: a product over features
             Q = net.encoding.push_forward(mu.T @ np.atleast_2d(x)) + np.outer(mu.sum(axis=0), net.encoding.offset)
         else:
             Q = mu.T @ u  # (n, p): ⟨μ_j, u_s⟩
@@ -95,6 +109,19 @@ def _assemble(net, u, v, mu, x=None):
         return -(t[:, ta] - t[:, tb]) * (lam[:, ta] - lam[:, tb])
 
     return Gradient(total, encoding=net.encoding, source_fn=sources, per_sample_fn=per_sample)
+
+
+def _encoded_products(encoding, mu, x, out):
+    """out[j, s] = Σ_batch μ_j·u_s for u = E x + e0, from one product μᵀx over the features."""
+    d = encoding.n_features
+    mx = mu.T @ x
+    rails = np.outer(mu.sum(axis=0), encoding.offset[(2 * d if encoding.differential else d):])
+    np.multiply(mx, encoding.scale, out=out[:, :d])
+    if encoding.differential:
+        np.multiply(mx, -encoding.scale, out=out[:, d:2 * d])
+        out[:, 2 * d:] = rails
+    else:
+        out[:, d:] = rails
 
 
 def gradient_from_drops(net, u, v, lam):

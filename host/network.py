@@ -180,41 +180,70 @@ class ResistorDiodeNetwork:
     def kernel(self, sparse=False):
         """H, B, C, D of 0 ∈ H v + N₊(v) + B u, y = −C v − D u.
 
-        Dense matrices are stamped straight from the edge list (one pass, O(m + n² + n·p)) and
-        kept until the conductances change, so repeated solves, gradients and inference with
-        the same conductances assemble them once."""
+        Dense matrices are stamped straight from the edge list (O(m + n² + n·p)) and kept until
+        the conductances change, so repeated solves, gradients and inference with the same
+        conductances assemble them once."""
         if sparse:
             An, As = self.incidence()
             G = sp.diags(self.conductance)
             B = An @ G @ As.T
             return An @ G @ An.T, B, B.T, As @ G @ As.T
+        values = self._stamped()
+        if values["B"] is None:
+            values["B"] = self._stamp_B(values)
+        return values["H"], values["B"], values["B"].T, values["D"]
+
+    def _stamped(self):
         cached = self.__dict__.get("_kernel")
         if cached is None or cached[0] is not self.conductance:
             cached = self.__dict__["_kernel"] = (self.conductance, self._stamp_dense())
-        H, B, D = cached[1]
-        return H, B, B.T, D
+        return cached[1]
+
+    def source_block(self):
+        """(first neuron, view): when the neuron–source conductances are laid out as a regular
+        block (as `layered` builds them), a (k × p) view into `conductance` of neurons
+        first…first+k−1 against every source; else None."""
+        plan = self._stamp_plan()
+        if plan["block"] is None:
+            return None
+        start, stride, r0, k = plan["block"]
+        g = self.conductance
+        view = np.lib.stride_tricks.as_strided(g[start:], shape=(k, self.n_sources),
+                                               strides=(stride * g.itemsize, g.itemsize), writeable=False)
+        return r0, view
 
     def _stamp_dense(self):
-        """Dense H (n×n), B (n×p), D (p×p) from the edges: every edge adds g to the diagonal of
-        each neuron (and source) it touches and −g between its two terminals (ground dropped).
-        The scatter indices depend on the structure only and are kept."""
+        """Dense H (n×n) and D (p×p) from the edges (B when first asked for): every edge adds g to
+        the diagonal of each neuron (and source) it touches and −g between its two terminals
+        (ground dropped).  The scatter indices depend on the structure only and are kept; a
+        regular neuron–source block is summed in place instead of scattered."""
         n, p = self.n_neurons, self.n_sources
         st = self._stamp_plan()
         g = self.conductance
         diag = np.bincount(st["diag_index"], weights=g[st["diag_edge"]], minlength=n + p).astype(float)
+        block = self.source_block()
+        if block is not None:
+            r0, view = block
+            diag[r0:r0 + len(view)] += view.sum(axis=1)
+            diag[n:] += view.sum(axis=0)
         H = np.bincount(st["nn_flat"], weights=-g[st["nn_edge"]], minlength=n * n).astype(float).reshape(n, n)
         H[np.arange(n), np.arange(n)] += diag[:n]
-        if st["ns_block"] is not None:
-            start, stride = st["ns_block"]
-            B = -np.lib.stride_tricks.as_strided(g[start:], shape=(n, p), strides=(stride * g.itemsize, g.itemsize),
-                                                 writeable=False)
-        elif st["ns_unique"]:
+        return {"H": H, "D": np.diag(diag[n:]), "B": None, "block": block}
+
+    def _stamp_B(self, values):
+        n, p = self.n_neurons, self.n_sources
+        st = self._stamp_plan()
+        g = self.conductance
+        if values["block"] is not None:
+            r0, view = values["block"]
+            B = np.zeros((n, p))
+            np.negative(view, out=B[r0:r0 + len(view)])
+            return B
+        if st["ns_unique"]:
             B = np.zeros(n * p)
             B[st["ns_flat"]] = -g[st["ns_edge"]]
-            B = B.reshape(n, p)
-        else:
-            B = np.bincount(st["ns_flat"], weights=-g[st["ns_edge"]], minlength=n * p).astype(float).reshape(n, p)
-        return H, B, np.diag(diag[n:])
+            return B.reshape(n, p)
+        return np.bincount(st["ns_flat"], weights=-g[st["ns_edge"]], minlength=n * p).astype(float).reshape(n, p)
 
     def _stamp_plan(self):
         plan = self.__dict__.get("_stamp")
@@ -229,13 +258,18 @@ class ResistorDiodeNetwork:
         ns_a, ns_b = na & sb, nb & sa  # neuron–source edges, neuron on side a / side b
         ns_edge = np.concatenate([edge[ns_a], edge[ns_b]])
         ns_flat = np.concatenate([a[ns_a] * self.n_sources + (b[ns_a] - n), b[ns_b] * self.n_sources + (a[ns_b] - n)])
-        touched_a, touched_b = a >= 0, b >= 0  # neurons and sources (ground dropped)
+        block = self._regular_block(ns_edge, ns_flat)
+        in_block = np.zeros(self.n_edges, dtype=bool)
+        if block is not None:
+            in_block[ns_edge] = True
+        touched_a, touched_b = (a >= 0) & ~in_block, (b >= 0) & ~in_block  # ground dropped
         plan = {
             "nn_edge": np.concatenate([edge[nn], edge[nn]]),
             "nn_flat": np.concatenate([a[nn] * n + b[nn], b[nn] * n + a[nn]]),
             "ns_edge": ns_edge, "ns_flat": ns_flat,
             "ns_unique": len(np.unique(ns_flat)) == len(ns_flat),
-            "ns_block": self._regular_block(ns_edge, ns_flat),
+            "block": block,
+            "rest": np.flatnonzero(~in_block),  # edges outside the regular block
             "diag_edge": np.concatenate([edge[touched_a], edge[touched_b]]),
             "diag_index": np.concatenate([a[touched_a], b[touched_b]]),
         }
@@ -243,18 +277,22 @@ class ResistorDiodeNetwork:
         return plan
 
     def _regular_block(self, ns_edge, ns_flat):
-        """(first edge, row stride) when every neuron sees every source through edges laid out
-        as rows of a strided block (as `layered` builds them), else None."""
-        n, p = self.n_neurons, self.n_sources
-        if len(ns_flat) != n * p or n == 0 or p == 0:
+        """(first edge, row stride, first neuron, rows) when consecutive neurons each see every
+        source through edges laid out as the rows of a strided block (as `layered` builds them),
+        and no other neuron sees a source; else None."""
+        p = self.n_sources
+        if len(ns_flat) == 0 or p == 0 or len(ns_flat) % p:
             return None
         order = np.argsort(ns_flat, kind="stable")
-        if not np.array_equal(ns_flat[order], np.arange(n * p)):
+        flat = ns_flat[order]
+        r0, k = int(flat[0] // p), len(flat) // p
+        if not np.array_equal(flat, r0 * p + np.arange(k * p)):
             return None
-        E = ns_edge[order].reshape(n, p)
-        start, stride = int(E[0, 0]), int(E[1, 0] - E[0, 0]) if n > 1 else p
-        expect = start + stride * np.arange(n)[:, None] + np.arange(p)[None, :]
-        return (start, stride) if stride >= p and np.array_equal(E, expect) else None
+        E = ns_edge[order].reshape(k, p)
+        start = int(E[0, 0])
+        stride = int(E[1, 0] - E[0, 0]) if k > 1 else p
+        expect = start + stride * np.arange(k)[:, None] + np.arange(p)[None, :]
+        return (start, stride, r0, k) if stride >= p and np.array_equal(E, expect) else None
 
     def terminal_index(self):
         """(a, b): the edges' terminals in the extended index space of `terminal_voltages`
@@ -298,15 +336,25 @@ class ResistorDiodeNetwork:
         with n_features columns instead of n_sources (half for differential inputs); where a
         front-end clips a line, from the clipped source voltages."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
-        _, B, _, _ = self.kernel()
         if x.ndim != 2 or x.shape[1] != self.encoding.n_features or not self.encoding.is_affine_on(x):
-            return np.atleast_2d(self.source_voltages(x)) @ B.T
+            return np.atleast_2d(self.source_voltages(x)) @ self.kernel()[1].T
         if not np.all(np.isfinite(x)):
             self.source_voltages(x)  # the encoding's message
-        cached = self.__dict__.get("_pulled")
-        if cached is None or cached[0] is not self.conductance:
-            cached = self.__dict__["_pulled"] = (self.conductance, self.encoding.pull_back(B), B @ self.encoding.offset)
-        return x @ cached[1].T + cached[2]
+        values = self._stamped()
+        if "pulled" not in values:
+            block = values["block"]
+            if block is not None:  # B E and B e0 straight from the block of conductances
+                r0, view = block
+                BE = np.zeros((self.n_neurons, self.encoding.n_features))
+                BE[r0:r0 + len(view)] = -self.encoding.pull_back(view)
+                Be0 = np.zeros(self.n_neurons)
+                Be0[r0:r0 + len(view)] = -(view @ self.encoding.offset)
+            else:
+                B = self.kernel()[1]
+                BE, Be0 = self.encoding.pull_back(B), B @ self.encoding.offset
+            values["pulled"] = (BE, Be0)
+        BE, Be0 = values["pulled"]
+        return x @ BE.T + Be0
 
     def prepared_kernel(self):
         """H as a `solvers.PreparedKernel` (structure and factorizations kept while the

@@ -91,3 +91,33 @@ def test_projection_and_with_conductance(rng):
     assert np.all(projected <= net.g_max) and np.all(projected >= net.g_min)
     other = net.with_conductance(projected)
     assert other is not net and np.array_equal(other.conductance, projected)
+
+
+@pytest.mark.parametrize("layout", [dict(), dict(input_to_outputs=False), dict(hidden_coupling=True),
+                                    dict(leak=False, differential=False), "shuffled"])
+def test_fast_assembly_matches_the_incidence_matrices(rng, layout):
+    """Dense stamping (regular source block or scatter), the drive through the encoding and the
+    batch gradient from products agree with the sparse incidence algebra and per-edge sums."""
+    from diodenet.host.gradients import implicit_gradient
+    from diodenet.host.losses import network_loss
+    net = ResistorDiodeNetwork.layered(5, 7, 3, rng=1, **(layout if isinstance(layout, dict) else {}))
+    if layout == "shuffled":  # the same network with its edges in random order: no regular block
+        order = rng.permutation(net.n_edges)
+        net = ResistorDiodeNetwork(net.n_neurons, net.encoding, net.edges[order], net.conductance[order],
+                                   net.g_min[order], net.g_max[order], net.outputs, net.element,
+                                   net.readout_gain, net.diodes)
+        assert net.source_block() is None
+    elif layout.get("input_to_outputs", True):
+        assert net.source_block() is not None
+    dense = net.kernel()
+    sparse = net.kernel(sparse=True)
+    for a, b in zip(dense, sparse):
+        assert np.abs(a - b.toarray()).max() <= 1e-15 * np.abs(b).max()
+    x = rng.uniform(-1, 1, (9, 5))
+    assert np.abs(net.drive(x) - net.source_voltages(x) @ dense[1].T).max() <= 1e-15
+    y = rng.integers(0, 3, 9)
+    eq = net.solve(x)
+    _, dl_dv, _ = network_loss(net, eq.x, y, "cross_entropy")
+    grad = implicit_gradient(net, dl_dv, x, equilibrium=eq)
+    by_edge = grad.per_sample.sum(axis=0)
+    assert np.abs(grad.conductance - by_edge).max() <= 1e-12 * np.abs(by_edge).max()
