@@ -9,14 +9,17 @@ tests/test_fuzz_netlist.py), and refuses the rest with the reason:
   are reported as first written); ground is node `0` or `gnd` (`00` is another node).
 * Numbers take SPICE scale suffixes (f p n u m k meg g t mil, case-insensitive, so `M` is milli);
   trailing letters are ignored (`1.5kOhm`, `10uA`); `{1k}` is the number 1k.
-* `Rname n1 n2 [r=]value [m= scale= temp= dtemp= tc1= tc2= tce= ac= noisy=]`: ngspice's
-  R(T) = value·scale·(1 + tc1·ΔT + tc2·ΔT²) (or ·1.01^(tce·ΔT)) divided by m, ΔT = T − TNOM;
-  a missing or zero value is 1 mΩ (as ngspice); a negative one is refused (not monotone).
+* `Rname n1 n2 [r=]value [model] [m= scale= temp= dtemp= tc1= tc2= tce= l= w= ac= noisy=]`
+  and `.model NAME R(RES RSH TC1 TC2 TCE TNOM DEFW NARROW SHORT)`: ngspice's
+  R(T) = R·scale·(1 + tc1·ΔT + tc2·ΔT²) (or ·1.01^(tce·ΔT)) divided by m, ΔT = T − TNOM
+  (`resistor_conductances`); a missing or zero value is 1 mΩ (as ngspice); a negative one is
+  refused (not monotone).
 * `Dname anode cathode model [area=] [m=] [temp=] [dtemp=] [off] [ic=] [pj=]`.
 * `Vname n+ n- [[DC] value] [AC ...] [PULSE|SIN|EXP|PWL|SFFM(...)]` and the same for `I`
   (current flows from n+ through the source to n-): the DC value, else the transient function's
   value at time 0 (ngspice's rule), else 0.
-* `.model NAME D(...)`: parameters that change the DC current are read (IS N RS BV IBV NBV EG
+* `.model NAME D(...)` (a repeated model name: the first card counts, as in ngspice):
+  parameters that change the DC current are read (IS N RS BV IBV NBV EG
   XTI TNOM TRS1 TRS2 TCV LEVEL); capacitance, transit-time and noise parameters are ignored, as
   ngspice ignores them at DC; unknown names are ignored with a warning (ngspice ignores them
   too); DC parameters the kit does not model (IKF, ISR, JTUN, ...) are recorded and refused by
@@ -119,7 +122,9 @@ class Resistor:
     n2: str
     value: float                      # ohms at TNOM, before scale and m
     line: int
-    params: dict[str, float] | None = None   # m, scale, temp, dtemp, tc1, tc2, tce
+    params: dict[str, float] | None = None   # m, scale, temp, dtemp, tc1, tc2, tce, l, w
+    model: str | None = None                 # a `.model NAME R(...)` card
+    value_given: bool = True
 
 
 @dataclass
@@ -173,6 +178,7 @@ class Circuit:
     vsources: list[VoltageSource] = field(default_factory=list)
     isources: list[CurrentSource] = field(default_factory=list)
     models: dict[str, DiodeModelCard] = field(default_factory=dict)  # key: lowercase name
+    resistor_models: dict[str, dict[str, float]] = field(default_factory=dict)  # R(...) cards
     nodes: list[str] = field(default_factory=list)   # non-ground nodes, as first written
     gmin: float = DEFAULT_GMIN
     temp: float = DEFAULT_TEMP                         # °C
@@ -210,22 +216,40 @@ def parse_number(token: str) -> float:
 
 
 def resistor_conductances(circuit: Circuit) -> np.ndarray:
-    """Each resistor's DC conductance at the circuit's temperature (ngspice's restemp rule)."""
+    """Each resistor's DC conductance at the circuit's temperature (ngspice's restemp rule).
+
+    R = value, else the model's RES, else RSH·(L − 2·SHORT)/(W − 2·NARROW) (W defaults to the
+    model's DEFW, 10 µm); then R(T) = R·scale·(1 + TC1·ΔT + TC2·ΔT²) (or ·1.01^(TCE·ΔT)) with
+    ΔT = T − TNOM (instance coefficients override the model's), divided by m.  A zero result is
+    1 mΩ, as in ngspice.
+    """
     out = np.empty(len(circuit.resistors))
     for k, r in enumerate(circuit.resistors):
-        value = r.value if r.value != 0.0 else ZERO_RESISTANCE
         p = r.params
-        if not p:
-            out[k] = 1.0 / value
+        if not p and r.model is None:
+            out[k] = 1.0 / (r.value if r.value != 0.0 else ZERO_RESISTANCE)
             continue
+        p = p or {}
+        card = circuit.resistor_models.get(r.model.lower(), {}) if r.model else {}
+        value = r.value
+        if not r.value_given:
+            if "res" in card:
+                value = card["res"]
+            elif "rsh" in card and "l" in p:
+                width = p.get("w", card.get("defw", 10e-6)) - 2.0 * card.get("narrow", 0.0)
+                value = card["rsh"] * (p["l"] - 2.0 * card.get("short", 0.0)) / width
+        if value == 0.0:
+            value = ZERO_RESISTANCE
         temp = p.get("temp", circuit.temp + p.get("dtemp", 0.0))
-        dt = temp - circuit.tnom
-        if "tce" in p:
-            factor = 1.01 ** (p["tce"] * dt)
+        dt = temp - card.get("tnom", circuit.tnom)
+        tce = p.get("tce", card.get("tce"))
+        if tce is not None:
+            factor = 1.01 ** (tce * dt)
         else:
-            factor = 1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt
-        rt = value * p.get("scale", 1.0) * factor
-        out[k] = p.get("m", 1.0) / rt
+            tc1 = p.get("tc1", card.get("tc1", 0.0))
+            tc2 = p.get("tc2", card.get("tc2", 0.0))
+            factor = 1.0 + tc1 * dt + tc2 * dt * dt
+        out[k] = p.get("m", 1.0) / (value * p.get("scale", 1.0) * factor)
     return out
 
 
@@ -317,6 +341,7 @@ class _Parser:
         self.circuit = Circuit(title=self.lines[0].strip() if self.lines else "")
         self.names: dict[str, int] = {}         # lowercase element name -> line
         self.node_seen: set[str] = set()
+        self.model_lines: dict[str, int] = {}   # lowercase model name -> line
 
     def node(self, name: str) -> str:
         key = name.lower()
@@ -364,6 +389,11 @@ class _Parser:
                                    lineno, line)
         if in_control:
             raise NetlistError("'.control' block without '.endc'")
+        for r in self.circuit.resistors:
+            if r.model is not None and r.model.lower() not in self.circuit.resistor_models:
+                raise NetlistError(f"resistor {r.name} uses unknown model {r.model!r}"
+                                   f" (no '.model {r.model} R(...)' card)", r.line,
+                                   self._line_text(r.line))
         for d in self.circuit.diodes:
             if d.model.lower() not in self.circuit.models:
                 raise NetlistError(f"diode {d.name} uses unknown model {d.model!r}"
@@ -409,30 +439,34 @@ class _Parser:
 
     _R_PARAMS = {"r": "r", "resistance": "r", "m": "m", "scale": "scale", "temp": "temp",
                  "dtemp": "dtemp", "tc1": "tc1", "tc": "tc1", "tc2": "tc2", "tce": "tce",
-                 "ac": "ac", "noisy": "noisy"}
+                 "ac": "ac", "noisy": "noisy", "l": "l", "w": "w"}
 
     def resistor(self, tokens, lineno, line):
         name = tokens[0]
         self.check_name(name, lineno, line)
         n1, n2 = self.two_nodes(tokens, lineno, line, f"resistor {name}")
         rest = tokens[3:]
-        value = None
-        if rest and "=" not in rest[0]:
+        value = model = None
+        while rest and "=" not in rest[0]:
             tok = rest.pop(0)
-            if not (tok[0].isdigit() or tok[0] in "+-.{"):
-                raise NetlistError(
-                    f"resistor {name}: resistor models ({tok!r}) are not modelled; give the "
-                    "resistance", lineno, line)
-            value = _value(tok, "resistance", lineno, line)
+            if _is_number(tok) and value is None:
+                value = _value(tok, "resistance", lineno, line)
+            elif tok.startswith("{"):
+                _value(tok, "resistance", lineno, line)   # raises: an expression
+            elif model is None and not _is_number(tok):
+                model = tok
+            else:
+                raise NetlistError(f"resistor {name}: unexpected field {tok!r}", lineno, line)
         params = self.instance_params(rest, self._R_PARAMS, (), lineno, line,
                                       f"resistor {name}")
         value = params.pop("r", value)
         params.pop("ac", None)
         params.pop("noisy", None)
-        if value is None or value == 0.0:
+        given = value is not None
+        if not given and model is None or given and value == 0.0:
             self.circuit.warnings.append(f"line {lineno}: resistor {name}: resistance "
                                          "missing or zero, set to 1 mOhm (as ngspice does)")
-            value = 0.0
+        value = 0.0 if value is None else value
         if value < 0.0:
             raise NetlistError(f"resistance of {name} must be positive, got {value!r}: "
                                "negative resistance is not modelled (the circuit would not be "
@@ -444,7 +478,8 @@ class _Parser:
         if params.get("scale", 1.0) == 0.0:
             raise NetlistError(f"resistor {name}: scale=0 makes a short circuit; not "
                                "modelled", lineno, line)
-        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno, params or None))
+        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno, params or None,
+                                               model, given))
 
     _D_PARAMS = {"area": "area", "m": "m", "temp": "temp", "dtemp": "dtemp", "ic": "ic",
                  "pj": "pj"}
@@ -579,9 +614,10 @@ class _Parser:
         if not m:
             raise NetlistError("'.model' takes '.model NAME D(param=value ...)'", lineno, line)
         name, mtype, params = m.group(1), m.group(2), m.group(3).strip()
-        if mtype.lower() != "d":
-            raise NetlistError(f"unsupported model type {mtype!r}: only diode models "
-                               "('.model NAME D(...)') are supported", lineno, line)
+        if mtype.lower() not in ("d", "r", "res"):
+            raise NetlistError(f"unsupported model type {mtype!r}: only diode and resistor "
+                               "models ('.model NAME D(...)', '.model NAME R(...)') are "
+                               "supported", lineno, line)
         if params.startswith("("):
             if not params.endswith(")"):
                 raise NetlistError("unbalanced parentheses in '.model'", lineno, line)
@@ -589,9 +625,15 @@ class _Parser:
         if "(" in params or ")" in params:
             raise NetlistError("unbalanced parentheses in '.model'", lineno, line)
         key = name.lower()
-        if key in self.circuit.models:
-            raise NetlistError(f"duplicate model name {name!r} (first defined on line "
-                               f"{self.circuit.models[key].line})", lineno, line)
+        if key in self.model_lines:
+            self.circuit.warnings.append(
+                f"line {lineno}: duplicate model name {name!r}: the first definition (line "
+                f"{self.model_lines[key]}) is used (as ngspice does)")
+            return
+        self.model_lines[key] = lineno
+        if mtype.lower() != "d":
+            self.resistor_model(name, params, lineno, line)
+            return
         values: dict[str, float] = {}
         unmodelled = []
         for pkey, pval in _split_params(params, lineno, line):
@@ -624,6 +666,29 @@ class _Parser:
         if level not in (1.0, 3.0):
             unmodelled.append(f"LEVEL={level:g}")
         self.circuit.models[key] = DiodeModelCard(name, values, lineno, tuple(unmodelled))
+
+    def resistor_model(self, name, params, lineno, line):
+        values: dict[str, float] = {}
+        for pkey, pval in _split_params(params, lineno, line):
+            if pval is None:
+                raise NetlistError(f"model parameter {pkey!r} needs a value", lineno, line)
+            if pkey in _R_MODEL_IGNORED:
+                continue
+            if pkey not in _R_MODEL_PARAMS:
+                self.circuit.warnings.append(
+                    f"line {lineno}: model {name}: unknown parameter {pkey.upper()!r} ignored "
+                    "(as ngspice does)")
+                continue
+            values[_R_MODEL_PARAMS[pkey]] = _value(pval, f"model parameter {pkey.upper()}",
+                                                   lineno, line)
+        self.circuit.resistor_models[name.lower()] = values
+
+
+_R_MODEL_PARAMS = {"res": "res", "r": "res", "rsh": "rsh", "tc1": "tc1", "tc1r": "tc1",
+                   "tc2": "tc2", "tc2r": "tc2", "tce": "tce", "tnom": "tnom", "defw": "defw",
+                   "narrow": "narrow", "short": "short"}
+_R_MODEL_IGNORED = {"kf", "af", "lf", "wf", "ef", "cap", "capsw", "cj", "cjsw", "bv_max",
+                    "noise", "noisy"}
 
 
 def _is_number(tok: str) -> bool:

@@ -504,3 +504,33 @@ D1 b 0 dk
         solve_shockley(parse_netlist(text))
     # Ideal diodes do not use the card.
     assert solve_ideal(parse_netlist(text)).node_voltages["b"] == 0.0
+
+
+@pytest.mark.spice
+def test_resistor_models_and_source_forms_match_ngspice():
+    from diodenet.analog.ngspice_engine import get_engine
+
+    text = """resistor models and source forms
+V1 in 0 PULSE(2 0 1u)
+V2 s 0 SIN(0.5 1 1k 0 0 30)
+V3 p 0 PWL(-1m 0 1m 2)
+R1 in a 1k rmod
+R2 a b rres m=2
+R3 b 0 rsh l=20u w=2u
+R4 a s 3k rmod tc1=0
+R5 s p 500 tce=2 dtemp=40
+R6 p 0
++ 2.2k
+D1 b a dm
+D2 0 b dm area=3
+.model rmod R(tc1=0.01 tc2=1e-4 tnom=0)
+.model rres R(res=3k)
+.model rsh R(rsh=100 narrow=0.5u short=1u)
+.model dm D(IS=1e-14 N=1.2)
+.model dm D(IS=1e-9)
+""" + TIGHT + "\n.op\n.end\n"
+    op = solve_shockley(parse_netlist(text))
+    ref = get_engine().operating_point(text)
+    assert set(ref) == {k.lower() for k in op.node_voltages}
+    err = max(abs(ref[k.lower()] - v) for k, v in op.node_voltages.items())
+    assert err <= 1e-9

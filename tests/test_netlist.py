@@ -110,8 +110,9 @@ ERRORS = [
     (".param rval=1k", "parameters are not modelled"),
     (".foo 1", "unsupported dot card '.foo'"),
     ("R9 a 0 -5", "negative resistance is not modelled"),
-    ("R9 a 0 nan", "resistor models ('nan') are not modelled"),
-    ("R9 a 0 1k foo", "unexpected field 'foo'"),
+    ("R9 a 0 nan", "unknown model 'nan' (no '.model nan R(...)' card)"),
+    ("R9 a 0 1k foo", "unknown model 'foo'"),
+    ("R9 a 0 1k 2k", "unexpected field '2k'"),
     ("R9 a 0 1k tc3=0.1", "unknown parameter 'tc3'"),
     ("R9 a 0 {rval}", "parameter expressions are not modelled"),
     ("r1 a 0 1k", "duplicate element name 'r1' (first defined on line 2)"),
@@ -126,8 +127,7 @@ ERRORS = [
     (".model dz D(IS=-1e-14)", "IS must be > 0"),
     (".model dz D(IS=1e-14", "unbalanced parentheses"),
     (".model dz D(IS)", "needs a value"),
-    (".model q1 NPN(BF=100)", "only diode models"),
-    (".model dm D(IS=1e-15)", "duplicate model name 'dm'"),
+    (".model q1 NPN(BF=100)", "only diode and resistor models"),
     (".options rshunt=0", "rshunt must be > 0"),
     (".options gmin", "option gmin needs a value"),
     (".temp 27 50", "'.temp' takes one temperature"),
@@ -153,7 +153,7 @@ D1 a 0 dm
     lineno = info.value.lineno
     assert lineno is not None and f"line {lineno}:" in msg
     if "unknown model" in fragment:
-        assert lineno == 5 and "D9 a 0 nosuch" in msg
+        assert lineno == 5 and line.split(";")[0].strip() in msg
     else:
         assert lineno == 5 and repr(line) in msg
     assert isinstance(info.value, ValueError)
@@ -209,6 +209,29 @@ D1 mid 0 dm off area=2 m=3 dtemp=10 ic=0.5 pj=1
     assert d.area == 2.0 and diode_instance_values(c, d) == (37.0, 2.0, 3.0)
     assert d.unmodelled == ("sidewall current JSW·PJ",)
     assert c.rshunt == 1e9
+
+
+def test_resistor_models_and_repeated_model_names():
+    text = """resistor models
+V1 in 0 1
+R1 in a 1k rmod
+R2 a b rres
+R3 b c rsh l=10u w=2u tc1=0
+R4 c 0 rmod 2k
+.model rmod R(tc1=0.01 tnom=0)
+.model rres R(res=3k)
+.model rsh R(rsh=100 narrow=0.5u)
+.model rmod R(tc1=0.5)
+.end
+"""
+    c = parse_netlist(text)
+    g = resistor_conductances(c)
+    assert g[0] == pytest.approx(1 / (1000 * 1.27), rel=1e-14)     # tnom 0, 27 °C
+    assert g[1] == pytest.approx(1 / 3000, rel=1e-14)
+    assert g[2] == pytest.approx(1 / (100 * 10 / 1.0), rel=1e-14)  # narrow on both edges
+    assert g[3] == pytest.approx(1 / (2000 * 1.27), rel=1e-14)
+    assert any("duplicate model name 'rmod'" in w and "first definition" in w
+               for w in c.warnings)
 
 
 def test_unterminated_control_block_and_empty_netlist():
