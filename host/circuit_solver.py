@@ -319,8 +319,9 @@ def solve_ideal(circuit: Circuit, *, rtol: float = 1e-11, progress: Progress = N
     try:
         lu = _factor(K)
     except np.linalg.LinAlgError:
-        raise CircuitError("the circuit matrix is singular: the operating point is not "
-                           "unique") from None
+        raise CircuitError("the circuit matrix is singular in double precision: the "
+                           "operating point is not unique, or the conductances span more "
+                           "decades than double precision holds") from None
     x0 = _solve_refined(K, lu, b)
     vopen = _open_scale(x0, mna.n_nodes)
     if m == 0:
@@ -335,7 +336,10 @@ def solve_ideal(circuit: Circuit, *, rtol: float = 1e-11, progress: Progress = N
                 f"the active-set method did not settle in {max_iter} iterations on {m} diodes "
                 "and the circuit is too large for the dense fallback")
         _say(progress, "active set did not settle; dense LCP fallback")
-        x, i, method, its = _dense_lcp(circuit, mna, lu, x0, rtol)
+        try:
+            x, i, method, its = _dense_lcp(circuit, mna, lu, x0, rtol)
+        except RuntimeError as exc:     # Lemke's pivot limit
+            raise CircuitError(f"the ideal-diode solve did not finish: {exc}") from None
         x, i = _polish_ideal(mna, x, i, vopen)
     _check_breakdown(circuit, N.T @ x, _breakdown_limits(circuit))
     return _ideal_result(circuit, mna, x, i, method, its, vopen)
@@ -652,7 +656,16 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
     """Operating point with ngspice's DC diode model, to full double precision."""
     base = build_mna(circuit, diodes_connect=True)  # checks the structure first
     n_ext, m = base.n_nodes, len(circuit.diodes)
-    params = [_diode_parameters(circuit, k) for k in range(m)]
+    params = []
+    for k in range(m):
+        try:
+            params.append(_diode_parameters(circuit, k))
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            if isinstance(exc, CircuitError):
+                raise
+            d = circuit.diodes[k]
+            raise CircuitError(f"line {d.line}: diode {d.name}: its model parameters give no "
+                               f"finite DC characteristic at {circuit.temp:g} °C ({exc})") from None
     col = lambda j: np.array([p[j] for p in params], dtype=float) if m else np.zeros(0)
     rs, temp = col(2), col(4)
     # Internal junction nodes (after the external ones, before the source rows) for RS > 0.
@@ -691,7 +704,8 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
         except CircuitError:
             start = None
     vt = dm.thermal_voltage(dd.temp)
-    vcrit = dd.n * vt * np.log(dd.n * vt / (math.sqrt(2.0) * dd.is_)) if m else np.zeros(0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        vcrit = dd.n * vt * np.log(dd.n * vt / (math.sqrt(2.0) * dd.is_)) if m else np.zeros(0)
     if start is None:
         v0 = vcrit.copy()
     else:
@@ -701,7 +715,8 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
             fwd = np.minimum(dd.n * vt * np.log1p(np.maximum(i_k, 0.0) / dd.is_), vcrit)
         v0 = np.where(i_k > 0, fwd, v_k)
 
-    x, its = _newton(K, b, v0, n_all, dd, max_iter, progress)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        x, its = _newton(K, b, v0, n_all, dd, max_iter, progress)
 
     vd = _junction_voltages(x, dd)
     i_d, _ = dm.junction_current(vd, dd.is_, dd.n, dd.temp, dd.gmin)

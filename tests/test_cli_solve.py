@@ -74,7 +74,7 @@ def test_table_without_json(tmp_path, capsys):
     ("V1 a 0 1\nR1 a 0 1k\nR2 x 0 1k\nD1 a y dm\n.model dm D\n",
      "node(s) 'y' connect to ground only through diodes"),
     ("V1 a 0 1\nR1 a 0 1k\nR2 x y 1k\n", "node(s) 'x', 'y' have no resistive or source path"),
-    ("V1 a 0 1\nR1 a 0 1k\nR2 a 0 1k foo\n", "unexpected field 'foo'"),
+    ("V1 a 0 1\nR1 a 0 1k\nR2 a 0 1k foo\n", "resistor R2 uses unknown model 'foo'"),
     ("V1 a 0 1\nR1 a 0 1k\n.subckt s a b\n", "subcircuits are not modelled"),
 ])
 def test_errors_exit_2(tmp_path, capsys, body, fragment):
