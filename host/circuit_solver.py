@@ -657,9 +657,15 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
     base = build_mna(circuit, diodes_connect=True)  # checks the structure first
     n_ext, m = base.n_nodes, len(circuit.diodes)
     params = []
+    memo: dict[tuple, tuple] = {}   # diodes sharing a card and instance values share parameters
     for k in range(m):
+        d = circuit.diodes[k]
+        key = (d.model.lower(), d.area, tuple(sorted((d.params or {}).items())), d.unmodelled)
+        if key in memo:
+            params.append(memo[key])
+            continue
         try:
-            params.append(_diode_parameters(circuit, k))
+            params.append(memo.setdefault(key, _diode_parameters(circuit, k)))
         except (OverflowError, ValueError, ZeroDivisionError) as exc:
             if isinstance(exc, CircuitError):
                 raise

@@ -8,7 +8,7 @@ tests/test_fuzz_netlist.py), and refuses the rest with the reason:
   commas and parentheses separate fields like blanks.  Names are case-insensitive (node names
   are reported as first written); ground is node `0` or `gnd` (`00` is another node).
 * Numbers take SPICE scale suffixes (f p n u m k meg g t mil, case-insensitive, so `M` is milli);
-  trailing letters are ignored (`1.5kOhm`, `10uA`); `{1k}` is the number 1k.
+  what follows is ignored (`1.5kOhm`, `10uA`, `1k5` = 1k, as ngspice); `{1k}` is the number 1k.
 * `Rname n1 n2 [r=]value [model] [m= scale= temp= dtemp= tc1= tc2= tce= l= w= ac= noisy=]`
   and `.model NAME R(RES RSH TC1 TC2 TCE TNOM DEFW NARROW SHORT)`: ngspice's
   R(T) = R·scale·(1 + tc1·ΔT + tc2·ΔT²) (or ·1.01^(tce·ΔT)) divided by m, ΔT = T − TNOM
@@ -50,9 +50,10 @@ GROUND_NAMES = ("0", "gnd")
 ZERO_RESISTANCE = 1e-3   # ngspice replaces a zero or missing resistance by 1 mΩ
 
 SUPPORTED = (
-    "supported: R name n1 n2 value | D name anode cathode model [area=value] | "
-    "V name n+ n- [DC] value | I name n+ n- [DC] value | .model NAME D(...) | "
-    ".options | .temp | .op | .title | .end | .control ... .endc"
+    "supported: R name n1 n2 value [model] [params] | D name anode cathode model [params] | "
+    "V name n+ n- [DC] value [AC ...] [PULSE|SIN|EXP|PWL|SFFM(...)] | I (the same) | "
+    ".model NAME D(...) | .model NAME R(...) | .options | .temp | .title | .end | "
+    ".control ... .endc | analysis and output cards (ignored)"
 )
 
 # Diode model parameters (ngspice names and aliases -> canonical name).
@@ -98,9 +99,12 @@ _DOT_REFUSED = {
 _SUFFIXES = (("meg", 1e6), ("mil", 25.4e-6), ("t", 1e12), ("g", 1e9), ("k", 1e3), ("m", 1e-3),
              ("u", 1e-6), ("n", 1e-9), ("p", 1e-12), ("f", 1e-15))
 
-_NUMBER_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)$", re.IGNORECASE)
+# A number, then anything: ngspice reads a scale suffix from the leading letters of the rest and
+# ignores the remainder (`1k5` is 1k, `1.2.3` is 1.2, `10uA` is 10u).
+_NUMBER_RE = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(.*)$", re.IGNORECASE)
 _SEPARATORS = str.maketrans({",": " ", "(": " ", ")": " ", "\t": " "})
 _COMMENT_RE = re.compile(r"\s(?:\$|//)")
+_SPECIAL_RE = re.compile(r"[,(){}=]")
 _TRANSIENT = ("pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "trrandom")
 
 
@@ -202,7 +206,10 @@ def node_key(name: str) -> str | None:
 
 
 def parse_number(token: str) -> float:
-    """A SPICE number: `1.5k`, `10uA`, `2meg`, `1e-3`, `3mil` ... (ValueError if unreadable)."""
+    """A SPICE number: `1.5k`, `10uA`, `2meg`, `1e-3`, `3mil` ... (ValueError if unreadable).
+
+    As in ngspice, whatever follows the number and its scale suffix is ignored.
+    """
     m = _NUMBER_RE.match(token.strip())
     if not m:
         raise ValueError(f"not a number: {token!r}")
@@ -379,7 +386,11 @@ class _Parser:
                 continue
             kind = head[0]
             if kind == "r":
-                self.resistor(_fields(line), lineno, line)
+                toks = line.split()
+                if len(toks) == 4 and not _SPECIAL_RE.search(line):
+                    self.plain_resistor(toks, lineno, line)
+                else:
+                    self.resistor(_fields(line), lineno, line)
             elif kind == "d":
                 self.diode(_fields(line), lineno, line)
             elif kind in "vi":
@@ -441,9 +452,30 @@ class _Parser:
                  "dtemp": "dtemp", "tc1": "tc1", "tc": "tc1", "tc2": "tc2", "tce": "tce",
                  "ac": "ac", "noisy": "noisy", "l": "l", "w": "w"}
 
-    def resistor(self, tokens, lineno, line):
-        name = tokens[0]
+    def plain_resistor(self, toks, lineno, line):
+        """The common `R name n1 n2 number` line, without the general field handling."""
+        m = _NUMBER_RE.match(toks[3])
+        if m is None:
+            return self.resistor(toks, lineno, line)
+        name = toks[0]
         self.check_name(name, lineno, line)
+        n1, n2 = toks[1], toks[2]
+        seen = self.node_seen
+        for nd in (n1, n2):
+            key = nd.lower()
+            if key not in seen:
+                seen.add(key)
+                if key not in GROUND_NAMES:
+                    self.circuit.nodes.append(nd)
+        value = _value(toks[3], "resistance", lineno, line)
+        if value <= 0.0:
+            return self.resistor(toks, lineno, line, checked=True)
+        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno))
+
+    def resistor(self, tokens, lineno, line, checked=False):
+        name = tokens[0]
+        if not checked:
+            self.check_name(name, lineno, line)
         n1, n2 = self.two_nodes(tokens, lineno, line, f"resistor {name}")
         rest = tokens[3:]
         value = model = None
