@@ -478,7 +478,7 @@ def _append(line):
 
 INVALID_MUTATIONS = (
     ("negative resistance", _append("Rbad n1x 0 -1k\nRbad2 n1x 0 1k")),
-    ("unreadable value", _append("Rbad n1x 0 1..5k\nRbad2 n1x 0 1k")),
+    ("unreadable value", _append("Vbad q 0 DC abc\nRbad q 0 1k")),
     ("unknown element", lambda rng, text: text.replace(
         "\n.op\n", f"\n{rng.choice(['C', 'L', 'Q', 'X', 'E', 'B'])}bad 0 n1x 1\n.op\n")),
     ("missing node", _append("Rbad n1x")),
