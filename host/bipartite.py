@@ -66,6 +66,7 @@ class BipartiteKernel:
     def __init__(self, H, red, black):
         small, large = (red, black) if len(red) <= len(black) else (black, red)
         self.small, self.large = small, large
+        self.S_ix, self.L_ix = _as_index(small), _as_index(large)
         Hd = H.toarray() if sp.issparse(H) else np.asarray(H, dtype=float)
         self.d = np.asarray(Hd.diagonal(), dtype=float)
         self.H_SL = np.ascontiguousarray(Hd[np.ix_(small, large)])
@@ -75,10 +76,10 @@ class BipartiteKernel:
 
     def apply(self, x):
         """H x for a batch (batch, n), through the blocks (2·|S|·|L| per sample, not n²)."""
-        S, L = self.small, self.large
+        S, L = self.S_ix, self.L_ix
         y = x * self.d
-        y[:, S] += x[:, L] @ self.H_SL.T
-        y[:, L] += x[:, S] @ self.H_LS.T
+        y[:, S] += cols(x, L) @ self.H_SL.T
+        y[:, L] += cols(x, S) @ self.H_LS.T
         return y
 
     def outer(self):
@@ -91,6 +92,7 @@ class BipartiteKernel:
         """The kernel of Hᵀ (same colours, blocks exchanged): the adjoint system's."""
         t = object.__new__(BipartiteKernel)
         t.small, t.large, t.d, t.d_S, t.d_L = self.small, self.large, self.d, self.d_S, self.d_L
+        t.S_ix, t.L_ix = self.S_ix, self.L_ix
         t.H_SL, t.H_LS, t._f32 = np.ascontiguousarray(self.H_LS.T), np.ascontiguousarray(self.H_SL.T), None
         t._outer = None
         return t
@@ -102,12 +104,28 @@ class BipartiteKernel:
         return self._f32
 
 
+def _as_index(idx):
+    """A slice when the indices are one contiguous range (views, no gathers), else the array."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx
+
+
+def cols(a, ix):
+    """a[..., ix] as a C-contiguous array (a fancy-indexed column gather may come back in
+    column-major layout, which makes every later elementwise operation crawl)."""
+    return np.ascontiguousarray(a[..., ix])
+
+
 def _bound_of(state, lo, hi):
-    return np.where(state < 0, lo, np.where(state > 0, hi, 0.0))
+    """The bound each node sits at (0 where free), by arithmetic: masked selects are slow."""
+    return (state < 0) * np.nan_to_num(lo, posinf=0.0, neginf=0.0) + (state > 0) * np.nan_to_num(hi, posinf=0.0, neginf=0.0)
 
 
 def _box_state(y, lo, hi):
-    return np.where(y <= lo, -1, np.where(y >= hi, 1, 0)).astype(np.int8)
+    """−1 at or below the lower bound (priority), +1 at or above the upper, 0 between."""
+    below = y <= lo
+    return (~below & (y >= hi)).astype(np.int8) - below
 
 
 def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
@@ -115,29 +133,32 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
 
     K: `BipartiteKernel`; q (batch, n); lo, hi (n,) bounds.  Returns (x, iterations, pending
     sample indices that did not settle, (S-Schur complements, free L masks) of the last step)."""
-    S, L = K.small, K.large
+    S, L = K.S_ix, K.L_ix
+    nS = len(K.small)
     batch = len(q)
-    if len(S) == 0:  # no couplings at all: every node alone with its diode
+    if nS == 0:  # no couplings at all: every node alone with its diode
         x = np.clip(-q / K.d, lo, hi)
         return x, 1, np.arange(0), (np.zeros((batch, 0, 0)), np.clip(-q / K.d, lo, hi) == -q / K.d, np.zeros((batch, 0), bool))
-    qS, qL = q[:, S], q[:, L]
+    qS, qL = cols(q, S), cols(q, L)
     loS, hiS, loL, hiL = lo[S], hi[S], lo[L], hi[L]
-    xS = np.zeros((batch, len(S))) if x0 is None else np.clip(x0[:, S], loS, hiS)
-    stateL = np.full((batch, len(L)), 2, dtype=np.int8)
-    stateS = np.full((batch, len(S)), 2, dtype=np.int8)
-    eye = np.eye(len(S))
+    xS = np.zeros((batch, nS)) if x0 is None else np.clip(cols(x0, S), loS, hiS)
+    stateL = np.full((batch, len(K.large)), 2, dtype=np.int8)
+    stateS = np.full((batch, nS), 2, dtype=np.int8)
+    eye = np.eye(nS)
     pending = np.arange(batch)
-    M_last = np.zeros((batch, len(S), len(S)))
+    M_last = np.zeros((batch, nS, nS))
     for it in range(1, max_iter + 1):
         xs = xS[pending]
-        yL = (-qL[pending] - xs @ K.H_LS.T) / K.d_L
+        every = len(pending) == batch  # no row gathers while every sample is still moving
+        qLp, qSp = (qL, qS) if every else (qL[pending], qS[pending])
+        yL = (-qLp - xs @ K.H_LS.T) / K.d_L
         newL = _box_state(yL, loL, hiL)
         freeL = newL == 0
         boundL = _bound_of(newL, loL, hiL)
         # Schur complement on S with L's states fixed: x_L = f(−q_L − H_LS x_S)/d_L + (1−f)·bound
         w = freeL / K.d_L
-        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, len(S), len(S))
-        c = qS[pending] + (np.where(freeL, -qL[pending] * w, boundL)) @ K.H_SL.T
+        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, nS, nS)
+        c = qSp + (boundL - qLp * w) @ K.H_SL.T  # w = 0 off the free set, bound 0 on it
         yS = xs - (np.einsum("bij,bj->bi", M, xs) + c) / np.einsum("bii->bi", M)
         newS = _box_state(yS, loS, hiS)
         changed = np.any(newL != stateL[pending], axis=1) | np.any(newS != stateS[pending], axis=1)
@@ -169,10 +190,10 @@ def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=No
     residual(x) → per-sample relative natural residual (the certificate's measure) decides when
     to stop: at tol, or (exact) when the float64 update no longer shrinks.  Returns
     (x, sweeps, pending samples above tol)."""
-    S, L = K.small, K.large
-    loS, hiS, loL, hiL = lo[..., S], hi[..., S], lo[..., L], hi[..., L]
-    qS, qL = q[:, S], q[:, L]
-    xS = np.zeros(qS.shape) if x0 is None else np.clip(x0[:, S], loS, hiS)
+    S, L = K.S_ix, K.L_ix
+    loS, hiS, loL, hiL = cols(lo, S), cols(hi, S), cols(lo, L), cols(hi, L)
+    qS, qL = cols(q, S), cols(q, L)
+    xS = np.zeros(qS.shape) if x0 is None else np.clip(cols(x0, S), loS, hiS)
     scale = np.maximum(np.max(np.abs(q / K.d), axis=1, keepdims=True), 1e-300)
     sweeps = 0
     # phase 1: float32 sweeps, ω from the plain Gauss–Seidel contraction of the first sweeps

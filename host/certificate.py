@@ -77,13 +77,19 @@ def certify(H, q, x, element=IdealDiode(), iterations=0, hx=None):
     if element.is_box:
         lo, hi = bounds(element, n)
         primal = np.max(np.maximum(np.maximum(lo - x, x - hi), 0.0), axis=1)
-        at_lo = np.isfinite(lo) & (np.abs(x - lo) <= 1e-12 * (1 + np.abs(np.where(np.isfinite(lo), lo, 0))))
-        at_hi = np.isfinite(hi) & (np.abs(x - hi) <= 1e-12 * (1 + np.abs(np.where(np.isfinite(hi), hi, 0))))
-        state = np.where(at_lo, -1, np.where(at_hi, 1, 0)).astype(np.int8)
-        wrong = np.where(at_lo, np.maximum(-w, 0), np.where(at_hi, np.maximum(w, 0), np.abs(w)))
+        # masks by arithmetic (masked selects are an order of magnitude slower on big batches);
+        # |x − ±inf| = inf never passes a finite tolerance
+        tol_lo = 1e-12 * (1 + np.abs(np.nan_to_num(lo, posinf=0.0, neginf=0.0)))
+        tol_hi = 1e-12 * (1 + np.abs(np.nan_to_num(hi, posinf=0.0, neginf=0.0)))
+        at_lo = np.abs(x - lo) <= tol_lo
+        at_hi = (np.abs(x - hi) <= tol_hi) & ~at_lo
+        state = at_hi.astype(np.int8) - at_lo
+        wrong = at_lo * np.maximum(-w, 0) + at_hi * np.maximum(w, 0) + ~(at_lo | at_hi) * np.abs(w)
         dual = np.max(wrong, axis=1)
         dist = np.minimum(np.abs(x - lo), np.abs(hi - x))
-        dist = np.where(np.isfinite(dist), dist, 0.0)  # unbounded (linear) nodes: covered by `dual`
+        unbounded = ~(np.isfinite(lo) | np.isfinite(hi))
+        if unbounded.any():
+            dist[:, unbounded] = 0.0  # linear nodes: covered by `dual`
         complementarity = np.max(np.abs(w) * dist, axis=1)
     else:
         state = np.zeros(x.shape, dtype=np.int8)

@@ -91,9 +91,10 @@ def _assemble(net, u, v, mu, x=None):
     nn = plan["nn_edge"][: plan["nn_edge"].size // 2]
     if nn.size:
         ea, eb = a[nn], b[nn]
-        if nn.size * len(v) > 4 * net.n_neurons**2:  # dense couplings: one product
-            R = mu.T @ v  # R[j, k] = ⟨μ_j, v_k⟩
-            cross = R[eb, ea] + R[ea, eb]
+        A, B, i, j = plan["nn_pairs"]
+        if 2 * len(A) * len(B) <= 4 * nn.size:  # couplings in dense blocks: two small products
+            va, vb, ma, mb = (np.ascontiguousarray(arr[:, idx]) for arr, idx in ((v, A), (v, B), (mu, A), (mu, B)))
+            cross = (va.T @ mb)[i, j] + (ma.T @ vb)[i, j]  # ⟨v_a, μ_b⟩ + ⟨μ_a, v_b⟩
         else:
             cross = np.einsum("be,be->e", v[:, ea], mu[:, eb]) + np.einsum("be,be->e", v[:, eb], mu[:, ea])
         total[nn] += cross - vm[eb]  # −⟨v_a − v_b, μ_a − μ_b⟩ = −vm_a + cross − vm_b

@@ -3,7 +3,20 @@
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["as_batch", "diagonal", "matmul", "bounds"]
+__all__ = ["as_batch", "diagonal", "matmul", "bounds", "one_blas_thread"]
+
+_CONTROLLER = None
+
+
+def one_blas_thread():
+    """A context running BLAS on one thread: products with a dimension of ~10 (a layered network's
+    outputs) are too small to share, and a second BLAS thread waiting for a core another process
+    holds turns a 0.1 ms product into tens of milliseconds."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def as_batch(q):

@@ -270,11 +270,20 @@ class ResistorDiodeNetwork:
             "ns_unique": len(np.unique(ns_flat)) == len(ns_flat),
             "block": block,
             "rest": np.flatnonzero(~in_block),  # edges outside the regular block
+            "nn_pairs": self._pair_positions(a[nn], b[nn]),
             "diag_edge": np.concatenate([edge[touched_a], edge[touched_b]]),
             "diag_index": np.concatenate([a[touched_a], b[touched_b]]),
         }
         self.__dict__["_stamp"] = plan
         return plan
+
+    @staticmethod
+    def _pair_positions(ea, eb):
+        """(A, B, i, j): the distinct neurons on each side of the neuron–neuron edges and each
+        edge's position in them, so sums over the edges can come from |A|×|B| products."""
+        A, i = np.unique(ea, return_inverse=True)
+        B, j = np.unique(eb, return_inverse=True)
+        return A, B, i.reshape(-1), j.reshape(-1)
 
     def _regular_block(self, ns_edge, ns_flat):
         """(first edge, row stride, first neuron, rows) when consecutive neurons each see every
@@ -362,7 +371,7 @@ class ResistorDiodeNetwork:
         the edges when they form a layered (bipartite) network."""
         cached = self.__dict__.get("_prepared")
         if cached is None or cached[0] is not self.conductance:
-            H, _, _, _ = self.kernel()
+            H = self._stamped()["H"]
             cached = self.__dict__["_prepared"] = (self.conductance, PreparedKernel(H, self.colouring()))
         return cached[1]
 

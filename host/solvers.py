@@ -29,10 +29,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .active_set import active_set, damped_newton, gather_solve, solve_fixed_sets
-from .bipartite import SMALL_SIDE, BipartiteKernel, red_black_sor, reduced_newton, two_coloring
+from .bipartite import SMALL_SIDE, BipartiteKernel, cols, red_black_sor, reduced_newton, two_coloring
 from .certificate import ConvergenceError, Equilibrium, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
-from .kernels import as_batch, bounds, diagonal
+from .kernels import as_batch, bounds, diagonal, one_blas_thread
 from .splitting import PR_ALPHA, dense_peaceman_rachford, forward_backward, peaceman_rachford, spectral_norm
 
 __all__ = [
@@ -173,7 +173,8 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
     else:
         residual = lambda x: natural_residual(kernel.H, q, x, element)  # noqa: E731
     if method == "bipartite-newton":
-        x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
+        with one_blas_thread():
+            x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
         state["schur"] = schur
     elif method == "red-black-sor":
         x, iterations, pending = red_black_sor(kernel.bipartite(), q, lo, hi, tol=tol or 1e-9, x0=x0,
@@ -203,7 +204,12 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
 
 
 def _finish(kernel, q, x, element, iterations, method, state):
-    hx = kernel.bipartite().apply(x) if method in ("bipartite-newton", "red-black-sor") else None
+    hx = None
+    if method == "bipartite-newton":
+        with one_blas_thread():
+            hx = kernel.bipartite().apply(x)
+    elif method == "red-black-sor":
+        hx = kernel.bipartite().apply(x)
     eq = certify(kernel.H, q, x, element, iterations, hx=hx)
     eq.method, eq.solver_state = method, state
     return eq
@@ -238,7 +244,8 @@ def solve_adjoint(H, g, equilibrium, element=IdealDiode(), transpose=True):
         return np.linalg.solve(J, g[:, :, None])[:, :, 0]
     free = equilibrium.state == 0
     if method == "bipartite-newton":
-        return _adjoint_bipartite(kernel.bipartite(), g, free, equilibrium.solver_state.get("schur"), transpose)
+        with one_blas_thread():
+            return _adjoint_bipartite(kernel.bipartite(), g, free, equilibrium.solver_state.get("schur"), transpose)
     if method == "red-black-sor":
         K = kernel.bipartite().transpose() if transpose else kernel.bipartite()
         lo = np.where(free, -np.inf, 0.0)
@@ -265,19 +272,20 @@ def _linear_residual(H, g, mu, free, transpose):
 def _adjoint_bipartite(K, g, free, schur, transpose):
     """Adjoint on a bipartite kernel: the large colour eliminated as in the forward pass; the
     small colour's system is the transposed Schur complement the forward pass built."""
-    S, L = K.small, K.large
-    fS, fL = free[:, S], free[:, L]
+    S, L = K.S_ix, K.L_ix
+    fS, fL = cols(free, S), cols(free, L)
     H_SL, H_LS = (K.H_LS.T, K.H_SL.T) if transpose else (K.H_SL, K.H_LS)
     w = fL / K.d_L
     if schur is not None and np.array_equal(schur[1], fL):
         M = schur[0].transpose(0, 2, 1) if transpose else schur[0]
     else:
-        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, len(S), len(S))
+        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, len(K.small), len(K.small))
         M = M.transpose(0, 2, 1) if transpose else M
-    rhs = g[:, S] - (g[:, L] * w) @ H_SL.T
-    A = np.where(fS[:, :, None], M, np.eye(len(S))[None])
-    muS = np.linalg.solve(A, np.where(fS, rhs, 0.0)[:, :, None])[:, :, 0] if len(S) else rhs
+    gS, gL = cols(g, S), cols(g, L)
+    rhs = gS - (gL * w) @ H_SL.T
+    A = np.where(fS[:, :, None], M, np.eye(len(K.small))[None])
+    muS = np.linalg.solve(A, np.where(fS, rhs, 0.0)[:, :, None])[:, :, 0] if len(K.small) else rhs
     mu = np.empty_like(g)
     mu[:, S] = muS
-    mu[:, L] = w * (g[:, L] - muS @ H_LS.T)
+    mu[:, L] = w * (gL - muS @ H_LS.T)
     return mu
