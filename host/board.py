@@ -216,11 +216,14 @@ def board_frontend(url, n_outputs, *, timeout=2.0, retries=4, baudrate=1_000_000
         link.close()
     if caps.n_adc <= n_outputs:
         raise BoardError(f"{url}: the board has {caps.n_adc} neurons, too few for {n_outputs} outputs")
-    afe = AFE(n_hidden=caps.n_adc - n_outputs, n_outputs=n_outputs, n_inputs=caps.n_dac_inputs // 2)
     consts = {k: getattr(caps, k) for k in ("r_leak", "r_inject") if getattr(caps, k, 0)}
     if getattr(caps, "v_ref_mv", 0):
         consts["v_ref"] = caps.v_ref_mv / 1000
-    return replace(afe, **{k: float(v) for k, v in consts.items()})
+    try:
+        afe = AFE(n_hidden=caps.n_adc - n_outputs, n_outputs=n_outputs, n_inputs=caps.n_dac_inputs // 2)
+        return replace(afe, **{k: float(v) for k, v in consts.items()})
+    except ValueError as exc:
+        raise BoardError(f"{url}: the board reports a front-end this driver cannot use ({exc})") from None
 
 
 # --- the backend ------------------------------------------------------------------------------
