@@ -81,6 +81,7 @@ class TrainResult:
     network: ResistorDiodeNetwork
     history: list
     wall_time: float
+    epochs_run: int | None = None     # epochs trained by this call (0: a finished run re-run)
 
     @property
     def final(self):
@@ -311,7 +312,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
     # a re-run of a finished run leaves its results as they are (they describe what ran)
     if out is not None and not (finished_before and all((out / f).exists() for f in _OUTPUTS)):
         _write_outputs(out, task, history, config, data)
-    return TrainResult(task.model, history, wall)
+    return TrainResult(task.model, history, wall, max(0, config.epochs - start_epoch))
 
 
 def _running_metrics(running, data, loss_kind):

@@ -194,7 +194,8 @@ def test_rerun_of_a_finished_run_leaves_its_results(capsys, tmp_path):
     args = ["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "-o", tmp_path, "--quiet"]
     assert run(capsys, *args)[0] == 0
     files = {f: (tmp_path / f).read_bytes() for f in ("metrics.json", "model.npz", "training.png")}
-    assert run(capsys, *args)[0] == 0
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and "nothing trained, results unchanged" in out
     assert {f: (tmp_path / f).read_bytes() for f in files} == files
     refused(capsys, *args, "--lr", "0.5", says="--lr 0.01 → 0.5")
     assert {f: (tmp_path / f).read_bytes() for f in files} == files

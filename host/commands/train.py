@@ -298,6 +298,10 @@ def run(args):
                 "train_accuracy_running", "test_accuracy", "test_diode_on_fraction"):
         if key in final:
             print(f"  {key:15s} {final[key]:.4f}")
-    print(f"  wrote {args.output}/model.npz, metrics.json, training.png")
+    if result.epochs_run == 0 and final["epochs"] > 0:
+        print(f"  {args.output} already holds this run's {final['epochs']} epochs: nothing trained, "
+              "results unchanged (--epochs N to continue, --no-resume to start afresh)")
+    else:
+        print(f"  wrote {args.output}/model.npz, metrics.json, training.png")
     if args.json:
         print(json.dumps(final))
