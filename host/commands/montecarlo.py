@@ -126,9 +126,9 @@ def plot_histogram(summary, acc, path):
     acc = np.asarray(acc)
     # bins on whole numbers of test samples (an accuracy moves in steps of 1/n)
     q = 1.0 / max(int(summary.get("test_samples", 0)), 1)
-    step = q * max(1, int(np.ceil((acc.max() - acc.min()) / 40 / q))) if acc.size else q
-    edges = (np.arange(np.floor(acc.min() / step) - 0.5, np.ceil(acc.max() / step) + 1.5) * step
-             if acc.size else 10)
+    k = max(1, int(np.ceil((acc.max() - acc.min()) / 40 / q))) if acc.size else 1
+    edges = (np.arange(np.rint(acc.min() / q) - 0.5, np.rint(acc.max() / q) + k, k) * q
+             if acc.size else 10)                    # edges halfway between accuracy values
     ax.hist(acc * 100, bins=np.asarray(edges) * 100, color="tab:blue", alpha=0.8)
     for value, label, style in ((summary["nominal_accuracy"], "nominal board", "-"),
                                 (summary.get("mean"), "mean", "--"), (summary.get("p5"), "5th percentile", ":"),
