@@ -34,7 +34,17 @@ def check_tolerance(network, tolerance):
 
 
 def tolerant_gradient(task, x, y, loss_kind, config, seed):
-    """(loss, ∂ℓ/∂g, failed samples) of one step on the built board drawn with `seed`."""
+    """(loss, ∂ℓ/∂g, failed samples) of one step: on the built board drawn with `seed`, or the
+    mean over `config.tolerance_boards` boards drawn with [*seed, k]."""
+    k = int(getattr(config, "tolerance_boards", 1) or 1)
+    if k == 1:
+        return _one_board(task, x, y, loss_kind, config, seed)
+    parts = [_one_board(task, x, y, loss_kind, config, [*seed, j]) for j in range(k)]
+    return (float(np.mean([p[0] for p in parts])), np.mean([p[1] for p in parts], axis=0),
+            max(p[2] for p in parts))
+
+
+def _one_board(task, x, y, loss_kind, config, seed):
     from ..analog.built_board import BuiltBoard
     from .frontend import afe_of_network
     net = task.backend.network

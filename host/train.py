@@ -58,6 +58,7 @@ class TrainConfig:
     # table, boards/tolerances.py) = every step's gradient on a freshly drawn built board
     # (host/tolerance_training.py)
     tolerance: dict | None = None
+    tolerance_boards: int = 1          # boards drawn per step, their gradients averaged
 
     def lr_at(self, epoch):
         """Learning rate of epoch (0-based)."""
@@ -74,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.epsilon is not None and not self.epsilon > 0:
             raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
+        if int(self.tolerance_boards) != self.tolerance_boards or self.tolerance_boards < 1:
+            raise ValueError(f"tolerance_boards must be an integer >= 1, got {self.tolerance_boards}")
 
 
 @dataclass

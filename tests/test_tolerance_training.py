@@ -79,3 +79,18 @@ def test_tolerance_aware_training_refuses_what_it_cannot_do(tmp_path):
     bad.write_text('{"pot_r_ab": 2}')
     assert main(["train", "--dataset", "moons", "--frontend", "board", "--tolerance-aware", str(bad),
                  "--epochs", "1", "-o", str(tmp_path / "b"), "--quiet"]) == 2
+
+
+def test_several_boards_per_step_average_their_gradients():
+    from diodenet.host.tolerance_training import tolerant_gradient
+    net = frontend_network(SMALL_AFE, rng=4)
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-1, 1, (8, 2)), rng.integers(0, 2, 8)
+    task = SimpleNamespace(backend=SimpleNamespace(network=net))
+    one = [tolerant_gradient(task, x, y, "cross_entropy", TrainConfig(method="implicit", tolerance={}),
+                             [3, 0, k]) for k in range(3)]
+    three = tolerant_gradient(task, x, y, "cross_entropy",
+                              TrainConfig(method="implicit", tolerance={}, tolerance_boards=3), [3, 0])
+    assert three[0] == pytest.approx(np.mean([o[0] for o in one]), rel=1e-12)
+    assert np.allclose(three[1], np.mean([o[1] for o in one], axis=0), rtol=1e-12, atol=0)
+    assert not np.allclose(one[0][1], one[1][1])

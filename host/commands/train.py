@@ -61,6 +61,8 @@ def register(sub):
                    help="every step on a freshly drawn built board (the front-end's part tolerances, "
                         "boards/tolerances.py; FILE: JSON overrides of the table), so the model's "
                         "Monte Carlo yield rises (docs/montecarlo.md); ideal and spice backends")
+    p.add_argument("--tolerance-boards", type=int, default=1, metavar="K",
+                   help="--tolerance-aware: boards drawn per step, their gradients averaged (default 1)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
     p.add_argument("--no-resume", action="store_true",
@@ -150,7 +152,7 @@ def _frontend_kind(frontend, backend, data, hidden):
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
                     centered=False, batch_size=None, lr=None, optimizer="adam", gain=None, seed=0,
                     diode="1n4148", parts=True, cascade=None, resume=True, progress=True,
-                    frontend=None, init=None, lr_schedule=None, tolerance=None):
+                    frontend=None, init=None, lr_schedule=None, tolerance=None, tolerance_boards=1):
     """Build the default network (or cascade) for `dataset` -- on an analog front-end when the
     backend or `frontend` asks for one -- train it through `backend`, return (result, data).
     init: a model file to start from (fine-tuning; its structure must match).  tolerance: None,
@@ -185,9 +187,11 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
             raise UserError("--tolerance-aware draws parts on the ideal and spice backends with the "
                             "front-end's parts; drop --no-parts / the board")
         tolerance = Tolerances.load(tolerance).to_dict() if tolerance else {}
+    if tolerance_boards < 1 or tolerance_boards > 1 and tolerance is None:
+        raise UserError("--tolerance-boards takes K >= 1, with --tolerance-aware")
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                          method=method, epsilon=epsilon, centered=centered, seed=seed,
-                         lr_schedule=lr_schedule, tolerance=tolerance,
+                         lr_schedule=lr_schedule, tolerance=tolerance, tolerance_boards=tolerance_boards,
                          # a board measures the training split during its gradient steps anyway
                          eval_train=not is_board_url(backend))
     if kind is not None:
@@ -289,7 +293,8 @@ def run(args):
                                    diode=args.diode, parts=not args.no_parts, cascade=args.cascade,
                                    resume=not args.no_resume, progress=not args.quiet,
                                    frontend=args.frontend, init=args.init,
-                                   lr_schedule=args.lr_schedule, tolerance=args.tolerance_aware)
+                                   lr_schedule=args.lr_schedule, tolerance=args.tolerance_aware,
+                                   tolerance_boards=args.tolerance_boards)
     method = args.method or ("implicit" if args.backend == "ideal" else "linearization")
     final = summary(result, args.output, args.backend, method)
     print(f"dataset {data.name} on the {args.backend} backend ({method} gradients): {final['neurons']} neurons, "
