@@ -120,7 +120,8 @@ def test_no_dask_worker_outlives_a_signalled_montecarlo(sig, frontend_model, tmp
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 128 + sig and "Traceback" not in err, err[-2000:]
+    # (Dask's own scheduler may log a traceback of a comm it was closing; the command's is one line)
+    assert proc.returncode == 128 + sig and f"diodenet montecarlo: stopped by {sig.name}" in err, err[-2000:]
     end = time.monotonic() + 10                     # workers get a moment to see their nanny go
     while time.monotonic() < end and any(alive(p, st) for p, (st, _) in children.items()):
         time.sleep(0.2)
