@@ -61,7 +61,7 @@ def register(sub):
                    help="every step on a freshly drawn built board (the front-end's part tolerances, "
                         "boards/tolerances.py; FILE: JSON overrides of the table), so the model's "
                         "Monte Carlo yield rises (docs/montecarlo.md); ideal and spice backends")
-    p.add_argument("--tolerance-boards", type=int, default=1, metavar="K",
+    p.add_argument("--tolerance-boards", type=positive_int, default=1, metavar="K",
                    help="--tolerance-aware: boards drawn per step, their gradients averaged (default 1)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
