@@ -45,7 +45,7 @@ from ..boards.parts import AD5628, AD7928, MCP4351, Rheostat
 from ..host import diode_model as dm
 
 __all__ = [
-    "DiodeCard", "DIODE_CARDS", "IDEAL_DIODE", "diode_card", "NgspiceJunction",
+    "DiodeCard", "DIODE_CARDS", "IDEAL_DIODE", "diode_card", "NgspiceJunction", "SeriesJunction",
     "Potentiometer", "Quantizer", "dac_quantizer", "adc_quantizer", "PartRangeError",
     "reference_network",
 ]
@@ -96,9 +96,11 @@ class DiodeCard:
     def saturation_current(self, temp=dm.DEFAULT_TEMP):
         return dm.saturation_current(self.IS, self.N, temp, dm.DEFAULT_TNOM, self.EG, self.XTI)
 
-    def element(self, temp=dm.DEFAULT_TEMP, gmin=dm.DEFAULT_GMIN):
-        """The host element of a node diode with this card (anode at ground), series R excluded."""
-        return NgspiceJunction(self.saturation_current(temp), self.N, temp, gmin)
+    def element(self, temp=dm.DEFAULT_TEMP, gmin=dm.DEFAULT_GMIN, series=True):
+        """The host element of a node diode with this card (anode at ground): the junction and,
+        when the card has one and `series`, its series resistance RS."""
+        junction = NgspiceJunction(self.saturation_current(temp), self.N, temp, gmin)
+        return SeriesJunction(junction, self.RS) if series and self.RS > 0 else junction
 
     def forward_voltage(self, current, temp=dm.DEFAULT_TEMP):
         """v_anode − v_cathode at a forward DC current (junction plus RS)."""
@@ -183,9 +185,51 @@ class NgspiceJunction:
         return z
 
 
+@dataclass(frozen=True)
+class SeriesJunction:
+    """A junction behind its series resistance RS, as ngspice's diode with RS > 0: the branch
+    current i at node voltage v solves v = F_j⁻¹(i) + RS·i, i.e. the junction sits at the
+    resolvent u = (I + RS·F_j)⁻¹(v) of its own relation and i = (v − u)/RS; the branch's
+    conductance is F_j'(u)/(1 + RS·F_j'(u)).  A smooth element for `solve_exact`."""
+
+    junction: NgspiceJunction
+    resistance: float
+    is_box = False
+
+    def current(self, v):
+        v = np.asarray(v, dtype=float)
+        return (v - self.junction.resolvent(v, self.resistance)) / self.resistance
+
+    def slope(self, v):
+        g = self.junction.slope(self.junction.resolvent(np.asarray(v, dtype=float), self.resistance))
+        return g / (1.0 + self.resistance * g)
+
+    def start(self, v_ideal):
+        return self.junction.start(v_ideal)
+
+    def resolvent(self, x, alpha=1.0):
+        """(I + αF)⁻¹(x): bracketed Newton on z + αF(z) = x, as for the bare junction."""
+        x = np.asarray(x, dtype=float)
+        lo, hi = np.minimum(x, 0.0), np.maximum(x, 0.0)
+        z = np.clip(np.where(x > 0, x, np.maximum(x, self.start(np.zeros_like(x)))), lo, hi)
+        for _ in range(200):
+            r = z + alpha * self.current(z) - x
+            lo, hi = np.where(r < 0, z, lo), np.where(r > 0, z, hi)
+            z_new = z - r / (1.0 + alpha * self.slope(z))
+            z_new = np.where((z_new >= lo) & (z_new <= hi), z_new, 0.5 * (lo + hi))
+            if np.all(np.abs(z_new - z) <= 1e-15 * np.maximum(1.0, np.abs(z))):
+                return z_new
+            z = z_new
+        return z
+
+    def to_dict(self):
+        return {"kind": "series_junction", "resistance": float(self.resistance)}
+
+
 def reference_network(network, diode):
     """The network with its diodes modelled as diode card `diode` exactly as ngspice evaluates it
-    (`NgspiceJunction`), for the host's reference solver; "ideal" leaves it unchanged."""
+    (`NgspiceJunction` behind the card's series resistance, `SeriesJunction`), for the host's
+    reference solver; "ideal" leaves it unchanged."""
     if diode == "ideal":
         return network
     import copy
