@@ -1,5 +1,7 @@
 """Small shared helpers of the solvers: batches, diagonals, products, bounds."""
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -8,11 +10,14 @@ __all__ = ["as_batch", "diagonal", "matmul", "bounds", "one_blas_thread"]
 _CONTROLLER = None
 
 
-def one_blas_thread():
+def one_blas_thread(size=None):
     """A context running BLAS on one thread: products with a dimension of ~10 (a layered network's
     outputs) are too small to share, and a second BLAS thread waiting for a core another process
-    holds turns a 0.1 ms product into tens of milliseconds."""
+    holds turns a 0.1 ms product into tens of milliseconds.  size: the products' larger operand
+    (elements); below ~10⁵ BLAS does not thread anyway and the switch (~0.5 ms) is skipped."""
     global _CONTROLLER
+    if size is not None and size < 100_000:
+        return contextlib.nullcontext()
     if _CONTROLLER is None:
         from threadpoolctl import ThreadpoolController
         _CONTROLLER = ThreadpoolController()

@@ -51,7 +51,6 @@ __all__ = [
 
 METHODS = ("bipartite-newton", "red-black-sor", "peaceman-rachford", "active-set", "newton")
 DENSE_SPLITTING_MIN = 48  # smallest dense non-bipartite kernel solved by splitting (measured)
-POLISH_MAX = 400  # up to this size the splitting only finds the diode states; the active set ends it
 SOR_MIN = 256  # smallest bipartite kernel with two large colours solved by red–black SOR
 
 
@@ -81,7 +80,9 @@ class PreparedKernel:
 
     def colouring(self):
         if isinstance(self._colouring, str):
-            self._colouring = two_coloring(self.H)
+            # a bipartite coupling graph has at most n²/2 off-diagonal entries: a denser H is not
+            dense = not self.sparse and np.count_nonzero(self.H) > self.n * self.n // 2 + self.n
+            self._colouring = None if dense else two_coloring(self.H)
         return self._colouring
 
     def bipartite(self):
@@ -173,7 +174,7 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
     else:
         residual = lambda x: natural_residual(kernel.H, q, x, element)  # noqa: E731
     if method == "bipartite-newton":
-        with one_blas_thread():
+        with one_blas_thread(q.size):
             x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
         state["schur"] = schur
     elif method == "red-black-sor":
@@ -184,17 +185,11 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
         z0 = None
         if start is not None and "z" in start.solver_state and start.solver_state["z"].shape == q.shape:
             z0 = start.solver_state["z"]
-        polish = n <= POLISH_MAX
         x, iterations, z, _, _ = dense_peaceman_rachford(kernel.H, q, lo, hi, tol=tol or 1e-9,
                                                          exact=tol is None, alpha=alpha, K=K, z0=z0,
-                                                         residual=residual, until_settled=polish)
+                                                         residual=residual)
         state["z"] = z
-        if polish:  # states found: the active set finishes exactly (one solve per sample, typically)
-            x, more, pending = active_set(kernel.H, q, element, max_iter, x, inverse=kernel.inverse)
-            iterations += more
-            state["polished"] = True
-        else:
-            pending = np.flatnonzero(residual(x) > (tol or 1e-9))
+        pending = np.flatnonzero(residual(x) > (tol or 1e-9))
     else:
         x, iterations, pending = active_set(kernel.H, q, element, max_iter, x0,
                                             inverse=None if kernel.sparse else kernel.inverse)
@@ -206,7 +201,7 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
 def _finish(kernel, q, x, element, iterations, method, state):
     hx = None
     if method == "bipartite-newton":
-        with one_blas_thread():
+        with one_blas_thread(x.size):
             hx = kernel.bipartite().apply(x)
     elif method == "red-black-sor":
         hx = kernel.bipartite().apply(x)
@@ -244,7 +239,7 @@ def solve_adjoint(H, g, equilibrium, element=IdealDiode(), transpose=True):
         return np.linalg.solve(J, g[:, :, None])[:, :, 0]
     free = equilibrium.state == 0
     if method == "bipartite-newton":
-        with one_blas_thread():
+        with one_blas_thread(g.size):
             return _adjoint_bipartite(kernel.bipartite(), g, free, equilibrium.solver_state.get("schur"), transpose)
     if method == "red-black-sor":
         K = kernel.bipartite().transpose() if transpose else kernel.bipartite()

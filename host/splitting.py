@@ -49,7 +49,7 @@ def resolvent_inverse(H, alpha):
 
 
 def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, K=None, z0=None,
-                            max_iter=100000, residual=None, until_settled=False):
+                            max_iter=100000, residual=None):
     """Peaceman–Rachford for box elements with an explicit resolvent (see module docstring).
 
     An iteration is x = Π(z), v = 2x − z − αq, y = K v, z ← z + 2(y − x).  The product K v is
@@ -59,8 +59,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     accuracy at about half the cost of float64 products.
 
     residual(x) → per-sample relative natural residual (default: ideal diodes); checked when the
-    step says it may be met.  until_settled: stop as soon as no diode state has changed for three
-    iterations (for an exact finish by the active set).  Returns (x, iterations, z, alpha, K): z is the splitting state a
+    step says it may be met.  Returns (x, iterations, z, alpha, K): z is the splitting state a
     warm start continues from."""
     H = np.asarray(H, dtype=float)
     residual = residual or (lambda x: natural_residual(H, q, x))
@@ -77,7 +76,6 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     y = v @ K.T
     anchor_step, best, since, it = np.inf, np.inf, 0, 0
     check_at = tol  # step below which the residual is worth checking (learned from each check)
-    pattern, steady = None, 0
     while it < max_iter:
         it += 1
         d = y - x
@@ -92,12 +90,6 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
         else:
             y += ((v_new - v).astype(np.float32) @ K32.T).astype(np.float64)
         v = v_new
-        if until_settled:
-            new_pattern = (z <= lo).astype(np.int8) - (z >= hi)
-            steady = steady + 1 if pattern is not None and np.array_equal(new_pattern, pattern) else 0
-            pattern = new_pattern
-            if steady >= 3 and step <= 1e-2:
-                break
         if exact:
             if step < 0.9 * best:
                 best, since = step, 0
