@@ -267,7 +267,9 @@ class ResistorDiodeNetwork:
             "nn_edge": np.concatenate([edge[nn], edge[nn]]),
             "nn_flat": np.concatenate([a[nn] * n + b[nn], b[nn] * n + a[nn]]),
             "ns_edge": ns_edge, "ns_flat": ns_flat,
-            "ns_unique": len(np.unique(ns_flat)) == len(ns_flat),
+            # parallel source edges must be summed (scatter-add) unless each (neuron, source) pair
+            # occurs once; only asked when there is no regular block
+            "ns_unique": block is not None or not np.any(np.diff(np.sort(ns_flat)) == 0),
             "block": block,
             "rest": np.flatnonzero(~in_block),  # edges outside the regular block
             "nn_pairs": self._pair_positions(a[nn], b[nn]),
