@@ -52,6 +52,8 @@ __all__ = [
 METHODS = ("bipartite-newton", "red-black-sor", "peaceman-rachford", "active-set", "newton")
 DENSE_SPLITTING_MIN = 48  # smallest dense non-bipartite kernel solved by splitting (measured)
 SOR_MIN = 256  # smallest bipartite kernel with two large colours solved by red–black SOR
+SOR_MAX_SWEEPS = 300  # then the active set takes over (ill-conditioned couplings)
+SOR_MIN_FILL = 0.1  # ... whose colours are coupled this densely (layers, not lattices: measured)
 
 
 class PreparedKernel:
@@ -84,6 +86,12 @@ class PreparedKernel:
             dense = not self.sparse and np.count_nonzero(self.H) > self.n * self.n // 2 + self.n
             self._colouring = None if dense else two_coloring(self.H)
         return self._colouring
+
+    def coupling_fill(self):
+        """Fraction of the possible couplings between the two colours that are present."""
+        red, black = self.colouring()
+        off = (self.H.nnz if self.sparse else np.count_nonzero(self.H)) - np.count_nonzero(self.H.diagonal())
+        return off / max(2 * len(red) * len(black), 1)
 
     def bipartite(self):
         if "bipartite" not in self._cache:
@@ -120,8 +128,8 @@ class PreparedKernel:
             small = min(len(colours[0]), len(colours[1]))
             if small <= SMALL_SIDE:
                 return "bipartite-newton"
-            if self.n >= SOR_MIN:
-                return "red-black-sor"
+            if self.n >= SOR_MIN and self.coupling_fill() >= SOR_MIN_FILL:
+                return "red-black-sor"  # densely coupled layers; sparse lattices converge too slowly
         elif self.n >= DENSE_SPLITTING_MIN:
             return "peaceman-rachford"
         return "active-set"
@@ -179,7 +187,13 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
         state["schur"] = schur
     elif method == "red-black-sor":
         x, iterations, pending = red_black_sor(kernel.bipartite(), q, lo, hi, tol=tol or 1e-9, x0=x0,
-                                               residual=residual, exact=tol is None)
+                                               residual=residual, exact=tol is None, max_sweeps=SOR_MAX_SWEEPS)
+        if pending.size:  # slow to converge here: the active set finishes from where SOR got
+            xp, more, pending_as = active_set(kernel.H, q[pending], element, max_iter, x[pending],
+                                              inverse=kernel.inverse)
+            x[pending] = xp
+            iterations += more
+            pending = pending[pending_as]
     elif method == "peaceman-rachford":
         alpha, K = kernel.resolvent()
         z0 = None

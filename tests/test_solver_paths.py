@@ -53,6 +53,15 @@ def test_the_pick_follows_the_structure(rng):
     assert PreparedKernel(dense[:20, :20]).method_for(IdealDiode()) == "active-set"
     assert PreparedKernel(sp.csr_matrix(deep)).method_for(IdealDiode()) == "active-set"
     assert PreparedKernel(small_layers).method_for(ShockleyDiode()) == "newton"
+    side = 18  # a grid is bipartite too, but its sparse couplings make SOR crawl: the active set
+    grid = np.zeros((side * side, side * side))
+    for i in range(side * side):
+        for j in (i + 1, i + side):
+            if j < side * side and (j != i + 1 or (i + 1) % side):
+                grid[i, j] = grid[j, i] = -1.0
+    grid[np.arange(side * side), np.arange(side * side)] = 4.5
+    assert two_coloring(grid) is not None
+    assert PreparedKernel(grid).method_for(IdealDiode()) == "active-set"
     net = ResistorDiodeNetwork.layered(5, 12, 3, rng=0)
     assert net.solve(np.zeros(5)).method == "bipartite-newton"
 
