@@ -135,6 +135,24 @@ def diode_card(name):
     return DIODE_CARDS[key]
 
 
+def monotone_resolvent(element, x, alpha=1.0):
+    """(I + αF)⁻¹(x) of a monotone scalar element with F(0) = 0 and F of the sign of its argument:
+    the root of r(z) = z + αF(z) − x, which is increasing and lies between 0 and x; Newton steps
+    kept inside the shrinking bracket (bisection when a step leaves it)."""
+    x = np.asarray(x, dtype=float)
+    lo, hi = np.minimum(x, 0.0), np.maximum(x, 0.0)
+    z = np.clip(np.where(x > 0, x, np.maximum(x, element.start(np.zeros_like(x)))), lo, hi)
+    for _ in range(200):
+        r = z + alpha * element.current(z) - x
+        lo, hi = np.where(r < 0, z, lo), np.where(r > 0, z, hi)
+        z_new = z - r / (1.0 + alpha * element.slope(z))
+        z_new = np.where((z_new >= lo) & (z_new <= hi), z_new, 0.5 * (lo + hi))
+        if np.all(np.abs(z_new - z) <= 1e-15 * np.maximum(1.0, np.abs(z))):
+            return z_new
+        z = z_new
+    return z
+
+
 @dataclass(frozen=True)
 class NgspiceJunction:
     """A junction diode with its anode at ground and cathode at the node, as ngspice 39 evaluates
@@ -164,25 +182,8 @@ class NgspiceJunction:
         return np.where(v_ideal > 0, v_ideal, clamp)
 
     def resolvent(self, x, alpha=1.0):
-        """σ(x) = (I + αF)⁻¹(x): the z with z + α·F(z) = x (monotone scalar root, bracketed Newton)."""
-        x = np.asarray(x, dtype=float)
-        # r(z) = z + αF(z) − x is increasing, F(0) = 0 and F has the sign of z: the root lies
-        # between 0 and x.
-        lo, hi = np.minimum(x, 0.0), np.maximum(x, 0.0)
-        z = np.where(x > 0, x, np.maximum(x, self.start(np.zeros_like(x))))
-        z = np.clip(z, lo, hi)
-        for _ in range(200):
-            r = z + alpha * self.current(z) - x
-            lo = np.where(r < 0, z, lo)
-            hi = np.where(r > 0, z, hi)
-            step = r / (1.0 + alpha * self.slope(z))
-            z_new = z - step
-            bad = ~((z_new >= lo) & (z_new <= hi))
-            z_new = np.where(bad, 0.5 * (lo + hi), z_new)
-            if np.all(np.abs(z_new - z) <= 1e-15 * np.maximum(1.0, np.abs(z))):
-                return z_new
-            z = z_new
-        return z
+        """σ(x) = (I + αF)⁻¹(x) (`monotone_resolvent`)."""
+        return monotone_resolvent(self, x, alpha)
 
 
 @dataclass(frozen=True)
@@ -208,19 +209,8 @@ class SeriesJunction:
         return self.junction.start(v_ideal)
 
     def resolvent(self, x, alpha=1.0):
-        """(I + αF)⁻¹(x): bracketed Newton on z + αF(z) = x, as for the bare junction."""
-        x = np.asarray(x, dtype=float)
-        lo, hi = np.minimum(x, 0.0), np.maximum(x, 0.0)
-        z = np.clip(np.where(x > 0, x, np.maximum(x, self.start(np.zeros_like(x)))), lo, hi)
-        for _ in range(200):
-            r = z + alpha * self.current(z) - x
-            lo, hi = np.where(r < 0, z, lo), np.where(r > 0, z, hi)
-            z_new = z - r / (1.0 + alpha * self.slope(z))
-            z_new = np.where((z_new >= lo) & (z_new <= hi), z_new, 0.5 * (lo + hi))
-            if np.all(np.abs(z_new - z) <= 1e-15 * np.maximum(1.0, np.abs(z))):
-                return z_new
-            z = z_new
-        return z
+        """(I + αF)⁻¹(x) (`monotone_resolvent`)."""
+        return monotone_resolvent(self, x, alpha)
 
     def to_dict(self):
         return {"kind": "series_junction", "resistance": float(self.resistance)}

@@ -236,20 +236,14 @@ def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=No
                 since += 1
             if step <= 4e-16 or (since >= 8 and step <= 1e-12):
                 break
-            if step <= check_at:
-                x = np.empty_like(q)
-                x[:, S], x[:, L] = xS, xL
-                r = float(np.max(residual(x)))
-                if r <= EXACT_RESIDUAL:
-                    break
-                check_at = 0.8 * step * EXACT_RESIDUAL / r
-        elif step <= check_at:
+        if step <= check_at:  # the certificate's residual, when the step says it may be met
+            goal = EXACT_RESIDUAL if exact else tol
             x = np.empty_like(q)
             x[:, S], x[:, L] = xS, xL
             r = float(np.max(residual(x)))
-            if r <= tol:
+            if r <= goal:
                 break
-            check_at = 0.8 * step * tol / r
+            check_at = 0.8 * step * goal / r
     x = np.empty_like(q)
     x[:, S], x[:, L] = xS, xL
     pending = np.flatnonzero(residual(x) > (tol if not exact else 1e-9))
