@@ -96,11 +96,16 @@ class InputEncoding:
         d = self.n_features
         return self.scale * (B[:, :d] - B[:, d:2 * d]) if self.differential else self.scale * B[:, :d]
 
-    def push_forward(self, Z):
-        """Z Eᵀ for per-feature rows Z (k × n_features → k × n_sources; zero on the rails)."""
-        rails = np.zeros(Z.shape[:-1] + (2 if self.differential else 1,))
-        parts = [self.scale * Z, -self.scale * Z, rails] if self.differential else [self.scale * Z, rails]
-        return np.concatenate(parts, axis=-1)
+    def push_forward(self, Z, out=None):
+        """Z Eᵀ for per-feature rows Z (k × n_features → k × n_sources; zero on the rails), into
+        `out` when given (e.g. a strided view of a gradient)."""
+        d = self.n_features
+        out = np.empty(Z.shape[:-1] + (self.n_sources,)) if out is None else out
+        np.multiply(Z, self.scale, out=out[..., :d])
+        if self.differential:
+            np.multiply(Z, -self.scale, out=out[..., d:2 * d])
+        out[..., (2 * d if self.differential else d):] = 0.0
+        return out
 
     def _lines(self, x):
         """E x + e0 written out (no product with the mostly-zero E): [s·x, −s·x, rails]."""

@@ -114,15 +114,9 @@ def _assemble(net, u, v, mu, x=None):
 
 def _encoded_products(encoding, mu, x, out):
     """out[j, s] = Σ_batch μ_j·u_s for u = E x + e0, from one product μᵀx over the features."""
-    d = encoding.n_features
-    mx = mu.T @ x
-    rails = np.outer(mu.sum(axis=0), encoding.offset[(2 * d if encoding.differential else d):])
-    np.multiply(mx, encoding.scale, out=out[:, :d])
-    if encoding.differential:
-        np.multiply(mx, -encoding.scale, out=out[:, d:2 * d])
-        out[:, 2 * d:] = rails
-    else:
-        out[:, d:] = rails
+    encoding.push_forward(mu.T @ x, out=out)
+    rails = 2 * encoding.n_features if encoding.differential else encoding.n_features
+    out[:, rails:] = np.outer(mu.sum(axis=0), encoding.offset[rails:])
 
 
 def gradient_from_drops(net, u, v, lam):
