@@ -20,6 +20,7 @@ from .encoding import InputEncoding
 from .gradients import gradient_from_drops, implicit_gradient
 from .hwlin import measure_adjoint
 from .losses import network_loss
+from .metrics import readout_metrics
 from .network import ResistorDiodeNetwork
 from .seam import IdealBackend
 
@@ -211,7 +212,6 @@ class CascadeTask:
         return loss, np.concatenate(grads) * scale, failed
 
     def evaluate(self, x, y, loss_kind):
-        from .train import readout_metrics
         meas, _, ok = self.forward(x)
         return readout_metrics(self.backends[-1].network, meas[-1].v, ok, y, loss_kind)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "load_dataset", "load_dataset_file", "read_idx", "DATASETS"]
+__all__ = ["Dataset", "load_dataset", "load_dataset_file", "read_idx", "feature_scale", "DATASETS"]
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -35,6 +35,11 @@ class Dataset:
     @property
     def n_features(self):
         return self.x_train.shape[1]
+
+
+def feature_scale(x):
+    """Largest |feature| of a training set: features are divided by it to land in [-1, 1]."""
+    return max(float(np.max(np.abs(np.asarray(x, dtype=float)))), 1e-12)
 
 
 def _split(x, y, test_fraction, rng, stratify):

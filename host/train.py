@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .frontend import diode_on_fraction
 from .gradients import implicit_gradient
 from .hwlin import measure_gradient
 from .losses import network_loss
+from .metrics import diode_on_fraction, readout_metrics
 from .modelio import atomic_savez, atomic_write_text, save_model
 from .network import ResistorDiodeNetwork
 from .optim import make_optimizer
@@ -117,18 +117,6 @@ def evaluate(net, x, y, loss_kind="cross_entropy", backend=None, chunk=512):
     clipped = net.encoding.n_clipped(x)
     if clipped:
         out["clipped_lines"] = clipped
-    return out
-
-
-def readout_metrics(net, v, ok, y, loss_kind):
-    """Loss over the samples measured ok, accuracy over all (a failed sample counts as wrong)."""
-    y = np.asarray(y)
-    loss, _, pred = network_loss(net, v[ok], y[ok], loss_kind)
-    out = {"loss": loss}
-    if loss_kind == "cross_entropy":
-        out["accuracy"] = float(np.sum(pred == y[ok]) / len(y))
-    if not ok.all():
-        out["failed"] = int((~ok).sum())
     return out
 
 

@@ -1,7 +1,8 @@
 """The network an analog front-end realizes, and the checks that tie a model to a front-end.
 
 An `AFE` (`diodenet.boards.afe`, docs/hardware.md) is the one definition of the board's array;
-this module turns it into the host's `ResistorDiodeNetwork` -- the same network on every backend
+this module (boards/ builds on the host core, docs/layers.md) turns it into the host's
+`ResistorDiodeNetwork` -- the same network on every backend
 (ideal, spice, board) -- and back:
 
 * voltages are referred to the array's reference V_MID (the model's "ground"), so a model source
@@ -19,22 +20,17 @@ on any backend can be checked against, and loaded onto, a board.
 
 import numpy as np
 
-from ..boards.afe import AFE, REFERENCE
-from .elements import IdealDiode
-from .encoding import InputEncoding
-from .network import GROUND, ResistorDiodeNetwork
+from ..host.elements import IdealDiode
+from ..host.encoding import InputEncoding
+from ..host.network import GROUND, ResistorDiodeNetwork
+from .afe import AFE, REFERENCE
 
 __all__ = ["frontend_network", "kink_init", "frontend_of", "afe_of_network", "check_same_frontend",
-           "FrontEndMismatch", "diode_on_fraction", "feature_scale"]
+           "FrontEndMismatch"]
 
 
 class FrontEndMismatch(ValueError):
     """A model and a board (or two front-ends) differ in a constant that matters."""
-
-
-def feature_scale(x):
-    """Largest |feature| of a training set: features are divided by it to land in [-1, 1]."""
-    return max(float(np.max(np.abs(np.asarray(x, dtype=float)))), 1e-12)
 
 
 #: where a hidden unit's kink sits at initialization: its open-circuit node voltage this far
@@ -122,7 +118,7 @@ def afe_of_network(network):
     afe = frontend_of(network)
     if afe is None:
         raise ValueError("this network records no analog front-end: build it with "
-                         "diodenet.host.frontend.frontend_network(AFE(...)) (diodenet train "
+                         "diodenet.boards.frontend.frontend_network(AFE(...)) (diodenet train "
                          "--frontend board does), or train it on the ideal backend only")
     ref = frontend_network(afe)
     if network.edges.shape != ref.edges.shape or not np.array_equal(network.edges, ref.edges):
@@ -143,15 +139,3 @@ def check_same_frontend(model_afe, board_afe, what="the board"):
         raise FrontEndMismatch(f"the model's analog front-end differs from {what}'s: " + "; ".join(diff)
                                + " -- retrain for this front-end (diodenet train --backend board) or "
                                "use a board built to the model's")
-
-
-def diode_on_fraction(network, v, v_on=0.0):
-    """Fraction of (sample, diode) pairs whose diode conducts: node voltage ≤ v_on (0 for ideal
-    diodes, within the reading's resolution; about −V_f at 1 µA for a real diode)."""
-    v = np.atleast_2d(np.asarray(v, dtype=float))
-    d = network.diodes
-    if not d.any() or not len(v):
-        return float("nan")
-    vals = v[:, d]
-    vals = vals[np.all(np.isfinite(vals), axis=1)]
-    return float(np.mean(vals <= v_on)) if vals.size else float("nan")
