@@ -208,5 +208,5 @@ def load_dataset_file(path):
             if arrays[key].dtype == np.uint8:
                 arrays[key] = arrays[key] / 255.0
         return _check_split(path, arrays)
-    from .modelio import read_npz
+    from .fileio import read_npz
     return _check_split(path, read_npz(path, "dataset file (.npz)", numeric=False))

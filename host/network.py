@@ -431,10 +431,6 @@ class ResistorDiodeNetwork:
         new._validate_values()
         return new
 
-    def to_mondeq(self, scale=None):
-        from .conversions import mondeq_from_network
-        return mondeq_from_network(self, scale)
-
     # --- constructors -----------------------------------------------------------------------------
     @classmethod
     def layered(cls, n_features, hidden, n_outputs, *, differential=True, input_scale=1.0, bias=1.0,

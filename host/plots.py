@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .modelio import atomic_write_bytes  # noqa: E402
+from .fileio import atomic_write_bytes  # noqa: E402
 
 __all__ = ["plot_training", "save_figure", "plot_path"]
 

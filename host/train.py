@@ -28,7 +28,8 @@ from .gradients import implicit_gradient
 from .hwlin import measure_gradient
 from .losses import network_loss
 from .metrics import diode_on_fraction, readout_metrics
-from .modelio import atomic_savez, atomic_write_text, save_model
+from .fileio import atomic_savez, atomic_write_text
+from .modelio import save_model
 from .network import ResistorDiodeNetwork
 from .optim import make_optimizer
 from .seam import IdealBackend
@@ -199,7 +200,7 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     solver) or a `cascade.Cascade` (backend: None or one backend per stage).  The result's
     network holds the realized conductances.
 
-    out_dir is locked while the run writes to it (`modelio.FolderLock`: a second run into it is
+    out_dir is locked while the run writes to it (`fileio.FolderLock`: a second run into it is
     refused, naming the first one's PID).  A resume checks that the checkpoint was made with
     the same configuration -- `config` and `run_info` (further settings that shaped the run,
     e.g. the command line's backend and network options) -- and refuses otherwise, naming the
@@ -208,7 +209,7 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     config.validate()
     if out_dir is None:
         return _train(model, data, config, None, backend, resume, progress, run_info)
-    from .modelio import FolderLock
+    from .fileio import FolderLock
     with FolderLock(out_dir, "training run"):
         return _train(model, data, config, out_dir, backend, resume, progress, run_info)
 
@@ -430,7 +431,8 @@ def _check_optimizer_state(opt, opt_state, shadow):
 
 
 def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info):
-    from .modelio import check_finite, read_npz
+    from .fileio import read_npz
+    from .modelio import check_finite
     try:
         data = read_npz(path, "training checkpoint", allow_empty=("m", "v", "velocity"))
         state = json.loads(str(data["state"]))

@@ -387,8 +387,8 @@ def fit_diodes(afe, points, temperature=27.0):
     """Per hidden node, (I_S, N) of i = I_S·(exp(V_D/(N·V_t)) − 1) fitted in voltage to the
     forward points (current above 0.2 µA); returns (I_S, N, rms residual V) arrays."""
     from scipy.optimize import least_squares
-    from ..analog.devices import diode_card
-    from .diode_model import thermal_voltage
+    from .devices import diode_card
+    from ..host.diode_model import thermal_voltage
     vt = thermal_voltage(temperature)
     card = diode_card(afe.diode)
     i_s, n_e, rms = [], [], []

@@ -1,6 +1,6 @@
 """A board's calibration: what its parts measured in place, as plain data, and how the driver uses it.
 
-`diodenet calibrate --port URL` (`host.calibration_fit`, docs/hardware.md "Calibration") measures
+`diodenet calibrate --port URL` (`analog.calibration_fit`, docs/hardware.md "Calibration") measures
 a built board with its own converters and its fixed resistors as references and writes one JSON
 file.  This module is that file and its use:
 
@@ -135,7 +135,7 @@ class Calibration:
     def diode_element(self, n_neurons, temperature=None):
         """The hidden nodes' calibrated junctions as one host element (`NgspiceJunction`, per-node
         I_S and N; output nodes carry no diode, their entries are placeholders)."""
-        from ..analog.devices import NgspiceJunction
+        from .devices import NgspiceJunction
         h = len(self.diode_is)
         i_s = np.concatenate([self.diode_is, np.full(n_neurons - h, float(np.median(self.diode_is)))])
         n = np.concatenate([self.diode_n, np.full(n_neurons - h, float(np.median(self.diode_n)))])
@@ -190,7 +190,7 @@ class Calibration:
 
     def save(self, path):
         """Write the calibration as JSON, atomically."""
-        from .modelio import atomic_write_text
+        from ..host.fileio import atomic_write_text
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     def age_days(self, now=None):
