@@ -30,29 +30,25 @@ Model cards are evaluated on the host exactly as ngspice does (`diodenet.host.di
 
 Potentiometer: `Potentiometer` wraps the one code ↔ resistance map,
 `diodenet.boards.parts.Rheostat` (R = R_W + code/2^bits·R_AB), with the part's end-to-end
-tolerance and current limit.  Quantizers: `Quantizer` with the bits of the AD5628 DAC and the
-AD7928 ADC from `diodenet.boards.parts`.
+tolerance and current limit.  Converters: `dac_quantizer` / `adc_quantizer` give the AD5628's and
+the AD7928's one code <-> volts map, `diodenet.boards.parts.Converter`, over their native span or
+another one.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..boards.parts import AD5628, AD7928, MCP4351, Rheostat
+from ..boards.parts import AD5628, AD7928, MCP4351, PartRangeError, Rheostat
 from ..host import diode_model as dm
 
 __all__ = [
     "DiodeCard", "DIODE_CARDS", "IDEAL_DIODE", "diode_card", "NgspiceJunction", "SeriesJunction",
-    "Potentiometer", "Quantizer", "dac_quantizer", "adc_quantizer", "PartRangeError",
-    "reference_network",
+    "Potentiometer", "dac_quantizer", "adc_quantizer", "reference_network",
 ]
-
-
-class PartRangeError(ValueError):
-    """A value a part cannot realize (out of range, negative, not finite)."""
 
 
 # Parameters that change the DC operating point and that the host evaluates exactly.
@@ -240,8 +236,8 @@ class Potentiometer:
     Ratings": ±2.5 mA)."""
 
     part: type = MCP4351
-    tolerance: float = 0.20
-    i_max: float = 2.5e-3
+    tolerance: float = MCP4351.r_ab_tolerance
+    i_max: float = MCP4351.i_max
     rheostat: Rheostat = field(default=None)
 
     def __post_init__(self):
@@ -292,12 +288,10 @@ class Potentiometer:
         return codes.reshape(g.shape)
 
     def conductance(self, codes):
-        codes = np.asarray(codes)
-        return np.array([self.rheostat.conductance(int(c)) for c in codes.reshape(-1)]).reshape(codes.shape)
+        return np.asarray(self.rheostat.conductance(np.asarray(codes)), dtype=float)
 
     def resistance(self, codes):
-        codes = np.asarray(codes)
-        return np.array([self.rheostat.resistance(int(c)) for c in codes.reshape(-1)]).reshape(codes.shape)
+        return np.asarray(self.rheostat.resistance(np.asarray(codes)), dtype=float)
 
     def quantize(self, conductance):
         """The conductances the part realizes for the requested ones (nearest code in resistance)."""
@@ -313,60 +307,16 @@ class Potentiometer:
 
 # --- converters -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Quantizer:
-    """A uniform converter: 2^bits codes over [lo, hi), LSB = (hi − lo)/2^bits, v = lo + code·LSB.
-
-    A DAC (`clip=False`) raises PartRangeError for a value outside [lo, hi − LSB/2·…]; an ADC
-    (`clip=True`) saturates at its end codes, as the converter does."""
-
-    bits: int
-    lo: float
-    hi: float
-    clip: bool = False
-    name: str = ""
-
-    def __post_init__(self):
-        if not (self.bits >= 1 and self.hi > self.lo):
-            raise ValueError(f"quantizer needs bits ≥ 1 and hi > lo, got {self.bits}, [{self.lo}, {self.hi}]")
-
-    @property
-    def lsb(self):
-        return (self.hi - self.lo) / 2 ** self.bits
-
-    def codes(self, v):
-        v = np.asarray(v, dtype=float)
-        if not np.all(np.isfinite(v)):
-            raise PartRangeError(f"{self.name or 'converter'}: values must be finite")
-        code = np.rint((v - self.lo) / self.lsb)
-        top = 2 ** self.bits - 1
-        if not self.clip:
-            bad = (code < 0) | (code > top)
-            if np.any(bad):
-                worst = v[bad].flat[0]
-                raise PartRangeError(
-                    f"{self.name or 'DAC'}: {int(bad.sum())} value(s) outside its range "
-                    f"[{self.lo:g}, {self.lo + top * self.lsb:g}] V (e.g. {worst:g} V)")
-        return np.clip(code, 0, top).astype(np.int64)
-
-    def value(self, codes):
-        return self.lo + np.asarray(codes, dtype=float) * self.lsb
-
-    def __call__(self, v):
-        return self.value(self.codes(v))
-
-
 def dac_quantizer(lo=None, hi=None):
     """The AD5628's 12 bits over 0 … 2.5 V (the AD5628-1's internal 1.25 V reference with gain 2, or
-    an external 2.5 V reference on VREFIN); pass lo/hi for another span (the front-end's converters
-    are referred to V_MID: −1.25 … 1.25 V, see `analog.spice_backend`)."""
-    span = 2 * AD5628.v_ref_internal
-    return Quantizer(AD5628.bits, 0.0 if lo is None else lo, span if hi is None else hi, clip=False,
-                     name=AD5628.name)
+    an external 2.5 V reference on VREFIN), raising on a value outside; pass lo/hi for another span
+    (the front-end's converters are referred to V_MID: `boards.afe.AFE.dac_converter`)."""
+    c = AD5628.converter(2 * AD5628.v_ref_internal)
+    return replace(c, lo=c.lo if lo is None else lo, hi=c.hi if hi is None else hi)
 
 
 def adc_quantizer(lo=None, hi=None):
-    """The AD7928's 12 bits (straight binary).  Native span 0 … REF_IN = 2.5 V (RANGE = 1); pass
-    lo/hi for the span seen through the front-end's buffers."""
-    return Quantizer(AD7928.bits, 0.0 if lo is None else lo, 2.5 if hi is None else hi, clip=True,
-                     name=AD7928.name)
+    """The AD7928's 12 bits (straight binary), saturating.  Native span 0 … REF_IN = 2.5 V
+    (RANGE = 1); pass lo/hi for the span seen through the front-end's buffers."""
+    c = AD7928.converter(2.5)
+    return replace(c, lo=c.lo if lo is None else lo, hi=c.hi if hi is None else hi)

@@ -3,7 +3,7 @@
 Everything that two layers need to agree on about the analog side lives here and nowhere else:
 topology, which edges are rheostats, the fixed resistors, the reference the diodes return to, how
 features become line voltages, the converters and the rheostat part with its limits.  The host's
-network (`diodenet.host.frontend.frontend_network`), the spice backend, the co-simulated board,
+network (`diodenet.boards.frontend.frontend_network`), the spice backend, the co-simulated board,
 the board driver, the schematic (`boards.schematic`) and the controller's capability reply are all
 derived from an `AFE` (docs/hardware.md).
 
@@ -112,18 +112,29 @@ class AFE:
         return self.v_ref / 2
 
     @property
+    def dac_converter(self):
+        """The DACs' code <-> physical volts (`parts.Converter`, 0 .. V_REF - 1 LSB, raising on a
+        voltage outside); `.referred(self.v_mid)` gives it in model voltages."""
+        return self.dac.converter(self.v_ref)
+
+    @property
+    def adc_converter(self):
+        """The ADC's code <-> physical volts (RANGE = 1: 0 .. V_REF, saturating)."""
+        return self.adc.converter(self.v_ref)
+
+    @property
     def line_range(self):
         """Model voltages (around V_MID) a DAC line can take: [-V_MID, V_MID - 1 LSB]."""
-        lsb = self.dac_lsb
-        return -self.v_mid, self.v_ref - lsb - self.v_mid
+        dac = self.dac_converter.referred(self.v_mid)
+        return dac.lo, dac.v_max
 
     @property
     def dac_lsb(self):
-        return self.v_ref / 2 ** self.dac.bits
+        return self.dac_converter.lsb
 
     @property
     def adc_lsb(self):
-        return self.v_ref / 2 ** self.adc.bits
+        return self.adc_converter.lsb
 
     # --- topology ---------------------------------------------------------------------------------
     @property

@@ -16,7 +16,14 @@ Datasheets (section names as printed in them):
   and "Serial Interface".
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+class PartRangeError(ValueError):
+    """A value outside what a part realizes (a conductance beyond a rheostat's codes, a voltage
+    beyond a DAC's span)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,84 @@ class SPIFormat:
     @property
     def mode(self):
         return self.cpol * 2 + self.cpha
+
+
+# --- converters ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Converter:
+    """A uniform converter: codes 0 .. 2**bits - 1, code k <-> lo + k * LSB, LSB = (hi - lo) / 2**bits.
+
+    The one code <-> volts map of the DAC and the ADC (their parts' `converter(v_ref)` give the
+    physical span; `referred(v0)` the same converter with voltages measured from v0, e.g. the
+    front-end's V_MID).  clip: what `codes` does with a value outside the span -- True saturates
+    at the end codes (an ADC does; so does a driver that counts what it clipped), False raises
+    PartRangeError (a DAC asked for a line it cannot drive).
+    """
+    bits: int
+    lo: float
+    hi: float
+    clip: bool = False
+    name: str = ""
+
+    def __post_init__(self):
+        if not (int(self.bits) == self.bits >= 1 and self.hi > self.lo):
+            raise ValueError(f"converter needs bits >= 1 and hi > lo, got {self.bits}, "
+                             f"[{self.lo}, {self.hi}]")
+
+    @property
+    def span(self):
+        return self.hi - self.lo
+
+    @property
+    def lsb(self):
+        return (self.hi - self.lo) / 2 ** self.bits
+
+    @property
+    def code_max(self):
+        return 2 ** self.bits - 1
+
+    @property
+    def v_max(self):
+        """Voltage of the top code (one LSB below `hi`)."""
+        return self.lo + self.code_max * self.lsb
+
+    def nearest(self, v):
+        """Nearest code of every voltage as floats, not limited to the code range (for counting
+        what `codes` would clip)."""
+        return np.rint((np.asarray(v, dtype=float) - self.lo) / self.lsb)
+
+    def in_range(self, codes):
+        codes = np.asarray(codes)
+        return (codes >= 0) & (codes <= self.code_max)
+
+    def codes(self, v, *, clip=None):
+        """Nearest code (int64) of every voltage; outside the span: saturate (clip) or raise
+        PartRangeError (clip=False; default: the converter's own `clip`)."""
+        v = np.asarray(v, dtype=float)
+        if not np.all(np.isfinite(v)):
+            raise PartRangeError(f"{self.name or 'converter'}: values must be finite")
+        code = self.nearest(v)
+        if not (self.clip if clip is None else clip):
+            bad = ~self.in_range(code)
+            if np.any(bad):
+                raise PartRangeError(
+                    f"{self.name or 'DAC'}: {int(bad.sum())} value(s) outside its range "
+                    f"[{self.lo:g}, {self.v_max:g}] V (e.g. {v[bad].flat[0]:g} V)")
+        return np.clip(code, 0, self.code_max).astype(np.int64)
+
+    def volts(self, codes):
+        return self.lo + np.asarray(codes, dtype=float) * self.lsb
+
+    def quantize(self, v):
+        """The voltages the converter realizes (DAC) or reports (ADC) for `v`."""
+        return self.volts(self.codes(v))
+
+    __call__ = quantize
+
+    def referred(self, v0):
+        """The same converter with voltages measured from v0."""
+        return replace(self, lo=self.lo - v0, hi=self.hi - v0)
 
 
 # --- digital potentiometer: MCP4351 ---------------------------------------------------------------
@@ -132,12 +217,19 @@ class Rheostat:
         return cls(part.r_ab, part.r_w, part.bits, part.code_max)
 
     def resistance(self, code):
-        if not 0 <= code <= self.code_max:
+        """Ohms of a code (or an array of codes)."""
+        c = np.asarray(code)
+        if np.any((c < 0) | (c > self.code_max)):
             raise ValueError(f"code {code} outside 0..{self.code_max}")
-        return self.r_w + code / 2 ** self.bits * self.r_ab
+        r = self.r_w + c / 2 ** self.bits * self.r_ab
+        return float(r) if r.ndim == 0 else r
 
     def conductance(self, code):
         return 1.0 / self.resistance(code)
+
+    def deviated(self, r_ab_factor=1.0, r_w=None):
+        """This rheostat on a real chip: R_AB scaled by r_ab_factor, its own wiper resistance."""
+        return replace(self, r_ab=self.r_ab * r_ab_factor, r_w=self.r_w if r_w is None else r_w)
 
     @property
     def g_min(self):
@@ -189,6 +281,12 @@ class AD5628:
     t_settle = 10e-6
 
     @classmethod
+    def converter(cls, v_ref, *, clip=False):
+        """Code <-> V_OUT with an external reference v_ref on VREFIN: V_OUT = V_REFIN * D / 2**N
+        ("D/A Section"), 0 .. v_ref - 1 LSB."""
+        return Converter(cls.bits, 0.0, float(v_ref), clip=clip, name=cls.name)
+
+    @classmethod
     def frame(cls, command, address, code=0):
         """X X X X C3..C0 A3..A0 D11..D0 X*8 (Figure 59, "AD5628 Input Register Contents")."""
         if not 0 <= command < 16 or not 0 <= address < 16 or not 0 <= code < 4096:
@@ -223,6 +321,14 @@ class AD7928:
     # Table 7 "Control Register Bit Functions" (bit positions within the 12-bit register)
     WRITE, SEQ, ADD_SHIFT, PM_SHIFT, SHADOW, RANGE, CODING = 11, 10, 6, 4, 3, 1, 0
     PM_NORMAL = 0b11  # Table 9: PM1 PM0 = 1 1, normal operation
+
+    @classmethod
+    def converter(cls, v_ref, *, range_ref=True, clip=True):
+        """Code <-> V_IN, straight binary ("ADC Transfer Function", Figure 20): 0 .. REF_IN with
+        RANGE = 1, 0 .. 2 x REF_IN with RANGE = 0; 1 LSB = span / 4096; out-of-span inputs read
+        as the end codes."""
+        span = float(v_ref) * (1 if range_ref else 2)
+        return Converter(cls.bits, 0.0, span, clip=clip, name=cls.name)
 
     @classmethod
     def control(cls, channel, range_ref=True, coding_binary=True):

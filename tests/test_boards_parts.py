@@ -49,3 +49,38 @@ def test_default_afe():
     assert afe.n_neurons == 8 and afe.n_pots == 76 and afe.n_pot_chips == 19
     assert afe.n_dac_inputs == 8 and afe.n_adc == 8
     assert config_for("icebreaker").uart_divisor == 12
+
+
+def test_converters():
+    """AD5628 "D/A Section": V_OUT = V_REFIN * D / 2**12; AD7928 "ADC Transfer Function": 1 LSB =
+    REF_IN / 4096 (RANGE = 1) or 2 x REF_IN / 4096 (RANGE = 0), saturating at the end codes."""
+    import numpy as np
+    from diodenet.boards.parts import PartRangeError
+    dac = AD5628.converter(2.5)
+    assert dac.lsb == 2.5 / 4096 and dac.code_max == 4095 and dac.v_max == 2.5 - 2.5 / 4096
+    v = np.array([0.0, 1.0, 1.25, 2.5 - 2.5 / 4096])
+    assert dac.codes(v).tolist() == [0, 1638, 2048, 4095]
+    assert np.allclose(dac.volts(dac.codes(v)), [0.0, 1638 * 2.5 / 4096, 1.25, v[-1]])
+    with pytest.raises(PartRangeError, match="AD5628"):
+        dac.codes([2.5])
+    assert dac.codes([2.5, -1.0], clip=True).tolist() == [4095, 0]
+    assert dac.nearest([2.5]).tolist() == [4096.0] and not dac.in_range([4096]).any()
+    mid = dac.referred(1.25)                      # model voltages around V_MID
+    assert (mid.lo, mid.hi) == (-1.25, 1.25) and mid.codes([0.0]).tolist() == [2048]
+    adc = AD7928.converter(2.5)
+    assert adc.codes([-0.3, 1.0, 9.0]).tolist() == [0, 1638, 4095]
+    assert AD7928.converter(2.5, range_ref=False).lsb == 5.0 / 4096
+    afe = AFE()
+    assert afe.dac_lsb == afe.dac_converter.lsb == afe.v_ref / 4096
+    assert afe.line_range == (-afe.v_mid, afe.v_ref - afe.v_ref / 4096 - afe.v_mid)
+
+
+def test_rheostat_arrays_and_deviation():
+    import numpy as np
+    r = AFE().rheostat
+    codes = np.array([0, 128, 256])
+    assert np.allclose(r.resistance(codes), [r.resistance(int(c)) for c in codes])
+    d = r.deviated(1.1, 90.0)
+    assert d.resistance(128) == pytest.approx(90.0 + 128 / 256 * r.r_ab * 1.1)
+    with pytest.raises(ValueError):
+        r.resistance(np.array([0, 257]))

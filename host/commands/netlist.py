@@ -23,7 +23,7 @@ def register(sub):
 def run(args):
     import numpy as np
 
-    from diodenet.analog.devices import PartRangeError
+    from diodenet.boards.parts import PartRangeError
     from diodenet.analog.verify import netlist_for_model
     from diodenet.host.modelio import load_model
     from diodenet.host.network import ResistorDiodeNetwork

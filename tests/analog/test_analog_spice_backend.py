@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from diodenet.analog.devices import PartRangeError, Potentiometer, adc_quantizer, dac_quantizer
+from diodenet.analog.devices import Potentiometer, adc_quantizer, dac_quantizer
+from diodenet.boards.parts import PartRangeError
 from diodenet.analog.spice_backend import SpiceBackend, part_scale
 from diodenet.boards.parts import MCP4351, Rheostat
 from diodenet.host.backends import open_backend
