@@ -103,14 +103,11 @@ class BuiltBoard:
 
     # --- converters ---------------------------------------------------------------------------
     def dac_quantizer(self):
-        from .devices import Quantizer
-        a = self.afe
-        return Quantizer(a.dac.bits, -a.v_mid, a.v_ref - a.v_mid, clip=True, name=a.dac.name)
+        from dataclasses import replace
+        return replace(self.afe.dac_converter.referred(self.afe.v_mid), clip=True)
 
     def adc_quantizer(self):
-        from .devices import Quantizer
-        a = self.afe
-        return Quantizer(a.adc.bits, -a.v_mid, a.v_ref - a.v_mid, clip=True, name=a.adc.name)
+        return self.afe.adc_converter.referred(self.afe.v_mid)
 
     def sources(self, u, quantize=True):
         """Circuit source voltages (around V_MID') for the model's source voltages u."""

@@ -30,7 +30,8 @@ from ..host.elements import IdealDiode, ShockleyDiode
 from ..host.frontend import frontend_of
 from ..host.seam import Measurement
 from .compiler import network_circuit
-from .devices import DiodeCard, PartRangeError, Potentiometer, diode_card
+from ..boards.parts import PartRangeError
+from .devices import DiodeCard, Potentiometer, diode_card
 from .netlist import netlist_text
 
 __all__ = ["SpiceBackend", "part_scale", "fit_to_part", "card_for_element"]
@@ -53,12 +54,11 @@ def _frontend_parts(afe, diode, part, dac, adc):
     its diode card, its rheostat part (the one code <-> conductance map), and its converters over
     the DACs' and ADC's range referred to V_MID -- the circuit a board built to that front-end
     realizes, so a model trained here runs there as is."""
-    from .devices import Quantizer
-    lo, hi = -afe.v_mid, afe.v_ref - afe.v_mid
+    from dataclasses import replace
     return (afe.diode if diode is None else diode,
             Potentiometer(afe.pot, rheostat=afe.rheostat) if part is None else part,
-            Quantizer(afe.dac.bits, lo, hi, clip=True, name=afe.dac.name) if dac is None else dac,
-            Quantizer(afe.adc.bits, lo, hi, clip=True, name=afe.adc.name) if adc is None else adc)
+            replace(afe.dac_converter.referred(afe.v_mid), clip=True) if dac is None else dac,
+            afe.adc_converter.referred(afe.v_mid) if adc is None else adc)
 
 
 def card_for_element(element):

@@ -70,7 +70,7 @@ def run_on_backend(args, net):
 def run(args):
     from pathlib import Path
 
-    from diodenet.analog.devices import PartRangeError
+    from diodenet.boards.parts import PartRangeError
     from diodenet.analog.verify import verify_model
     from diodenet.host.modelio import load_model
     from diodenet.host.network import ResistorDiodeNetwork
