@@ -18,7 +18,7 @@ from amaranth.lib import wiring, stream, memory
 from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
-from .link import FrameByte
+from .framing import FrameByte
 from ..boards.parts import MCP4351, AD5628, AD7928
 
 # the longest fixed argument list (SEQ_CONFIG, 7 bytes)
@@ -73,7 +73,7 @@ class Controller(wiring.Component):
             "sample_waddr": Out(range(n_words)), "sample_wdata": Out(16), "sample_we": Out(1),
             # sequencer
             "seq_start": Out(1), "seq_abort": Out(1), "seq_busy": In(1), "seq_samples_done": In(16),
-            "seq_first": Out(16), "seq_count": Out(16),
+            "seq_first": Out(16), "seq_count": Out(16), "seq_forward_only": Out(1),
             "seq_settle": Out(16, init=P.SeqConfig.settle),
             "seq_oversample_log2": Out(2, init=P.SeqConfig.oversample_log2),
             "seq_pert_forward": Out(12, init=P.SeqConfig.pert_forward[0]).array(2),
@@ -105,6 +105,8 @@ class Controller(wiring.Component):
         rom_ptr = Signal(range(max(2, len(rom_bytes)) + 1))
         readback = Signal(16)
         load_hi = Signal(8)
+        pp_index = Signal(8)          # POT_PROGRAM: the rheostat being written (chip*4 + wiper)
+        pp_code = Signal(16)
 
         def arg(i, n_bytes, total):
             """Argument bytes i .. i+n_bytes-1 of a `total`-byte argument list (big-endian)."""
@@ -128,6 +130,19 @@ class Controller(wiring.Component):
 
         def check_len(c):
             return n_args == P.ARG_LENGTH[c]
+
+        def wiper_address(wiper):
+            return Mux(wiper == 0, MCP4351.WIPER_ADDRESS[0],
+                       Mux(wiper == 1, MCP4351.WIPER_ADDRESS[1],
+                           Mux(wiper == 2, MCP4351.WIPER_ADDRESS[2], MCP4351.WIPER_ADDRESS[3])))
+
+        def pot_frames(chip, address, code, is_write=1):
+            """Start a pot command: the write (or read) frame, then the read-back frame."""
+            read = Cat(Const(0x3FF, 10), Const(MCP4351.CMD_READ, 2), address[:4])
+            return [self.pot_cs.eq(chip),
+                    self.pot_wdata.eq(Mux(is_write, Cat(code[:10], Const(MCP4351.CMD_WRITE, 2),
+                                                        address[:4]), read)),
+                    readback.eq(read)]
 
         with m.FSM(init="ADC_POWERUP" if self.adc_powerup_frames else "IDLE"):
             # ---- start-up: AD7928 dummy conversions with DIN high (see the module doc) -----------
@@ -202,24 +217,25 @@ class Controller(wiring.Component):
                         chip = Mux(is_write, arg(0, 1, 4), arg(0, 1, 2))
                         wiper = Mux(is_write, arg(1, 1, 4), arg(1, 1, 2))[:8]
                         code = arg(2, 2, 4)
-                        address = Mux(wiper == 0, MCP4351.WIPER_ADDRESS[0],
-                                      Mux(wiper == 1, MCP4351.WIPER_ADDRESS[1],
-                                          Mux(wiper == 2, MCP4351.WIPER_ADDRESS[2],
-                                              MCP4351.WIPER_ADDRESS[3])))
+                        address = wiper_address(wiper)
                         with m.If(Mux(is_write, ~check_len(C.POT_WRITE), ~check_len(C.POT_READ))):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
                         with m.Elif((chip >= self.n_pot_chips) | (wiper >= MCP4351.wipers) |
                                     (is_write & (code > MCP4351.code_max))):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.pot_cs.eq(chip),
-                                         self.pot_wdata.eq(Mux(is_write,
-                                             Cat(code[:10], Const(MCP4351.CMD_WRITE, 2), address[:4]),
-                                             Cat(Const(0x3FF, 10), Const(MCP4351.CMD_READ, 2),
-                                                 address[:4]))),
-                                         readback.eq(Cat(Const(0x3FF, 10), Const(MCP4351.CMD_READ, 2),
-                                                         address[:4]))]
+                            m.d.sync += pot_frames(chip, address, code, is_write)
                             m.next = "POT_GO"
+                    with m.Case(C.POT_PROGRAM):
+                        # first:u8 = the byte at ptr 2 (load_addr's high byte), codes from ptr 3
+                        first = load_addr[8:]
+                        with m.If((n_args < 3) | ~n_args[0]):
+                            m.d.sync += fail(P.Status.ERR_LENGTH)
+                        with m.Elif(first + ((n_args - 1) >> 1) > self.n_pot_chips * MCP4351.wipers):
+                            m.d.sync += fail(P.Status.ERR_ARG)
+                        with m.Else():
+                            m.d.sync += [ptr.eq(3), pp_index.eq(first)]
+                            m.next = "PP_FETCH_HI"
                     with m.Case(C.DAC_WRITE, C.DAC_RAW):
                         is_raw = cmd == C.DAC_RAW
                         dac = Mux(is_raw, arg(0, 1, 5), arg(0, 1, 4))
@@ -286,8 +302,11 @@ class Controller(wiring.Component):
                                          *reply(P.Status.OK)]
                             m.next = "LOAD_FETCH_HI"
                     with m.Case(C.RUN_BATCH):
-                        first, count = arg(0, 2, 4), arg(2, 2, 4)
-                        with m.If(~check_len(C.RUN_BATCH)):
+                        flagged = n_args == 5             # first:u16 count:u16 [flags:u8]
+                        first = Mux(flagged, arg(0, 2, 5), arg(0, 2, 4))
+                        count = Mux(flagged, arg(2, 2, 5), arg(2, 2, 4))
+                        flags = Mux(flagged, arg(4, 1, 5), 0)
+                        with m.If((n_args != 4) & (n_args != 5)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
                         with m.Elif(self.seq_busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
@@ -295,6 +314,7 @@ class Controller(wiring.Component):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
                             m.d.sync += [self.seq_start.eq(1), self.seq_first.eq(first), self.seq_count.eq(count),
+                                         self.seq_forward_only.eq(flags[0]),
                                          self.batch_last.eq(first + count - 1),
                                          *reply(P.Status.OK)]
                     with m.Case(C.ABORT):
@@ -324,9 +344,37 @@ class Controller(wiring.Component):
                         m.d.sync += reply(Mux(value == arg(2, 2, 4), P.Status.OK,
                                               P.Status.ERR_VERIFY), (value, 2))
                         m.next = "REPLY"
+                    with m.Elif(cmd == C.POT_PROGRAM):
+                        with m.If(value != pp_code):
+                            m.d.sync += reply(P.Status.ERR_VERIFY, (pp_index, 1), (value, 2))
+                            m.next = "REPLY"
+                        with m.Elif(ptr == body_len):
+                            m.d.sync += reply(P.Status.OK)
+                            m.next = "REPLY"
+                        with m.Else():
+                            m.d.sync += pp_index.eq(pp_index + 1)
+                            m.next = "PP_FETCH_HI"
                     with m.Else():
                         m.d.sync += reply(P.Status.OK, (value, 2))
                         m.next = "REPLY"
+            # ---- POT_PROGRAM: the next code from the frame buffer, then write + read back ---------
+            with m.State("PP_FETCH_HI"):
+                m.next = "PP_GOT_HI"
+            with m.State("PP_GOT_HI"):
+                m.d.sync += [load_hi.eq(self.rd_data), ptr.eq(ptr + 1)]
+                m.next = "PP_FETCH_LO"
+            with m.State("PP_FETCH_LO"):
+                m.next = "PP_GOT_LO"
+            with m.State("PP_GOT_LO"):
+                m.d.sync += [pp_code.eq(Cat(self.rd_data, load_hi)), ptr.eq(ptr + 1)]
+                m.next = "PP_START"
+            with m.State("PP_START"):
+                with m.If(pp_code > MCP4351.code_max):
+                    m.d.sync += reply(P.Status.ERR_ARG, (pp_index, 1))
+                    m.next = "REPLY"
+                with m.Else():
+                    m.d.sync += pot_frames(pp_index[2:], wiper_address(pp_index[:2]), pp_code)
+                    m.next = "POT_GO"
             # ---- DAC: one frame ------------------------------------------------------------------
             with m.State("DAC_GO"):
                 with m.If(self.dac_ready):

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
 from .controller import Controller
-from .link import FrameReceiver, FrameSender
+from .framing import FrameReceiver, FrameSender
 from .results import FrameArbiter, ResultFramer
 from .sequencer import Sequencer
 from .spi import SPIMaster, sclk_divisor, cs_idle_cycles
@@ -180,7 +180,8 @@ class Core(wiring.Component):
         # sequencer configuration
         m.d.comb += [
             seq.start.eq(ctl.seq_start), seq.abort.eq(ctl.seq_abort), seq.first.eq(ctl.seq_first),
-            seq.count.eq(ctl.seq_count), seq.settle.eq(ctl.seq_settle),
+            seq.count.eq(ctl.seq_count), seq.forward_only.eq(ctl.seq_forward_only),
+            seq.settle.eq(ctl.seq_settle),
             seq.oversample_log2.eq(ctl.seq_oversample_log2),
             ctl.seq_busy.eq(seq.busy), ctl.seq_samples_done.eq(seq.samples_done),
             *(seq.pert_forward[i].eq(ctl.seq_pert_forward[i]) for i in range(self.n_pert)),

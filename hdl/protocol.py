@@ -1,4 +1,5 @@
-"""The host <-> controller protocol, defined once (pure Python, no Amaranth).
+"""The host <-> controller protocol, defined once (pure Python; the CRC's parameters come from
+`amaranth.lib.crc`, imported on first use, shared with the gateware).
 
 Imported by the gateware (`diodenet.hdl`), the host driver and the co-simulation models.
 
@@ -14,9 +15,11 @@ Every message in either direction is one *frame*::
   (check value: crc16(b"123456789") == 0x29B1).
 * Request body:  ``seq:u8  cmd:u8  args...``
 * Reply body:    ``seq:u8  cmd:u8  status:u8  data...``   (seq and cmd echo the request)
-* Result body:   ``rseq:u8 0x80 status:u8 sample:u16 forward[n_adc]:u16 perturbed[n_adc]:u16``
+* Result body:   ``rseq:u8 0x80 status:u8 sample:u16 forward[n_adc]:u16 [perturbed[n_adc]:u16]``
   sent unsolicited during a batch; ``rseq`` counts result frames (mod 256) so the host sees a lost one;
-  bit 7 of ``status`` marks the batch's last sample, the low bits carry result error flags.
+  bit 7 of ``status`` marks the batch's last sample, the low bits carry result error flags.  A
+  forward-only batch (RUN_BATCH flag `BATCH_FORWARD_ONLY`) measures one phase per sample and its
+  result frames carry no perturbed sums.
 
 All multi-byte integers are big-endian.  The host numbers its requests (``seq``, mod 256) and sends
 the next request after the reply to the previous one (stop-and-wait); the controller echoes ``seq``,
@@ -27,11 +30,14 @@ Results frames may be interleaved with replies; they are told apart by ``cmd == 
 
 from dataclasses import dataclass
 import enum
+import functools
 import struct
 
 #: 2: SEQ_CONFIG lost pert_perturbed (each sample carries its own perturbed-phase codes in the sample
-#: memory, LOAD_SAMPLES), CAPS gained n_pert
-PROTOCOL_VERSION = 2
+#: memory, LOAD_SAMPLES), CAPS gained n_pert.
+#: 3: POT_PROGRAM (many rheostats, read back and verified by the controller, one reply); RUN_BATCH
+#: takes an optional flags byte (BATCH_FORWARD_ONLY: one phase per sample, shorter result frames)
+PROTOCOL_VERSION = 3
 GATEWARE_VERSION = (0, 1)
 
 #: largest decoded request body + CRC the controller accepts (bytes); longer frames get ERR_TOO_LONG
@@ -39,9 +45,6 @@ MAX_REQUEST = 64
 #: largest reply body + CRC the controller emits
 MAX_REPLY = 80
 
-CRC16_POLY = 0x1021
-CRC16_INIT = 0xFFFF
-CRC16_NAME = "CRC-16/CCITT-FALSE"
 
 
 class Cmd(enum.IntEnum):
@@ -50,6 +53,9 @@ class Cmd(enum.IntEnum):
     STATUS = 0x03        # -> Status
     POT_WRITE = 0x10     # chip:u8 wiper:u8 code:u16 -> readback:u16 (write, then read back and verify)
     POT_READ = 0x11      # chip:u8 wiper:u8 -> code:u16
+    POT_PROGRAM = 0x12   # first:u8 codes:u16... -> () : rheostats first, first+1, ... (index =
+    #                      chip*4 + wiper), each written then read back; on a mismatch the reply is
+    #                      ERR_VERIFY with index:u8 readback:u16 and the rest is not written
     DAC_WRITE = 0x20     # dac:u8 channel:u8 code:u16 -> ()  (write to and update channel now)
     DAC_RAW = 0x21       # dac:u8 word:u32 -> ()  (any 32-bit AD5628 frame, e.g. internal reference on)
     ADC_READ = 0x30      # channel:u8 -> channel:u8 code:u16
@@ -57,7 +63,7 @@ class Cmd(enum.IntEnum):
     SEQ_CONFIG_READ = 0x41  # -> the same fields
     LOAD_SAMPLES = 0x42  # word_addr:u16 codes:u16... (sample s, word s*(n_dac_inputs+n_pert)+i: i <
     #                      n_dac_inputs DAC0 channel i, then the n_pert perturbed-phase codes)
-    RUN_BATCH = 0x43     # first:u16 count:u16 -> () then `count` result frames
+    RUN_BATCH = 0x43     # first:u16 count:u16 [flags:u8] -> () then `count` result frames
     ABORT = 0x44         # -> () ; stops a running batch after the current sample
     RESULT = 0x80        # controller -> host only
 
@@ -80,32 +86,42 @@ class Status(enum.IntEnum):
 RESULT_ADC_CHANNEL_MISMATCH = 0x01  # the AD7928 channel id in DOUT differed from the one requested
 RESULT_LAST = 0x80
 
+#: RUN_BATCH flag bits
+BATCH_FORWARD_ONLY = 0x01    # measure only the forward phase of each sample
+#: in the sequencer's index word (results FIFO): the sample's result has no perturbed sums
+INDEX_FORWARD_ONLY = 0x8000
+
 #: frame-level errors counted in Status.rx_errors
 FRAME_ERRORS = (Status.ERR_CRC, Status.ERR_FRAMING, Status.ERR_TOO_SHORT, Status.ERR_TOO_LONG)
 
 #: argument lengths (bytes after cmd) of each request; None = variable
 ARG_LENGTH = {
     Cmd.HELLO: 0, Cmd.CAPS: 0, Cmd.STATUS: 0, Cmd.POT_WRITE: 4, Cmd.POT_READ: 2,
-    Cmd.DAC_WRITE: 4, Cmd.DAC_RAW: 5, Cmd.ADC_READ: 1, Cmd.SEQ_CONFIG: 7, Cmd.SEQ_CONFIG_READ: 0,
-    Cmd.LOAD_SAMPLES: None, Cmd.RUN_BATCH: 4, Cmd.ABORT: 0,
+    Cmd.POT_PROGRAM: None, Cmd.DAC_WRITE: 4, Cmd.DAC_RAW: 5, Cmd.ADC_READ: 1, Cmd.SEQ_CONFIG: 7,
+    Cmd.SEQ_CONFIG_READ: 0, Cmd.LOAD_SAMPLES: None, Cmd.RUN_BATCH: None, Cmd.ABORT: 0,
 }
+#: RUN_BATCH: first:u16 count:u16, optionally followed by flags:u8
+RUN_BATCH_LENGTHS = (4, 5)
+#: most rheostat codes one POT_PROGRAM request carries (seq, cmd, first, codes, CRC <= MAX_REQUEST)
+POT_PROGRAM_MAX = (MAX_REQUEST - 5) // 2
 
 
 # --- CRC-16/CCITT-FALSE ------------------------------------------------------------------
 
-def crc16_update(crc, byte):
-    """One byte of CRC-16/CCITT-FALSE (MSB first)."""
-    crc ^= (byte & 0xFF) << 8
-    for _ in range(8):
-        crc = ((crc << 1) ^ CRC16_POLY) if crc & 0x8000 else (crc << 1)
-        crc &= 0xFFFF
-    return crc
+@functools.cache
+def crc16_parameters():
+    """The frames' CRC, defined once: `amaranth.lib.crc`'s catalogue entry for CRC-16/CCITT-FALSE
+    (reveng catalogue: width 16, poly 0x1021, init 0xFFFF, refin/refout false, xorout 0) over
+    bytes.  The gateware builds its `Processor` from these Parameters (hdl/framing.py), the host
+    computes with them (`crc16`); a frame followed by its CRC leaves the residue 0.  Imported on
+    first use, so the protocol module loads without Amaranth."""
+    from amaranth.lib.crc import catalog
+    return catalog.CRC16_CCITT_FALSE(data_width=8)
 
 
-def crc16(data, crc=CRC16_INIT):
-    for b in data:
-        crc = crc16_update(crc, b)
-    return crc
+def crc16(data):
+    """CRC-16/CCITT-FALSE of a byte string."""
+    return crc16_parameters().compute(data)
 
 
 # --- COBS --------------------------------------------------------------------------------
@@ -339,14 +355,28 @@ class Caps:
         return cls(**f, part_ids=data[n:].decode())
 
 
-def result_length(n_adc):
-    """Body length of a result frame (without CRC)."""
-    return 3 + 2 + 4 * n_adc
+def result_length(n_adc, phases=2):
+    """Body length of a result frame (without CRC): `phases` = 2, or 1 for a forward-only batch."""
+    return 3 + 2 + 2 * phases * n_adc
 
 
 def parse_result(body, n_adc):
-    """Result frame body -> (rseq, status, sample, forward list, perturbed list)."""
-    if len(body) != result_length(n_adc) or body[1] != Cmd.RESULT:
+    """Result frame body -> (rseq, status, sample, forward list, perturbed list); the perturbed
+    list is empty for a forward-only batch's frame."""
+    if len(body) not in (result_length(n_adc, 1), result_length(n_adc, 2)) or body[1] != Cmd.RESULT:
         raise FrameError(Status.ERR_LENGTH, "not a result frame")
-    vals = struct.unpack(f">H{2 * n_adc}H", body[3:])
+    vals = struct.unpack(f">{(len(body) - 3) // 2}H", body[3:])
     return body[0], body[2], vals[0], list(vals[1:1 + n_adc]), list(vals[1 + n_adc:])
+
+
+def pot_program_args(first, codes):
+    """POT_PROGRAM arguments: rheostat index `first` (chip*4 + wiper), then one code per rheostat."""
+    codes = [int(c) for c in codes]
+    if not 1 <= len(codes) <= POT_PROGRAM_MAX or not 0 <= first <= 255:
+        raise ValueError(f"POT_PROGRAM carries 1..{POT_PROGRAM_MAX} codes from index 0..255")
+    return struct.pack(f">B{len(codes)}H", first, *codes)
+
+
+def run_batch_args(first, count, forward_only=False):
+    """RUN_BATCH arguments (with the flags byte)."""
+    return struct.pack(">HHB", first, count, BATCH_FORWARD_ONLY if forward_only else 0)

@@ -5,13 +5,15 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
-from .link import FrameByte
+from .framing import FrameByte
 
 
 class ResultFramer(wiring.Component):
     """Turns the sequencer's words (index, n_adc forward sums, n_adc perturbed sums) into result frame
-    bodies: rseq, RESULT, status, index:u16, sums:u16...  Starts a frame only once all of a sample's
-    words are in the FIFO (`level`), so it never holds the sender while the ADC is still converting."""
+    bodies: rseq, RESULT, status, index:u16, sums:u16...  An index word with
+    `protocol.INDEX_FORWARD_ONLY` set starts a forward-only sample: n_adc sums, and the flag is not
+    sent.  Starts a frame only once all of a sample's words are in the FIFO (`level`, the index word
+    seen at the FIFO's output), so it never holds the sender while the ADC is still converting."""
 
     def __init__(self, n_adc=8, fifo_depth=256):
         self.n_adc = n_adc
@@ -24,14 +26,18 @@ class ResultFramer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n_words = 1 + 2 * self.n_adc
         rseq = Signal(8)
         word = Signal(16)
-        k = Signal(range(n_words + 1))
+        k = Signal(range(2 * self.n_adc + 2))
         status = Signal(8)
+        flag_bit = P.INDEX_FORWARD_ONLY.bit_length() - 1
+        head_fwd = self.words.payload[flag_bit]              # the index word at the FIFO's output
+        n_words = Signal(range(2 * self.n_adc + 2))          # words of the frame being sent
         with m.FSM():
             with m.State("WAIT"):
-                with m.If(self.level >= n_words):
+                need = Mux(head_fwd, 1 + self.n_adc, 1 + 2 * self.n_adc)
+                with m.If(self.words.valid & (self.level >= need)):
+                    m.d.sync += n_words.eq(need)
                     m.next = "SEQ"
             with m.State("SEQ"):
                 m.d.comb += [self.body.valid.eq(1), self.body.payload.data.eq(rseq)]
@@ -47,8 +53,9 @@ class ResultFramer(wiring.Component):
                 with m.If(self.words.valid):
                     m.d.sync += word.eq(self.words.payload)
                     with m.If(k == 0):
-                        m.d.sync += status.eq(Mux(self.words.payload == self.batch_last,
-                                                  P.RESULT_LAST, 0))
+                        index = self.words.payload[:flag_bit]
+                        m.d.sync += [word.eq(index),
+                                     status.eq(Mux(index == self.batch_last, P.RESULT_LAST, 0))]
                         m.next = "STATUS"
                     with m.Else():
                         m.next = "HI"

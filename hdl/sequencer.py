@@ -17,8 +17,12 @@ and DOUT carries the result of the channel chosen one frame earlier, tagged with
 sequencer selects channel 0 in a dummy frame at batch start and always ends a phase by selecting
 channel 0 again.  A sum whose channel tag differs from the expected one gets bit 15 set.
 
-Results (16-bit words): per sample, the sample index, then n_adc forward sums, then n_adc perturbed
-sums.  A phase starts only when the results FIFO has room for all its words (`results_room`), so
+A forward-only batch (`forward_only` at start, RUN_BATCH's BATCH_FORWARD_ONLY flag) measures only
+the forward phase of each sample: the perturbation channels take their rest codes once, at the
+batch's first preload, and each later preload writes only the next sample's inputs.
+
+Results (16-bit words): per sample, the sample index (bit 15 = `protocol.INDEX_FORWARD_ONLY` for a
+forward-only batch), then n_adc forward sums, then (unless forward-only) n_adc perturbed sums.  A phase starts only when the results FIFO has room for all its words (`results_room`), so
 pushes never fail.
 """
 
@@ -47,6 +51,7 @@ class Sequencer(wiring.Component):
             "abort": In(1),
             "first": In(16),
             "count": In(16),
+            "forward_only": In(1),
             "settle": In(16),
             "oversample_log2": In(2),
             "pert_forward": In(12).array(len(pert_channels)),
@@ -76,6 +81,7 @@ class Sequencer(wiring.Component):
         phase = Signal()              # 0 forward, 1 perturbed
         settle = Signal(16)
         aborting = Signal()
+        fwd_only = Signal()           # this batch measures the forward phase only
 
         # ---- ADC converter: conversions k = 0 .. n_adc * 2**os - 1 of one phase ---------------------
         conv_total = Signal(range(n_adc * 8 + 1))
@@ -168,6 +174,7 @@ class Sequencer(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [sample.eq(self.first), end.eq(self.first + self.count),
                                  phase.eq(0), aborting.eq(0), self.samples_done.eq(0),
+                                 fwd_only.eq(self.forward_only),
                                  # preload sample `first` and the forward perturbation
                                  dac_sample.eq(self.first), j.eq(0), j_end.eq(n_in + n_p),
                                  dac_pert_sel.eq(0), dummy.eq(1)]
@@ -190,12 +197,15 @@ class Sequencer(wiring.Component):
                     m.next = "SETTLE"
             with m.State("SETTLE"):
                 m.d.sync += self.ldac.eq(0)
+                last_phase = phase | fwd_only
                 with m.If(settle != 0):
                     m.d.sync += settle.eq(settle - 1)
                 with m.Else():
                     m.d.comb += conv_go.eq(1)
                     with m.If(~phase):
-                        m.d.comb += [self.results_valid.eq(1), self.results_data.eq(sample)]
+                        m.d.comb += [self.results_valid.eq(1),
+                                     self.results_data.eq(Cat(sample[:15], fwd_only))]
+                    with m.If(~last_phase):
                         # preload this sample's perturbed codes (sample memory) for its perturbed phase
                         m.d.sync += [j.eq(n_in), j_end.eq(n_in + n_p), dac_pert_sel.eq(1)]
                         m.d.comb += dac_go.eq(1)
@@ -206,7 +216,9 @@ class Sequencer(wiring.Component):
                                      self.samples_done.eq(self.samples_done + 1)]
                         with m.If((sample + 1 != end) & ~aborting & ~self.abort):
                             # preload the next sample's inputs and the forward perturbation
-                            m.d.sync += [dac_sample.eq(sample + 1), j.eq(0), j_end.eq(n_in + n_p),
+                            # (forward-only: the perturbation channels still hold the rest codes)
+                            m.d.sync += [dac_sample.eq(sample + 1), j.eq(0),
+                                         j_end.eq(Mux(fwd_only, n_in, n_in + n_p)),
                                          dac_pert_sel.eq(0)]
                             m.d.comb += dac_go.eq(1)
                             m.next = "WAIT"

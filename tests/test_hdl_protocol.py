@@ -46,15 +46,43 @@ def test_payload_layouts_round_trip():
 
 
 def test_caps_layout_round_trip_and_size():
-    """CAPS (protocol 2) carries n_pert after n_dac_inputs; the reply fits MAX_REPLY."""
+    """CAPS (since protocol 2) carries n_pert after n_dac_inputs; the reply fits MAX_REPLY."""
     from diodenet.boards.afe import ControllerConfig
-    assert P.PROTOCOL_VERSION == 2
+    assert P.PROTOCOL_VERSION == 3
     caps = dataclasses.replace(ControllerConfig().caps(), n_pert=2)
     data = caps.pack()
     assert P.Caps.unpack(data) == caps
     assert len(data) == 50 + len(caps.part_ids)
     assert data[32] == 2 and data[31] == caps.n_dac_inputs        # n_pert right after n_dac_inputs
     assert 3 + len(data) + 2 <= P.MAX_REPLY                       # seq cmd status + data + CRC
+
+
+def test_result_frames_of_both_kinds_and_batch_arguments():
+    """Protocol 3: a forward-only result frame carries n_adc sums, a two-phase one 2 n_adc; RUN_BATCH
+    takes a flags byte; POT_PROGRAM fits MAX_REQUEST at its largest."""
+    import struct
+    n = 8
+    fwd, per = list(range(100, 108)), list(range(200, 208))
+    two = bytes([5, P.Cmd.RESULT, P.RESULT_LAST]) + struct.pack(">17H", 9, *fwd, *per)
+    one = bytes([6, P.Cmd.RESULT, 0]) + struct.pack(">9H", 9, *fwd)
+    assert P.parse_result(two, n) == (5, P.RESULT_LAST, 9, fwd, per)
+    assert P.parse_result(one, n) == (6, 0, 9, fwd, [])
+    for bad in (one[:-2], two + b"\0\0"):
+        try:
+            P.parse_result(bad, n)
+            raise AssertionError("a result frame of the wrong length was accepted")
+        except P.FrameError:
+            pass
+    assert P.run_batch_args(1, 2, True) == b"\x00\x01\x00\x02\x01"
+    assert P.run_batch_args(1, 2) == b"\x00\x01\x00\x02\x00"
+    longest = P.request(0, P.Cmd.POT_PROGRAM, P.pot_program_args(0, [256] * P.POT_PROGRAM_MAX))
+    assert len(P.decode_frame(longest)) + 2 <= P.MAX_REQUEST
+    for bad in ([], [1] * (P.POT_PROGRAM_MAX + 1)):
+        try:
+            P.pot_program_args(0, bad)
+            raise AssertionError("an impossible POT_PROGRAM was built")
+        except ValueError:
+            pass
 
 
 def test_protocol_and_parts_import_without_amaranth():
