@@ -12,7 +12,7 @@ from .hwlin import measure_gradient
 from .losses import network_loss
 from .network import ResistorDiodeNetwork
 
-__all__ = ["random_network", "finite_difference_gradient", "gradient_check", "agreement"]
+__all__ = ["random_network", "finite_difference_gradient", "measured_vs_reference_gradient", "agreement"]
 
 
 def random_network(n_neurons=32, n_features=8, n_outputs=4, seed=0, element=None, g_min=1e-6, g_max=1e-3,
@@ -65,7 +65,7 @@ def agreement(measured, reference):
     return cos, rel
 
 
-def gradient_check(backend, x, y, *, reference="implicit", loss="cross_entropy", epsilon=None,
+def measured_vs_reference_gradient(backend, x, y, *, reference="implicit", loss="cross_entropy", epsilon=None,
                    centered=True, fd_step=1e-4, edges=None, progress=None):
     """Measured hardware-linearization gradient vs `reference` ('implicit' or 'fd').
 

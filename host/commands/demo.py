@@ -55,8 +55,8 @@ def stage_gradient_check(net, n_samples=8):
 
 
 def stage_spice(model_path, out):
-    from ...analog import demo_stage
-    return demo_stage(model_path, out / "spice")
+    from ...analog.verify import netlist_and_verify
+    return netlist_and_verify(model_path, out / "spice")
 
 
 def stage_hardware_training(out, epochs, progress):
@@ -67,13 +67,13 @@ def stage_hardware_training(out, epochs, progress):
 
 
 def stage_gateware(out, bitstream):
-    from ...hdl import demo_stage
-    return demo_stage(out / "gateware", board="icebreaker", bitstream=bitstream)
+    from ...hdl import emit_gateware
+    return emit_gateware(out / "gateware", board="icebreaker", bitstream=bitstream)
 
 
 def stage_cosim(out):
-    from ...sim import demo_stage
-    return demo_stage(out / "cosim")
+    from ...sim import run_cosim_check
+    return run_cosim_check(out / "cosim")
 
 
 def run(args):
