@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..host.circuit import GROUND, Circuit
 from ..host.elements import Clip, IdealDiode, SeriesResistanceDiode, ShiftedDiode, ShockleyDiode
-from .circuit import GROUND, Circuit
-from .devices import DIODE_CARDS, DiodeCard
-from .netlist import netlist_text
+from .devices import DIODE_CARDS, IDEAL_DIODE, DiodeCard
+from .netlist_writer import netlist_text
 
 __all__ = ["ELEMENTS", "element_circuit", "sweep", "check_all", "plot_activations"]
 
@@ -35,22 +35,22 @@ def element_circuit(name, alpha=1e3):
     c.V("x", "x", GROUND, 0.0)
     c.R("in", "x", "n", alpha)
     if isinstance(el, IdealDiode):
-        c.D("1", GROUND, "n", "ideal")
+        c.D("1", GROUND, "n", IDEAL_DIODE)
     elif isinstance(el, ShockleyDiode):
         c.D("1", GROUND, "n", DiodeCard("DJ", IS=el.saturation_current, N=el.emission))
     elif isinstance(el, SeriesResistanceDiode):
-        c.D("1", GROUND, "m", "ideal")
+        c.D("1", GROUND, "m", IDEAL_DIODE)
         c.R("s", "m", "n", el.resistance)
     elif isinstance(el, ShiftedDiode):
         # the source in series on the cathode side (v(n) − v(m) = V0, diode anode at ground):
         # with the source at the anode instead ngspice's op fails on the stiff ideal card
-        c.D("1", GROUND, "m", "ideal")
+        c.D("1", GROUND, "m", IDEAL_DIODE)
         c.V("0", "n", "m", el.offset)
     elif isinstance(el, Clip):
         c.V("lo", "lo", GROUND, el.lo)
         c.V("hi", "hi", GROUND, el.hi)
-        c.D("lo", "lo", "n", "ideal")
-        c.D("hi", "n", "hi", "ideal")
+        c.D("lo", "lo", "n", IDEAL_DIODE)
+        c.D("hi", "n", "hi", IDEAL_DIODE)
     else:  # pragma: no cover
         raise ValueError(name)
     return c

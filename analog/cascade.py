@@ -10,7 +10,7 @@ k's outputs (current sources `Ipk{k}n{j}`) moves stage k and the stages after it
 
 import numpy as np
 
-from .circuit import GROUND, Circuit
+from ..host.circuit import GROUND, Circuit
 from .devices import diode_card
 
 __all__ = ["cascade_circuit", "node_names"]

@@ -23,7 +23,7 @@ realizes c·K between its diode nodes z0 … z{n−1}:
 KCL at z_j is then c·(K z − U x − b)_j = i_j ≥ 0 with z ≥ 0 and z·i = 0 for ideal diodes: the
 node voltages are the monDEQ's fixed point, in volts.  `kernel_of` is the reverse map (the
 circuit's kernel matrices back to W, U, b), computed from the circuit itself
-(`Circuit.kernel`), not from the numbers the compiler put in.
+(`host.circuit_kernel`), not from the numbers the compiler put in.
 
 A symmetric W with nonnegative couplings needs neither transformers nor gyrators:
 `compile_mondeq(..., topology="resistor")` uses `diodenet.host.conversions.network_from_mondeq`
@@ -36,8 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .circuit import GROUND, Circuit
+from ..host.circuit import GROUND, Circuit
+from ..host.circuit_kernel import circuit_kernel
 from .devices import diode_card
+from .netlist_writer import (DEFAULT_OPTIONS, cccs_line, diode_line, model_line, options_line,
+                             resistor_line, source_line, vccs_line, vcvs_line)
 
 __all__ = ["CompiledCircuit", "compile_mondeq", "write_mondeq_netlist", "kernel_of", "network_circuit",
            "NotWellPosedError"]
@@ -92,24 +95,28 @@ def _check_model(W, U, b, x):
     return W, U, b, x
 
 
+def _inputs(model, x, diode, scale):
+    """The checked (W, U, b, x), the diode card and the conductance scale of a compile call."""
+    W, U, b = (model.W, model.U, model.b) if hasattr(model, "W") else model
+    W, U, b, x = _check_model(W, U, b, x)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"conductance scale must be > 0 siemens, got {scale!r}")
+    return W, U, b, x, diode_card(diode), float(scale)
+
+
 def compile_mondeq(model, x, *, diode="ideal", scale=1e-3, topology="rtgd", title=None, rtol=1e-12):
     """Compile a ReLU monDEQ (a `MonDEQ` or a (W, U, b) tuple) driven by input x into a circuit.
 
     diode: "ideal" (the kit's SPICE approximation), "1n4148", "bat54" or a `DiodeCard`.
     scale: conductance per unit of I − W (siemens).  topology: "rtgd" (any well-posed W) or
     "resistor" (symmetric W with nonnegative couplings only).  Returns a `CompiledCircuit`."""
-    W, U, b = (model.W, model.U, model.b) if hasattr(model, "W") else model
-    W, U, b, x = _check_model(W, U, b, x)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"conductance scale must be > 0 siemens, got {scale!r}")
-    card = diode_card(diode)
+    W, U, b, x, card, c = _inputs(model, x, diode, scale)
     n, d = U.shape
     if topology == "resistor":
         return _compile_resistor(W, U, b, x, card, scale, title)
     if topology != "rtgd":
         raise ValueError(f"unknown topology {topology!r}; use 'rtgd' or 'resistor'")
     leak, A, Kk, drop, skew_tol = _rtgd_parts(W, rtol)
-    c = float(scale)
     circ = Circuit(title or f"diodenet monDEQ n={n} d={d} ({card.name} diodes)")
     z = [f"z{j}" for j in range(n)]
     for j in range(n):
@@ -132,7 +139,7 @@ def compile_mondeq(model, x, *, diode="ideal", scale=1e-3, topology="rtgd", titl
             a = A[k, j]
             if abs(a) > drop:
                 # Primary of node j's transformer: draws a·i_loop from z_j (ampere-turn balance).
-                circ.F(f"t{k}_{j}", z[j], GROUND, f"loop{k}", a)
+                circ.F(f"t{k}_{j}", z[j], GROUND, f"Vloop{k}", a)
     for j in range(n):
         for k in range(j + 1, n):
             g = c * Kk[j, k]
@@ -179,32 +186,27 @@ def _rtgd_parts(W, rtol):
 def write_mondeq_netlist(path, model, x, *, diode="ideal", scale=1e-3, title=None, comments=(),
                          rtol=1e-12, progress=None):
     """`compile_mondeq(...)` written straight to an ngspice netlist at `path` -- the same text as
-    `netlist.write_netlist(path, compile_mondeq(...).circuit)`, byte for byte -- streamed one
-    transformer loop / neuron at a time without element objects, so time and memory grow with
+    `netlist_writer.write_netlist(path, compile_mondeq(...).circuit)`, byte for byte, through
+    the same line formatters -- streamed one transformer loop / neuron at a time without
+    element objects, so time and memory grow with
     the netlist's size only (n = 2,000 is ~12 million lines).  Written atomically.
     progress: a tqdm-like bar or None (its total is set and it is advanced per row).
     Returns a summary: n, d, elements, leak, transformer_rows."""
-    from ..host.modelio import atomic_write_bytes
-    from .netlist import DEFAULT_OPTIONS, model_line, options_line
-    W, U, b = (model.W, model.U, model.b) if hasattr(model, "W") else model
-    W, U, b, x = _check_model(W, U, b, x)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"conductance scale must be > 0 siemens, got {scale!r}")
-    card = diode_card(diode)
+    from ..host.fileio import atomic_write_bytes
+    W, U, b, x, card, c = _inputs(model, x, diode, scale)
     n, d = U.shape
     leak, A, Kk, drop, skew_tol = _rtgd_parts(W, rtol)
-    c = float(scale)
-    r_leak = repr(1.0 / (c * leak))
-    r_unit = repr(1.0 / c)
+    r_leak = 1.0 / (c * leak)
+    r_unit = 1.0 / c
     count = {"elements": 0}
     if progress is not None:
         progress.total = A.shape[0] + 2 * n + 1
         progress.refresh()
 
-    def chunk(lines):
+    def chunk(lines, step=1):
         count["elements"] += len(lines)
-        if progress is not None:
-            progress.update(1)
+        if progress is not None and step:
+            progress.update(step)
         return ("\n".join(lines) + "\n").encode() if lines else b""
 
     def text():
@@ -212,46 +214,48 @@ def write_mondeq_netlist(path, model, x, *, diode="ideal", scale=1e-3, title=Non
         head += [f"* {line}" for line in comments]
         head.append(options_line(DEFAULT_OPTIONS))
         yield ("\n".join(head) + "\n").encode()
-        yield "".join(f"Rleak{j} z{j} 0 {r_leak}\n" for j in range(n)).encode()
-        count["elements"] += n
+        yield chunk([resistor_line(f"Rleak{j}", f"z{j}", GROUND, r_leak) for j in range(n)], 0)
         for k in range(A.shape[0]):
             js = np.flatnonzero(np.abs(A[k]) > drop)
             if not js.size:
                 yield chunk([])
                 continue
-            turns = [repr(a) for a in A[k, js].tolist()]
+            turns = A[k, js].tolist()
             nodes = [f"t{k}_{j}" for j in js.tolist()]
-            prev = ["0"] + nodes[:-1]
-            lines = [f"E{nm} {nm} {p} z{j} 0 {a}" for nm, p, j, a in zip(nodes, prev, js.tolist(), turns)]
-            lines += [f"Vloop{k} {nodes[-1]} r{k} 0.0", f"Runit{k} r{k} 0 {r_unit}"]
-            lines += [f"F{nm} z{j} 0 Vloop{k} {a}" for nm, j, a in zip(nodes, js.tolist(), turns)]
+            prev = [GROUND] + nodes[:-1]
+            lines = [vcvs_line(f"E{nm}", nm, p, f"z{j}", GROUND, a)
+                     for nm, p, j, a in zip(nodes, prev, js.tolist(), turns)]
+            lines += [source_line(f"Vloop{k}", nodes[-1], f"r{k}", 0.0),
+                      resistor_line(f"Runit{k}", f"r{k}", GROUND, r_unit)]
+            lines += [cccs_line(f"F{nm}", f"z{j}", GROUND, f"Vloop{k}", a)
+                      for nm, j, a in zip(nodes, js.tolist(), turns)]
             yield chunk(lines)
         for j in range(n):
             row = Kk[j, j + 1:]
             ks = (np.flatnonzero((row != 0.0) & (np.abs(row) > skew_tol)) + j + 1).tolist()
-            g = (c * Kk[j, ks]).tolist()
-            lines = []
-            for k, gk in zip(ks, g):
-                lines += [f"Gs{j}_{k}a z{j} 0 z{k} 0 {gk!r}", f"Gs{j}_{k}b z{k} 0 z{j} 0 {-gk!r}"]
-            yield chunk(lines)
-        lines = [f"Vx{i} x{i} 0 {v!r}" for i, v in enumerate(x.tolist())] + ["Vbias bias 0 1.0"]
-        yield chunk(lines)
+            yield chunk([line for k, gk in zip(ks, (c * Kk[j, ks]).tolist())
+                         for line in _gyrator_lines(f"Gs{j}_{k}", f"z{j}", f"z{k}", gk)])
+        lines = [source_line(f"Vx{i}", f"x{i}", GROUND, v) for i, v in enumerate(x.tolist())]
+        yield chunk(lines + [source_line("Vbias", "bias", GROUND, 1.0)])
         for j in range(n):
             lines = []
             for i in np.flatnonzero(U[j] != 0.0).tolist():
-                g = float(-c * U[j, i])
-                lines += [f"Gu{j}_{i}a z{j} 0 x{i} 0 {g!r}", f"Gu{j}_{i}b x{i} 0 z{j} 0 {-g!r}"]
+                lines += _gyrator_lines(f"Gu{j}_{i}", f"z{j}", f"x{i}", float(-c * U[j, i]))
             if b[j] != 0.0:
-                g = float(-c * b[j])
-                lines += [f"Gb{j}a z{j} 0 bias 0 {g!r}", f"Gb{j}b bias 0 z{j} 0 {-g!r}"]
+                lines += _gyrator_lines(f"Gb{j}", f"z{j}", "bias", float(-c * b[j]))
             yield chunk(lines)
-        yield "".join(f"Dz{j} 0 z{j} {card.model_name}\n" for j in range(n)).encode()
-        count["elements"] += n
+        yield chunk([diode_line(f"Dz{j}", GROUND, f"z{j}", card.model_name) for j in range(n)], 0)
         yield f"{model_line(card)}\n.op\n.end\n".encode()
 
     atomic_write_bytes(path, text())
     return {"n": n, "d": d, "elements": count["elements"], "leak": leak,
             "transformer_rows": int(A.shape[0])}
+
+
+def _gyrator_lines(name, z, other, g):
+    """The two G lines of `Circuit.gyrator(name[1:], (z, 0), (other, 0), g)`."""
+    return [vccs_line(f"{name}a", z, GROUND, other, GROUND, g),
+            vccs_line(f"{name}b", other, GROUND, z, GROUND, -g)]
 
 
 def _compile_resistor(W, U, b, x, card, scale, title):
@@ -314,7 +318,7 @@ def kernel_of(compiled):
     """The reverse map: (I − W, U, b) of a compiled circuit, read off its kernel matrices.
 
     H/c = I − W; the input columns of B give U = −B_x/c and the bias rail's column (1 V) b = −B_bias/c."""
-    ker = compiled.circuit.kernel(expand_rs=False)
+    ker = circuit_kernel(compiled.circuit, series=False)
     c = compiled.scale
     cols = {s.lower(): k for k, s in enumerate(ker.sources)}
     Bx = np.column_stack([ker.B[:, cols[nm.lower()]] for nm in compiled.input_sources]) \

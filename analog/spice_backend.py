@@ -32,7 +32,7 @@ from ..host.seam import Measurement
 from .compiler import network_circuit
 from ..boards.parts import PartRangeError
 from .devices import DiodeCard, Potentiometer, diode_card
-from .netlist import netlist_text
+from .netlist_writer import netlist_text
 
 __all__ = ["SpiceBackend", "part_scale", "fit_to_part", "card_for_element"]
 

@@ -36,7 +36,7 @@ if mode == "stream":
     elements = write_mondeq_netlist(path, m, x)["elements"]
 else:
     from diodenet.analog.compiler import compile_mondeq
-    from diodenet.analog.netlist import write_netlist
+    from diodenet.analog.netlist_writer import write_netlist
     cc = compile_mondeq(m, x)
     write_netlist(path, cc.circuit)
     elements = len(cc.circuit.elements)

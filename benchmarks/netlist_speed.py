@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from netlist_gen import ladder_netlist, random_sparse_netlist  # noqa: E402
 
 from diodenet.analog.ngspice_engine import get_engine  # noqa: E402
-from diodenet.host.circuit_solver import solve_ideal, solve_shockley  # noqa: E402
-from diodenet.host.netlist import read_netlist  # noqa: E402
+from diodenet.host.operating_point import solve_ideal, solve_shockley  # noqa: E402
+from diodenet.host.netlist_reader import read_netlist  # noqa: E402
 
 GENERATORS = {"ladder": ladder_netlist, "random": random_sparse_netlist}
 TIGHT = ".options reltol=1e-12 abstol=1e-18 vntol=1e-15"

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from diodenet.analog.compiler import network_circuit
-from diodenet.analog.netlist import to_pyspice
+from diodenet.analog.netlist_writer import to_pyspice
 from diodenet.analog.ngspice_engine import get_engine
 from diodenet.analog.spice_backend import SpiceBackend
 from diodenet.host.network import ResistorDiodeNetwork

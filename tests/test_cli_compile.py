@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from diodenet.analog.compiler import compile_mondeq, write_mondeq_netlist
-from diodenet.analog.netlist import netlist_text
+from diodenet.analog.netlist_writer import netlist_text
 from diodenet.host.cli import main
 from diodenet.host.mondeq import MonDEQ
 

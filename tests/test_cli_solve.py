@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from diodenet.host.circuit_solver import solve_ideal, solve_shockley
+from diodenet.host.operating_point import solve_ideal, solve_shockley
 from diodenet.host.cli import main
-from diodenet.host.netlist import parse_netlist
+from diodenet.host.netlist_reader import parse_netlist
 
 from netlist_gen import random_netlist
 

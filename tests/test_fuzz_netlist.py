@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from diodenet.host import diode_model as dm
-from diodenet.host.circuit_solver import CircuitError, solve_ideal, solve_shockley
+from diodenet.host.operating_point import CircuitError, solve_ideal, solve_shockley
 from diodenet.host.cli import main
-from diodenet.host.netlist import NetlistError, parse_netlist
+from diodenet.host.netlist_reader import NetlistError, parse_netlist
 
 from netlist_gen import INVALID_MUTATIONS, fuzz_netlist
 

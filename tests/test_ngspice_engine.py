@@ -6,7 +6,7 @@ import pytest
 
 from diodenet.analog.ngspice_engine import Engine, SpiceError, get_engine, is_real_error
 from diodenet.host import diode_model as dm
-from diodenet.host.netlist import parse_number
+from diodenet.host.netlist_reader import parse_number
 
 pytestmark = pytest.mark.spice
 

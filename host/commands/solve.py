@@ -43,9 +43,9 @@ class _Progress:
 
 
 def run(args):
-    from diodenet.host.circuit_solver import CircuitError, solve_ideal, solve_shockley
+    from diodenet.host.operating_point import CircuitError, solve_ideal, solve_shockley
     from diodenet.host.cli import UserError
-    from diodenet.host.netlist import NetlistError, read_netlist
+    from diodenet.host.netlist_reader import NetlistError, read_netlist
 
     progress = None if args.quiet else _Progress()
     try:

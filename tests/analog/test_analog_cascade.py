@@ -7,7 +7,7 @@ from diodenet.analog.cascade import cascade_circuit, node_names
 from dataclasses import replace
 
 from diodenet.analog.devices import diode_card
-from diodenet.analog.netlist import netlist_text
+from diodenet.analog.netlist_writer import netlist_text
 from diodenet.analog.ngspice_engine import get_engine
 from diodenet.host.cascade import Cascade
 

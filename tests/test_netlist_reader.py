@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from diodenet.host.netlist import (ZERO_RESISTANCE, NetlistError, diode_instance_values,
-                                   parse_netlist, parse_number, resistor_conductances)
+from diodenet.host.circuit import ZERO_RESISTANCE, diode_instance_values, resistor_conductances
+from diodenet.host.netlist_reader import NetlistError, parse_netlist, parse_number
 
 from netlist_gen import random_netlist
 

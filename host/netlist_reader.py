@@ -1,4 +1,5 @@
-"""A parser for plain ngspice netlists of resistors, diodes and independent DC sources.
+"""The netlist reader: plain ngspice text of resistors, diodes and independent DC sources into
+the kit's `circuit.Circuit` (its writer is `analog.netlist_writer`).
 
 It reads what ngspice 39 reads for these elements (checked against ngspice's own `op` in
 tests/test_fuzz_netlist.py), and refuses the rest with the reason:
@@ -34,20 +35,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .diode_model import DEFAULT_EPSMIN, DEFAULT_GMIN, DEFAULT_TEMP, DEFAULT_TNOM
+from .circuit import (GROUND_NAMES, Circuit, CurrentSource, Diode, DiodeModelCard, Resistor,
+                      VoltageSource, node_key)
 
-__all__ = [
-    "NetlistError", "Resistor", "Diode", "VoltageSource", "CurrentSource", "DiodeModelCard",
-    "Circuit", "parse_netlist", "read_netlist", "parse_number", "GROUND_NAMES", "node_key",
-    "resistor_conductances", "diode_instance_values", "ZERO_RESISTANCE",
-]
-
-GROUND_NAMES = ("0", "gnd")
-ZERO_RESISTANCE = 1e-3   # ngspice replaces a zero or missing resistance by 1 mΩ
+__all__ = ["NetlistError", "parse_netlist", "read_netlist", "parse_number"]
 
 SUPPORTED = (
     "supported: R name n1 n2 value [model] [params] | D name anode cathode model [params] | "
@@ -119,92 +112,6 @@ class NetlistError(ValueError):
         super().__init__(message)
 
 
-@dataclass
-class Resistor:
-    name: str
-    n1: str
-    n2: str
-    value: float                      # ohms at TNOM, before scale and m
-    line: int
-    params: dict[str, float] | None = None   # m, scale, temp, dtemp, tc1, tc2, tce, l, w
-    model: str | None = None                 # a `.model NAME R(...)` card
-    value_given: bool = True
-
-
-@dataclass
-class Diode:
-    name: str
-    anode: str
-    cathode: str
-    model: str
-    area: float
-    line: int
-    params: dict[str, float] | None = None   # m, temp, dtemp, pj
-    unmodelled: tuple[str, ...] = ()
-
-
-@dataclass
-class VoltageSource:
-    name: str
-    npos: str
-    nneg: str
-    value: float
-    line: int
-
-
-@dataclass
-class CurrentSource:
-    """Current `value` flows from npos through the source to nneg (into node nneg)."""
-    name: str
-    npos: str
-    nneg: str
-    value: float
-    line: int
-
-
-@dataclass
-class DiodeModelCard:
-    """A `.model NAME D(...)` card; `params` maps canonical upper-case names to values."""
-    name: str
-    params: dict[str, float]
-    line: int
-    unmodelled: tuple[str, ...] = ()   # DC parameters given (nonzero) that the kit does not model
-
-    def get(self, key: str, default: float | None = None) -> float | None:
-        return self.params.get(key, default)
-
-
-@dataclass
-class Circuit:
-    title: str
-    resistors: list[Resistor] = field(default_factory=list)
-    diodes: list[Diode] = field(default_factory=list)
-    vsources: list[VoltageSource] = field(default_factory=list)
-    isources: list[CurrentSource] = field(default_factory=list)
-    models: dict[str, DiodeModelCard] = field(default_factory=dict)  # key: lowercase name
-    resistor_models: dict[str, dict[str, float]] = field(default_factory=dict)  # R(...) cards
-    nodes: list[str] = field(default_factory=list)   # non-ground nodes, as first written
-    gmin: float = DEFAULT_GMIN
-    temp: float = DEFAULT_TEMP                         # °C
-    tnom: float = DEFAULT_TNOM                         # °C
-    epsmin: float = DEFAULT_EPSMIN                     # A, floor on model IS
-    rshunt: float | None = None                        # Ω from every node to ground (option)
-    options: dict[str, float | None] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # what ngspice would warn about too
-
-    def node_key(self, name: str) -> str | None:
-        """Canonical key of a node name: lowercase, None for ground."""
-        return node_key(name)
-
-    def model_for(self, diode: Diode) -> DiodeModelCard:
-        return self.models[diode.model.lower()]
-
-
-def node_key(name: str) -> str | None:
-    low = name.lower()
-    return None if low in GROUND_NAMES else low
-
-
 def parse_number(token: str) -> float:
     """A SPICE number: `1.5k`, `10uA`, `2meg`, `1e-3`, `3mil` ... (ValueError if unreadable).
 
@@ -220,51 +127,6 @@ def parse_number(token: str) -> float:
             if tail.startswith(suffix):
                 return value * scale
     return value  # trailing unit letters (V, A, Ohm, ...) are ignored
-
-
-def resistor_conductances(circuit: Circuit) -> np.ndarray:
-    """Each resistor's DC conductance at the circuit's temperature (ngspice's restemp rule).
-
-    R = value, else the model's RES, else RSH·(L − 2·SHORT)/(W − 2·NARROW) (W defaults to the
-    model's DEFW, 10 µm); then R(T) = R·scale·(1 + TC1·ΔT + TC2·ΔT²) (or ·1.01^(TCE·ΔT)) with
-    ΔT = T − TNOM (instance coefficients override the model's), divided by m.  A zero result is
-    1 mΩ, as in ngspice.
-    """
-    out = np.empty(len(circuit.resistors))
-    for k, r in enumerate(circuit.resistors):
-        p = r.params
-        if not p and r.model is None:
-            out[k] = 1.0 / (r.value if r.value != 0.0 else ZERO_RESISTANCE)
-            continue
-        p = p or {}
-        card = circuit.resistor_models.get(r.model.lower(), {}) if r.model else {}
-        value = r.value
-        if not r.value_given:
-            if "res" in card:
-                value = card["res"]
-            elif "rsh" in card and "l" in p:
-                width = p.get("w", card.get("defw", 10e-6)) - 2.0 * card.get("narrow", 0.0)
-                value = card["rsh"] * (p["l"] - 2.0 * card.get("short", 0.0)) / width
-        if value == 0.0:
-            value = ZERO_RESISTANCE
-        temp = p.get("temp", circuit.temp + p.get("dtemp", 0.0))
-        dt = temp - card.get("tnom", circuit.tnom)
-        tce = p.get("tce", card.get("tce"))
-        if tce is not None:
-            factor = 1.01 ** (tce * dt)
-        else:
-            tc1 = p.get("tc1", card.get("tc1", 0.0))
-            tc2 = p.get("tc2", card.get("tc2", 0.0))
-            factor = 1.0 + tc1 * dt + tc2 * dt * dt
-        out[k] = p.get("m", 1.0) / (value * p.get("scale", 1.0) * factor)
-    return out
-
-
-def diode_instance_values(circuit: Circuit, d: Diode) -> tuple[float, float, float]:
-    """(device temperature °C, area, multiplier m) of a diode instance."""
-    p = d.params or {}
-    temp = p.get("temp", circuit.temp + p.get("dtemp", 0.0))
-    return temp, d.area, p.get("m", 1.0)
 
 
 def _strip_inline_comment(line: str) -> str:
@@ -347,7 +209,7 @@ class _Parser:
         self.lines = text.splitlines()
         self.circuit = Circuit(title=self.lines[0].strip() if self.lines else "")
         self.names: dict[str, int] = {}         # lowercase element name -> line
-        self.node_seen: set[str] = set()
+        self.node_seen: set[str] = self.circuit._node_keys
         self.model_lines: dict[str, int] = {}   # lowercase model name -> line
 
     def node(self, name: str) -> str:
@@ -357,6 +219,11 @@ class _Parser:
             if key not in GROUND_NAMES:
                 self.circuit.nodes.append(name)
         return name
+
+    def append(self, kind: list, element) -> None:
+        """Add a checked element to the circuit (its kind's list and the list of all)."""
+        kind.append(element)
+        self.circuit.elements.append(element)
 
     def check_name(self, name: str, lineno: int, line: str) -> None:
         key = name.lower()
@@ -470,7 +337,7 @@ class _Parser:
         value = _value(toks[3], "resistance", lineno, line)
         if value <= 0.0:
             return self.resistor(toks, lineno, line, checked=True)
-        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno))
+        self.append(self.circuit.resistors, Resistor(name, n1, n2, value, lineno))
 
     def resistor(self, tokens, lineno, line, checked=False):
         name = tokens[0]
@@ -510,8 +377,8 @@ class _Parser:
         if params.get("scale", 1.0) == 0.0:
             raise NetlistError(f"resistor {name}: scale=0 makes a short circuit; not "
                                "modelled", lineno, line)
-        self.circuit.resistors.append(Resistor(name, n1, n2, value, lineno, params or None,
-                                               model, given))
+        self.append(self.circuit.resistors, Resistor(name, n1, n2, value, lineno, params or None,
+                                                     model, given))
 
     _D_PARAMS = {"area": "area", "m": "m", "temp": "temp", "dtemp": "dtemp", "ic": "ic",
                  "pj": "pj"}
@@ -541,7 +408,7 @@ class _Parser:
         if "m" in params and not params["m"] > 0.0:
             raise NetlistError(f"diode {name}: m must be positive, got {params['m']!r}",
                                lineno, line)
-        self.circuit.diodes.append(Diode(name, a, c, model, area, lineno, params or None))
+        self.append(self.circuit.diodes, Diode(name, a, c, model, area, lineno, params or None))
 
     def source(self, kind, tokens, lineno, line):
         name = tokens[0]
@@ -552,9 +419,9 @@ class _Parser:
             if node_key(npos) == node_key(nneg):
                 raise NetlistError(f"voltage source {name} connects node {npos!r} to itself",
                                    lineno, line)
-            self.circuit.vsources.append(VoltageSource(name, npos, nneg, value, lineno))
+            self.append(self.circuit.vsources, VoltageSource(name, npos, nneg, value, lineno))
         else:
-            self.circuit.isources.append(CurrentSource(name, npos, nneg, value, lineno))
+            self.append(self.circuit.isources, CurrentSource(name, npos, nneg, value, lineno))
 
     def source_value(self, name, rest, lineno, line) -> float:
         """The DC value of a source's fields (ngspice: DC, else the time-0 transient value)."""
@@ -747,7 +614,7 @@ def _transient_at_zero(name, fn, args, *, lineno, line) -> float:
 
 
 def parse_netlist(text: str) -> Circuit:
-    """Parse ngspice netlist text into a `Circuit` (raises NetlistError on anything unsupported)."""
+    """Parse ngspice netlist text into a `circuit.Circuit` (NetlistError on anything unsupported)."""
     if not text.strip():
         raise NetlistError("empty netlist (the first line is the title, elements follow)")
     return _Parser(text).parse()

@@ -1,4 +1,4 @@
-"""Exact solvers for the linear complementarity problem LCP(M, q):
+"""The linear complementarity problem LCP(M, q), solved exactly:
 
     find z ≥ 0 with w = M z + q ≥ 0 and zᵀw = 0.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LCPResult", "LCPInfeasible", "solve_lcp", "principal_pivoting", "lemke"]
+__all__ = ["LCPResult", "LCPInfeasible", "PivotRule", "solve_lcp", "principal_pivoting", "lemke"]
 
 
 class LCPInfeasible(ValueError):
@@ -47,6 +47,25 @@ class LCPResult:
         return float(max(np.max(np.abs(self.z * self.w)), -np.min(self.z), -np.min(self.w), 0.0))
 
 
+class PivotRule:
+    """Which infeasible indices block principal pivoting flips: all of them while their number
+    keeps falling (three more tries when it does not), then only the largest one (Murty's
+    single-index rule, which cannot cycle)."""
+
+    def __init__(self, n: int):
+        self.best, self.chances = n + 1, 3
+
+    def flip(self, basic: np.ndarray, bad: np.ndarray) -> None:
+        """Flip `basic` (a boolean mask, in place) at the chosen indices of `bad` (sorted)."""
+        if bad.size < self.best:
+            self.best, self.chances = bad.size, 3
+        elif self.chances > 0:
+            self.chances -= 1
+        else:
+            bad = bad[-1:]
+        basic[bad] = ~basic[bad]
+
+
 def _tolerance(M: np.ndarray, q: np.ndarray, rtol: float) -> float:
     return rtol * max(float(np.max(np.abs(q), initial=0.0)), 1e-300)
 
@@ -70,8 +89,7 @@ def principal_pivoting(M, q, *, start=None, rtol: float = 1e-11, max_iter: int |
     basic = np.zeros(n, dtype=bool) if start is None else np.asarray(start, dtype=bool).copy()
     if max_iter is None:
         max_iter = 10 * n + 50
-    best = n + 1
-    chances = 3
+    rule = PivotRule(n)
     for it in range(1, max_iter + 1):
         z = np.zeros(n)
         idx = np.flatnonzero(basic)
@@ -99,15 +117,7 @@ def principal_pivoting(M, q, *, start=None, rtol: float = 1e-11, max_iter: int |
             w[w < 0] = 0.0
             w[basic] = 0.0
             return LCPResult(z, w, "principal-pivoting", it)
-        if bad.size < best:
-            best, chances = bad.size, 3
-            basic[bad] = ~basic[bad]
-        elif chances > 0:
-            chances -= 1
-            basic[bad] = ~basic[bad]
-        else:  # Murty's rule: flip only the largest infeasible index
-            j = bad[-1]
-            basic[j] = ~basic[j]
+        rule.flip(basic, bad)
     return None
 
 

@@ -1,11 +1,9 @@
-"""The exact DC operating point of a resistor–diode netlist (a parsed `netlist.Circuit`).
+"""The exact DC operating point of a diode circuit (a `circuit.Circuit`, read or built).
 
 Everything is sparse, so memory and time grow with the netlist's size (docs/science.md: the
-circuit is a monotone operator; its operating point is a complementarity problem).
-
-Modified nodal analysis: unknowns x = (node voltages, voltage-source branch currents), K x = b.
-A voltage source's branch current flows from n+ through the source to n- (ngspice's convention);
-b holds current-source injections and source voltages.
+circuit is a monotone operator; its operating point is a complementarity problem).  The linear
+part is the modified nodal analysis of `mna` (K x = b + N i, K symmetric unless the circuit has
+controlled sources).
 
 Ideal mode (`solve_ideal`): every diode is ideal (v_anode − v_cathode ≤ 0, current i ≥ 0,
 complementary).  With N the incidence of the diodes (column = e_cathode − e_anode, i.e. diode
@@ -22,42 +20,37 @@ biased with every diode open.  Conducting diodes that would close a loop with ot
 diodes or voltage sources are kept at zero current (their voltage is fixed by the rest), so the
 system stays nonsingular with parallel diodes and diode loops.  The answer is exact up to
 rounding and carries a `Certificate`.  If the active set does not settle, small circuits fall back
-to the dense LCP M = Nᵀ K⁻¹ N solved by `lemke.solve_lcp` (which also proves infeasibility).
+to the dense LCP M = Nᵀ K⁻¹ N solved by `lcp.solve_lcp` (which also proves infeasibility).
 
 Shockley mode (`solve_shockley`): each diode is ngspice's DC junction model (`diode_model`) with
-GMIN in parallel and RS on an internal node.  The circuit equations are the stationarity
-conditions of a strictly convex function (the co-content), so Newton with SPICE's junction-voltage
-limiting converges; it starts from the ideal solution and iterates to full double precision, one
+GMIN in parallel and RS on an internal node.  For a reciprocal circuit the equations are the
+stationarity conditions of a strictly convex function (the co-content), so Newton with SPICE's
+junction-voltage limiting converges; it starts from the ideal solution and iterates to full double precision, one
 sparse LU per iteration.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from . import diode_model as dm
-from .lemke import LCPInfeasible, solve_lcp
-from .netlist import GROUND_NAMES, Circuit, diode_instance_values, resistor_conductances
+from .circuit import Circuit, CircuitError, diode_instance_values
+from .lcp import LCPInfeasible, PivotRule, solve_lcp
+from .mna import MNASystem, build_mna, factor, solve_refined
 
-__all__ = ["CircuitError", "Certificate", "OperatingPoint", "MNASystem", "build_mna",
-           "solve_ideal", "solve_shockley", "solve"]
+__all__ = ["CircuitError", "Certificate", "OperatingPoint", "solve_ideal", "solve_shockley",
+           "solve", "diode_series_resistances"]
 
 Progress = Callable[[str], None] | None
 
 # Largest dense LCP fallback: (MNA size) × (diodes) entries.
 _DENSE_LIMIT = 4_000_000
-
-
-class CircuitError(ValueError):
-    """The circuit has no unique operating point, or the solver cannot find it."""
 
 
 @dataclass
@@ -86,222 +79,14 @@ class OperatingPoint:
     method: str = ""
 
 
-@dataclass
-class MNASystem:
-    """The linear part of a circuit: K x = b (+ N i for diode currents in ideal mode)."""
-    K: sp.csc_matrix
-    b: np.ndarray
-    N: sp.csc_matrix              # (size, m) diode incidence, column = e_cathode − e_anode
-    node_names: list[str]          # index -> name as first written
-    node_index: dict[str, int]     # lowercase name -> index
-    n_nodes: int
-    vsource_names: list[str]
-    anode: np.ndarray              # diode anode index, −1 for ground
-    cathode: np.ndarray            # diode cathode index, −1 for ground
-    r_a: np.ndarray                # resistor terminals and conductances (for the certificate)
-    r_c: np.ndarray
-    r_g: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return self.K.shape[0]
+def _at(element) -> str:
+    """Where an element was written ("line N: "), empty for one built in code."""
+    return f"line {element.line}: " if element.line else ""
 
 
 def _say(progress: Progress, message: str) -> None:
     if progress is not None:
         progress(message)
-
-
-# --------------------------------------------------------------------------------------------
-# structure checks and assembly
-
-
-def _indices(index: dict[str, int], names) -> np.ndarray:
-    """Node indices of netlist node names (−1 for ground)."""
-    return np.fromiter(map(index.__getitem__, map(str.lower, names)), dtype=np.int64,
-                       count=len(names))
-
-
-def _check_vsource_loops(circuit: Circuit, vp, vm, n: int) -> None:
-    """Raise CircuitError for a loop of voltage sources (K singular), naming its sources."""
-    parent = list(range(n + 1))
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    adjacency: dict[int, list[tuple[int, str]]] = {}
-    for v, a, b in zip(circuit.vsources, np.where(vp < 0, n, vp), np.where(vm < 0, n, vm)):
-        ra, rb = find(int(a)), find(int(b))
-        if ra == rb:
-            loop = ", ".join([v.name] + _source_path(adjacency, int(a), int(b)))
-            raise CircuitError(
-                f"line {v.line}: voltage sources {loop} form a loop (K is singular): the "
-                "operating point is not defined; break the loop with a resistor")
-        parent[ra] = rb
-        adjacency.setdefault(int(a), []).append((int(b), v.name))
-        adjacency.setdefault(int(b), []).append((int(a), v.name))
-
-
-def _source_path(adjacency, a, b):
-    """Names of voltage sources on a path from a to b (breadth-first)."""
-    prev = {a: None}
-    queue = [a]
-    head = 0
-    while head < len(queue):
-        u = queue[head]
-        head += 1
-        if u == b:
-            break
-        for v, name in adjacency.get(u, []):
-            if v not in prev:
-                prev[v] = (u, name)
-                queue.append(v)
-    out = []
-    u = b
-    while prev.get(u) is not None:
-        u, name = prev[u]
-        out.append(name)
-    return out
-
-
-def _unreached(n: int, pairs) -> np.ndarray:
-    """Nodes (0..n-1; ground is n) with no path to ground over the given edge arrays."""
-    a = np.concatenate([p[0] for p in pairs] + [np.zeros(0, np.int64)])
-    c = np.concatenate([p[1] for p in pairs] + [np.zeros(0, np.int64)])
-    a = np.where(a < 0, n, a)
-    c = np.where(c < 0, n, c)
-    graph = sp.coo_matrix((np.ones(a.size), (a, c)), shape=(n + 1, n + 1))
-    _, labels = connected_components(graph, directed=False)
-    return np.flatnonzero(labels[:n] != labels[n])
-
-
-def _check_floating(names, bad, via_diodes=None) -> None:
-    """Raise CircuitError naming the nodes with no path to ground (K singular)."""
-    if bad.size == 0:
-        return
-    def listing(idx):
-        shown = ", ".join(repr(names[i]) for i in idx[:20])
-        return shown + (f" and {idx.size - 20} more" if idx.size > 20 else "")
-    if via_diodes is not None and via_diodes.size == bad.size:
-        raise CircuitError(
-            f"node(s) {listing(bad)} connect to ground only through diodes: the ideal-diode "
-            "solver needs a resistive or source path from every node to ground (K must be "
-            "nonsingular) and does not model this; solve with --shockley (ngspice's diode "
-            "model) or add a resistive path")
-    note = ""
-    if via_diodes is not None and via_diodes.size:
-        note = (f" (with ideal diodes; {listing(via_diodes)} connect only through diodes: "
-                "--shockley, ngspice's diode model, solves them)")
-    raise CircuitError(
-        f"node(s) {listing(bad)} have no resistive or source path to ground: K is singular "
-        f"and the operating point is not unique{note}")
-
-
-def build_mna(circuit: Circuit, *, diodes_connect: bool = False,
-              extra_conductances=()) -> MNASystem:
-    """Assemble K, b and the diode incidence N of a circuit (after structural checks).
-
-    `diodes_connect`: count diodes as paths to ground (true for Shockley diodes, which always
-    conduct a little); otherwise a node reached only through diodes is an error.
-    """
-    names = list(circuit.nodes)
-    index = {name.lower(): i for i, name in enumerate(names)}
-    n = len(names)
-    lookup = dict(index, **{g: -1 for g in GROUND_NAMES})
-    res = circuit.resistors
-    r_a = _indices(lookup, [r.n1 for r in res])
-    r_c = _indices(lookup, [r.n2 for r in res])
-    r_g = resistor_conductances(circuit)
-    keep = r_g != 0.0   # m=0 instances are open
-    r_a, r_c, r_g = r_a[keep], r_c[keep], r_g[keep]
-    if circuit.rshunt is not None:   # option rshunt: a resistor from every node to ground
-        r_a = np.concatenate([r_a, np.arange(n)])
-        r_c = np.concatenate([r_c, -np.ones(n, dtype=np.int64)])
-        r_g = np.concatenate([r_g, np.full(n, 1.0 / circuit.rshunt)])
-    vs = circuit.vsources
-    v_p = _indices(lookup, [v.npos for v in vs])
-    v_m = _indices(lookup, [v.nneg for v in vs])
-    v_val = np.array([v.value for v in vs], dtype=float)
-    cs = circuit.isources
-    i_p = _indices(lookup, [s.npos for s in cs])
-    i_m = _indices(lookup, [s.nneg for s in cs])
-    i_val = np.array([s.value for s in cs], dtype=float)
-    d_a = _indices(lookup, [d.anode for d in circuit.diodes])
-    d_c = _indices(lookup, [d.cathode for d in circuit.diodes])
-
-    _check_vsource_loops(circuit, v_p, v_m, n)
-    linear = [(r_a, r_c), (v_p, v_m)]
-    bad = _unreached(n, linear)
-    if bad.size:
-        with_diodes = _unreached(n, linear + [(d_a, d_c)])
-        if diodes_connect:
-            _check_floating(names, with_diodes)
-        else:
-            _check_floating(names, bad, np.setdiff1d(bad, with_diodes))
-
-    nv = len(vs)
-    size = n + nv
-    g_idx = size  # a dummy row/column for ground, dropped below
-    ra = np.where(r_a < 0, g_idx, r_a)
-    rc = np.where(r_c < 0, g_idx, r_c)
-    rows = [ra, rc, ra, rc]
-    cols = [ra, rc, rc, ra]
-    vals = [r_g, r_g, -r_g, -r_g]
-    for a, c, g in extra_conductances:
-        a, c = (g_idx if a < 0 else a), (g_idx if c < 0 else c)
-        rows += [np.array([a, c, a, c])]
-        cols += [np.array([a, c, c, a])]
-        vals += [np.array([g, g, -g, -g])]
-    br = n + np.arange(nv)
-    vp = np.where(v_p < 0, g_idx, v_p)
-    vm = np.where(v_m < 0, g_idx, v_m)
-    one = np.ones(nv)
-    rows += [vp, br, vm, br]
-    cols += [br, vp, br, vm]
-    vals += [one, one, -one, -one]
-    K = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(size + 1, size + 1)).tocsc()[:size, :size]
-    b = np.zeros(size + 1)
-    np.add.at(b, np.where(i_p < 0, g_idx, i_p), -i_val)
-    np.add.at(b, np.where(i_m < 0, g_idx, i_m), i_val)
-    b = b[:size]
-    b[n:] = v_val
-    m = len(circuit.diodes)
-    k = np.arange(m)
-    N = sp.coo_matrix((np.concatenate([np.ones(m), -np.ones(m)]),
-                       (np.concatenate([np.where(d_c < 0, g_idx, d_c),
-                                        np.where(d_a < 0, g_idx, d_a)]),
-                        np.concatenate([k, k]))), shape=(size + 1, m)).tocsr()[:size].tocsc()
-    return MNASystem(K.tocsc(), b, N, names, index, n, [v.name for v in vs], d_a, d_c,
-                     r_a, r_c, r_g)
-
-
-def _factor(A, what="the circuit matrix"):
-    """Sparse LU of A (CSC); LinAlgError if singular."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lu = spla.splu(sp.csc_matrix(A), permc_spec="COLAMD")
-    except RuntimeError as exc:   # "Factor is exactly singular"
-        raise np.linalg.LinAlgError(f"{what} is singular") from exc
-    diag = np.abs(lu.U.diagonal())
-    if diag.size and diag.min() <= 1e-15 * max(diag.max(), 1e-300):
-        raise np.linalg.LinAlgError(f"{what} is singular")
-    return lu
-
-
-def _solve_refined(A, lu, r, steps=2):
-    """LU solve plus iterative refinement with residuals in extended precision."""
-    x = lu.solve(r)
-    Al = A.astype(np.longdouble)
-    rl = np.asarray(r, dtype=np.longdouble)
-    for _ in range(steps):
-        res = rl - Al @ x.astype(np.longdouble)
-        x = x + lu.solve(res.astype(float))
-    return x
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,12 +102,12 @@ def solve_ideal(circuit: Circuit, *, rtol: float = 1e-11, progress: Progress = N
     _say(progress, f"ideal diodes: {mna.n_nodes} nodes, {len(circuit.vsources)} voltage "
                    f"sources, {m} diodes; factorizing the open-diode circuit")
     try:
-        lu = _factor(K)
+        lu = factor(K)
     except np.linalg.LinAlgError:
         raise CircuitError("the circuit matrix is singular in double precision: the "
                            "operating point is not unique, or the conductances span more "
                            "decades than double precision holds") from None
-    x0 = _solve_refined(K, lu, b)
+    x0 = solve_refined(K, lu, b)
     vopen = _open_scale(x0, mna.n_nodes)
     if m == 0:
         return _ideal_result(circuit, mna, x0, np.zeros(0), "linear", 0, vopen)
@@ -362,20 +147,12 @@ def _forest(mna: MNASystem, S: np.ndarray):
             parent[a], a = root, parent[a]
         return root
 
-    nv = mna.K.shape[0] - n
-    an = np.where(mna.anode < 0, n, mna.anode)
+    nv = mna.branch_p.size
+    an = np.where(mna.junction < 0, n, mna.junction)
     ca = np.where(mna.cathode < 0, n, mna.cathode)
     # Fast path: sources and conducting diodes together form a forest (no loop at all).
-    src = mna.K[:n, n:].tocoo()
-    ends = np.full((2, nv), n)
-    order = np.argsort(src.col, kind="stable")
-    rows, cols = src.row[order], src.col[order]
-    first = np.ones(rows.size, dtype=bool)
-    first[1:] = cols[1:] != cols[:-1]
-    ends[0, cols[first]] = rows[first]
-    ends[1, cols[~first]] = rows[~first]
-    ea = np.concatenate([ends[0], an[S]])
-    eb = np.concatenate([ends[1], ca[S]])
+    ea = np.concatenate([np.where(mna.branch_p < 0, n, mna.branch_p), an[S]])
+    eb = np.concatenate([np.where(mna.branch_m < 0, n, mna.branch_m), ca[S]])
     graph = sp.coo_matrix((np.ones(ea.size), (ea, eb)), shape=(n + 1, n + 1))
     n_comp, _ = connected_components(graph, directed=False)
     if ea.size == (n + 1) - n_comp and not np.any(ea == eb):
@@ -401,7 +178,7 @@ def _contracted_solve(mna: MNASystem, F: np.ndarray):
     """
     K, b, N, n = mna.K, mna.b, mna.N, mna.n_nodes
     size = K.shape[0]
-    an = np.where(mna.anode[F] < 0, n, mna.anode[F])
+    an = np.where(mna.junction[F] < 0, n, mna.junction[F])
     ca = np.where(mna.cathode[F] < 0, n, mna.cathode[F])
     graph = sp.coo_matrix((np.ones(F.size), (an, ca)), shape=(n + 1, n + 1))
     _, labels = connected_components(graph, directed=False)
@@ -417,8 +194,8 @@ def _contracted_solve(mna: MNASystem, F: np.ndarray):
     cols = np.concatenate([gidx[~grounded], G + np.arange(size - n)])
     P = sp.csc_matrix((np.ones(rows.size), (rows, cols)), shape=(size, G + size - n))
     Kr = (P.T @ K @ P).tocsc()
-    lu = _factor(Kr)
-    y = _solve_refined(Kr, lu, P.T @ b)
+    lu = factor(Kr)
+    y = solve_refined(Kr, lu, P.T @ b)
     x = P @ y
     if not np.all(np.isfinite(x)):
         raise np.linalg.LinAlgError("non-finite solution")
@@ -435,7 +212,7 @@ def _contracted_solve(mna: MNASystem, F: np.ndarray):
     roots = first[lab[first] != labels[n]]
     rows_kcl = np.delete(touched, roots)
     A = N[rows_kcl][:, F].tocsc()
-    iF = _factor(A, "the conducting-diode forest").solve(r[rows_kcl])
+    iF = factor(A, "the conducting-diode forest").solve(r[rows_kcl])
     return x, iF
 
 
@@ -448,7 +225,7 @@ def _active_set(mna: MNASystem, x0, vopen, rtol, progress, max_iter):
     vscale = max(vopen, float(np.max(np.abs(mna.b[mna.n_nodes:]), initial=0.0)), 1e-300)
     tol_w = rtol * vscale
     on = w < -tol_w
-    best, chances = m + 1, 3
+    rule = PivotRule(m)
     for it in range(1, max_iter + 1):
         S = np.flatnonzero(on)
         F, rest = _forest(mna, S)
@@ -473,24 +250,18 @@ def _active_set(mna: MNASystem, x0, vopen, rtol, progress, max_iter):
         if bad.size == 0:
             i[i < 0] = 0.0
             return x, i, it
-        if bad.size < best:
-            best, chances = bad.size, 3
-            on[bad] = ~on[bad]
-        elif chances > 0:
-            chances -= 1
-            on[bad] = ~on[bad]
-        else:  # Murty's rule: flip only the largest infeasible index
-            j = bad[-1]
-            on[j] = ~on[j]
+        rule.flip(on, bad)
     return None
 
 
 def _dense_lcp(circuit, mna, lu, x0, rtol):
-    """The reduced dense LCP w = M i + q, M = Nᵀ K⁻¹ N, solved by `lemke.solve_lcp`."""
+    """The reduced dense LCP w = M i + q, M = Nᵀ K⁻¹ N, solved by `lcp.solve_lcp` (M is
+    symmetric for a reciprocal circuit: symmetrized against rounding)."""
     N = mna.N
     KinvN = lu.solve(N.toarray())
     M = np.asarray(N.T @ KinvN)
-    M = 0.5 * (M + M.T)
+    if circuit.reciprocal:
+        M = 0.5 * (M + M.T)
     q = N.T @ x0
     try:
         res = solve_lcp(M, q, rtol=rtol)
@@ -515,7 +286,7 @@ def _check_breakdown(circuit: Circuit, reverse_voltages, limits) -> None:
         d = circuit.diodes[k]
         bv = circuit.model_for(d).get("BV")
         raise CircuitError(
-            f"line {d.line}: diode {d.name} is reverse-biased by {reverse_voltages[k]:.6g} V,"
+            f"{_at(d)}diode {d.name} is reverse-biased by {reverse_voltages[k]:.6g} V,"
             f" beyond 0.9·BV = {0.9 * bv:.6g} V (or the model's breakdown knee): breakdown "
             "is not modelled")
 
@@ -626,7 +397,7 @@ def _diode_parameters(circuit: Circuit, k: int):
     unmodelled = sorted(set(card.unmodelled) | set(d.unmodelled))
     if unmodelled:
         raise CircuitError(
-            f"line {d.line}: diode {d.name}: {', '.join(unmodelled)} not modelled (they change "
+            f"{_at(d)}diode {d.name}: {', '.join(unmodelled)} not modelled (they change "
             "the DC current of ngspice's diode); remove them or solve with ideal diodes")
     temp, area, mult = diode_instance_values(circuit, d)
     tnom = card.get("TNOM", circuit.tnom)
@@ -637,7 +408,7 @@ def _diode_parameters(circuit: Circuit, k: int):
     rs = dm.series_resistance(card.get("RS", 0.0), temp, tnom, card.get("TRS1", 0.0),
                               card.get("TRS2", 0.0), area * mult)
     if not (rs >= 0.0 and math.isfinite(rs)):
-        raise CircuitError(f"line {d.line}: diode {d.name}: series resistance at {temp} °C is "
+        raise CircuitError(f"{_at(d)}diode {d.name}: series resistance at {temp} °C is "
                            f"{rs!r} (check TRS1/TRS2)")
     bv = card.get("BV")
     if bv is not None:
@@ -651,15 +422,11 @@ def _diode_parameters(circuit: Circuit, k: int):
     return is_, n, rs, limit, temp, circuit.gmin
 
 
-def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
-                   max_iter: int = 500, progress: Progress = None) -> OperatingPoint:
-    """Operating point with ngspice's DC diode model, to full double precision."""
-    base = build_mna(circuit, diodes_connect=True)  # checks the structure first
-    n_ext, m = base.n_nodes, len(circuit.diodes)
+def _diode_table(circuit: Circuit) -> list[tuple]:
+    """`_diode_parameters` of every diode (computed once per distinct card and instance)."""
     params = []
     memo: dict[tuple, tuple] = {}   # diodes sharing a card and instance values share parameters
-    for k in range(m):
-        d = circuit.diodes[k]
+    for k, d in enumerate(circuit.diodes):
         key = (d.model.lower(), d.area, tuple(sorted((d.params or {}).items())), d.unmodelled)
         if key in memo:
             params.append(memo[key])
@@ -669,39 +436,26 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
         except (OverflowError, ValueError, ZeroDivisionError) as exc:
             if isinstance(exc, CircuitError):
                 raise
-            d = circuit.diodes[k]
-            raise CircuitError(f"line {d.line}: diode {d.name}: its model parameters give no "
+            raise CircuitError(f"{_at(d)}diode {d.name}: its model parameters give no "
                                f"finite DC characteristic at {circuit.temp:g} °C ({exc})") from None
-    col = lambda j: np.array([p[j] for p in params], dtype=float) if m else np.zeros(0)
-    rs, temp = col(2), col(4)
-    # Internal junction nodes (after the external ones, before the source rows) for RS > 0.
-    has_rs = rs > 0.0
-    n_int = int(np.count_nonzero(has_rs))
-    nv = len(circuit.vsources)
-    n_all = n_ext + n_int
-    size = n_all + nv
-    p_idx = base.anode.copy()
-    internal = n_ext + np.arange(n_int)
-    p_idx[has_rs] = internal
-    # Move the source rows down by n_int, then stamp the series resistances.
-    perm = np.concatenate([np.arange(n_ext), n_all + np.arange(nv)])
-    K0 = base.K.tocoo()
-    K = sp.coo_matrix((K0.data, (perm[K0.row], perm[K0.col])), shape=(size, size))
-    ra, g = base.anode[has_rs], 1.0 / rs[has_rs]
-    gi = size  # ground dummy index
-    ra_ = np.where(ra < 0, gi, ra)
-    R = sp.coo_matrix((np.concatenate([g, g, -g, -g]),
-                       (np.concatenate([internal, ra_, internal, ra_]),
-                        np.concatenate([internal, ra_, ra_, internal]))),
-                      shape=(size + 1, size + 1)).tocsc()[:size, :size]
-    K = (K.tocsc() + R).tocsc()
-    if circuit.rshunt is not None and n_int:   # ngspice shunts internal nodes too
-        shunt = np.zeros(size)
-        shunt[internal] = 1.0 / circuit.rshunt
-        K = (K + sp.diags(shunt)).tocsc()
-    b = np.zeros(size)
-    b[perm] = base.b
-    dd = _DiodeData(p_idx, base.cathode.copy(), col(0), col(1), temp, col(5), col(3))
+    return params
+
+
+def diode_series_resistances(circuit: Circuit) -> np.ndarray:
+    """Each diode's series resistance RS at its temperature, area and m (ngspice's rule)."""
+    return np.array([p[2] for p in _diode_table(circuit)], dtype=float)
+
+
+def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
+                   max_iter: int = 500, progress: Progress = None) -> OperatingPoint:
+    """Operating point with ngspice's DC diode model, to full double precision."""
+    params = _diode_table(circuit)
+    m = len(params)
+    col = lambda j: np.array([p[j] for p in params], dtype=float) if m else np.zeros(0)  # noqa: E731
+    # RS > 0: the junction on an internal node (`mna`); the structure is checked first.
+    mna = build_mna(circuit, diodes_connect=True, series=col(2))
+    K, b, n_all = mna.K, mna.b, mna.n_nodes
+    dd = _DiodeData(mna.junction, mna.cathode, col(0), col(1), col(4), col(5), col(3))
 
     if start is None and m:
         _say(progress, "Shockley diodes: ideal solution as the starting point")
@@ -728,8 +482,7 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
     i_d, _ = dm.junction_current(vd, dd.is_, dd.n, dd.temp, dd.gmin)
     i_d = np.atleast_1d(i_d)
     _check_breakdown(circuit, -vd, dd.rev_limit)
-    x_rep = np.concatenate([x[:n_ext], x[n_all:]])
-    return _result(circuit, base, x_rep, i_d, "shockley", its, "newton")
+    return _result(circuit, mna, x, i_d, "shockley", its, "newton")
 
 
 def _junction_voltages(x, dd):
@@ -770,7 +523,7 @@ def _newton(K, b, v0, n_all, dd, max_iter, progress=None):
         J = (K + (D @ sp.diags(g) @ DT)).tocsc()
         rhs = b - D @ (i - g * vlin)
         try:
-            x = _factor(J, "the Newton Jacobian").solve(rhs)
+            x = factor(J, "the Newton Jacobian").solve(rhs)
         except (np.linalg.LinAlgError, ValueError):
             raise CircuitError("Newton iteration met a singular Jacobian") from None
         if not np.all(np.isfinite(x)):
