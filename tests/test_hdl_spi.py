@@ -58,7 +58,8 @@ def _run_pot(m, words):
 def test_mode1_ad5628():
     """AD5628 "Serial Interface": 32 bits, sampled on SCLK falling edges (mode 1 here)."""
     m = SPIMaster(AD5628.spi, divisor=1, n_cs=2)
-    words = [AD5628.frame(AD5628.CMD_WRITE_UPDATE, 3, 0x5A5), AD5628.internal_reference_on()]
+    # the second frame keeps the internal reference off (the board drives VREFIN)
+    words = [AD5628.frame(AD5628.CMD_WRITE_UPDATE, 3, 0x5A5), AD5628.frame(AD5628.CMD_INTERNAL_REF, 0)]
     sim = Simulator(m)
     sim.add_clock(1 / 12e6)
     from amaranth import Signal

@@ -43,7 +43,9 @@ def test_dac_write_and_raw():
                                    .to_bytes(4, "big"))).status == S.OK
         assert parts["dac"].frames == [(1, 0x0036FED00, 32), (0, 0x08000001, 32)]
         assert parts["dac"].output[(1, 6)] == 0xFED
-        assert not parts["dac"].bad_frames
+        # the part's behaviour flags the raw frame: VREFIN is driven by the board's reference
+        assert parts["dac"].bad_frames == ["AD5628 #0: internal reference switched on while "
+                                           "VREFIN is driven by the board's external reference"]
     simulate(script)
 
 

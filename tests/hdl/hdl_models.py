@@ -1,10 +1,13 @@
-"""Pin-level models of the AFE's SPI parts for Amaranth simulation (test support).
+"""Pin-level adapters of the AFE's SPI parts for Amaranth simulation (test support).
 
 Each model watches its chip select and SCLK, shifts bits in the part's mode exactly as its datasheet
 describes, records every complete frame (for bit-by-bit checks against `diodenet.boards.parts`), and
-drives its data output.  They wake only on pin changes, so they cost little simulation time.
+hands it to the part's one behaviour, `diodenet.boards.part_behaviour` (the same code the cocotb
+models use), which also decides what the data output carries.  They wake only on pin changes, so
+they cost little simulation time.
 """
 
+from diodenet.boards import part_behaviour as behaviour
 from diodenet.boards.parts import MCP4351, AD5628, AD7928
 
 
@@ -107,32 +110,21 @@ class MCP4351Model(SPISlaveModel):
         self._cs_signals = (cs_n, cs_addr)
         super().__init__(sclk, copi, lambda ctx: None if ctx.get(cs_n) else ctx.get(cs_addr), cipo)
         self.n_chips = n_chips
-        self.wipers = {}           # (chip, address) -> value
+        self.part = behaviour.MCP4351Bank(n_chips, self.bad_frames)
         self.writes = []
         self.reads = []
 
+    @property
+    def wipers(self):
+        return self.part.wipers
+
     def out_bit(self, cs, i, word, nbits):
-        # DS22060 section 7.6 / Figure 7-4: 1s while AD3:AD0 C1:C0 arrive, CMDERR on the 7th
-        # clock, then D8:D0 of the addressed register for a Read; 1s otherwise (write/increment).
-        if i < 6:
-            return 1
-        head = word >> (nbits - 6)                        # the first 6 bits received
-        addr, cmd = (head >> 2) & 0xF, head & 0x3
-        valid = addr in MCP4351.WIPER_ADDRESS + (MCP4351.TCON0, MCP4351.STATUS, MCP4351.TCON1)
-        if i == 6:
-            return int(valid)
-        if not valid:
-            return 0
-        if cmd == MCP4351.CMD_READ and i < 16:
-            return (self.wipers.get((cs, addr), 0x80) >> (15 - i)) & 1
-        return 1
+        return self.part.sdo_bit(cs, i, word, nbits)
 
     def frame_done(self, cs, word):
+        self.part.frame(cs, word, self.fmt.width)
         addr, cmd, data = MCP4351.parse_command(word)
-        if cs >= self.n_chips:
-            self.bad_frames.append(("chip select beyond the populated chips", cs))
         if cmd == MCP4351.CMD_WRITE:
-            self.wipers[(cs, addr)] = data & 0x1FF
             self.writes.append((cs, addr, data))
         if cmd == MCP4351.CMD_READ:
             self.reads.append((cs, addr))
@@ -152,18 +144,22 @@ class AD5628Model(SPISlaveModel):
                 self.bad_frames.append(("two SYNC lines low", low))
             return low[0] if low else None
         super().__init__(sclk, copi, sel)
-        self.input_reg = {}
-        self.output = {}
+        self.part = behaviour.AD5628Bus(n, self.bad_frames)
         self.ldac_pulses = 0
         self.ldac_during_frame = 0   # LDAC pulses while a SYNC line was low (a frame in flight)
         self._n = n
 
+    @property
+    def input_reg(self):
+        return self.part.input_reg
+
+    @property
+    def output(self):
+        """The DAC registers (the codes on the outputs), by (dac, channel)."""
+        return self.part.dac_reg
+
     def frame_done(self, cs, word):
-        cmd, addr, code = AD5628.parse(word)
-        if cmd in (AD5628.CMD_WRITE_INPUT, AD5628.CMD_WRITE_UPDATE):
-            self.input_reg[(cs, addr)] = code
-        if cmd == AD5628.CMD_WRITE_UPDATE:
-            self.output[(cs, addr)] = code
+        self.part.frame(cs, word, self.fmt.width)
 
     async def run_ldac(self, ctx):
         async for (value,) in ctx.changed(self.ldac_n):
@@ -171,55 +167,48 @@ class AD5628Model(SPISlaveModel):
                 self.ldac_pulses += 1
                 if ctx.get(self.sync_n) != (1 << self._n) - 1:
                     self.ldac_during_frame += 1
-                self.output.update(self.input_reg)
+                self.part.ldac()
 
 
 class AD7928Model(SPISlaveModel):
-    """Converts `voltages(channel) -> code`; the channel is the one selected by the previous frame's
-    control word (pipeline as in the data sheet's "Serial Interface" section).
-
-    Power-up ("Powering Up the AD7908/AD7918/AD7928", Figure 24): the part can come up in any mode,
-    so the first two frames must be dummy conversions with DIN held high; only then does it take a
-    control-register write.  Until two such frames have been seen the model ignores every control
-    word, answers invalid data (not recorded in `conversions`), and records each offending frame in
-    `errors`.  `powerup_frames` lists the DIN words of the frames before it was ready."""
+    """Converts `codes(channel, n) -> code` (n: conversions so far); the channel is the one
+    selected by the previous frame's control word; power-up and the control register are the
+    part's behaviour (`boards.part_behaviour.AD7928Chip`): until two dummy frames with DIN high
+    have been seen it ignores every control word, answers invalid data (not recorded in
+    `conversions`) and records each offending frame in `errors`.  `powerup_frames` lists the DIN
+    words of the frames before it was ready."""
     fmt = AD7928.spi
-    POWERUP_DUMMIES = 2
 
     def __init__(self, sclk, din, dout, cs_n, codes=None):
         self._cs_signals = (cs_n,)
         super().__init__(sclk, din, lambda ctx: None if ctx.get(cs_n) else 0, dout)
-        self.channel = 0
+        self.errors = []
+        self.part = behaviour.AD7928Chip(self.errors)
         self.codes = codes or (lambda ch, n: (ch * 500 + n) & 0xFFF)
         self.conversions = []       # (channel, code)
-        self.control_words = []
-        self.dummies = 0            # consecutive DIN-high frames since power-up
-        self.powerup_frames = []    # DIN words of the frames before the part was ready
-        self.errors = []
 
     @property
     def ready(self):
-        return self.dummies >= self.POWERUP_DUMMIES
+        return self.part.ready
+
+    @property
+    def channel(self):
+        return self.part.channel
+
+    @property
+    def control_words(self):
+        return self.part.control_words
+
+    @property
+    def powerup_frames(self):
+        return self.part.powerup_frames
 
     def reply_word(self, cs):
-        if not self.ready:
+        if not self.part.ready:
             return 0                 # "invalid data" during the dummy conversions
-        code = self.codes(self.channel, len(self.conversions))
-        self.conversions.append((self.channel, code))
-        return AD7928.dout(self.channel, code)
+        code = self.codes(self.part.channel, len(self.conversions))
+        self.conversions.append((self.part.channel, code))
+        return self.part.dout(code)
 
     def frame_done(self, cs, word):
-        if not self.ready:
-            self.powerup_frames.append(word)
-            if word == (1 << self.fmt.width) - 1:
-                self.dummies += 1
-            else:
-                self.dummies = 0
-                self.errors.append(f"frame {len(self.powerup_frames)} after power-up has DIN "
-                                   f"{word:#06x}: control word ignored (two dummy conversions with "
-                                   "DIN high must come first)")
-            return
-        f = AD7928.parse_din(word)
-        self.control_words.append(f)
-        if f["write"]:
-            self.channel = f["channel"]
+        self.part.frame(word, self.fmt.width)

@@ -1,7 +1,9 @@
-"""Host link framing: COBS decode + CRC check into a frame buffer, and frame build + CRC + COBS encode.
+"""Frames on the serial byte stream: COBS decode + CRC check into a frame buffer (`FrameReceiver`),
+and frame build + CRC + COBS encode (`FrameSender`).
 
 Byte-level streams on both sides, so the same logic runs behind the UART on a board and directly
-under a frame-level testbench.  Formats: `diodenet.hdl.protocol`.
+under a frame-level testbench.  Formats: `diodenet.hdl.protocol`; the CRC is `amaranth.lib.crc`'s
+`Processor` built from the protocol's `crc16_parameters()` (the host computes with the same ones).
 """
 
 from amaranth import Module, Signal, Mux
@@ -9,7 +11,6 @@ from amaranth.lib import wiring, stream, data, memory
 from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
-from .crc import CRC16
 
 
 class FrameReceiver(wiring.Component):
@@ -40,7 +41,7 @@ class FrameReceiver(wiring.Component):
         m.submodules.buf = buf = memory.Memory(shape=8, depth=n, init=[])
         wr = buf.write_port()
         rd = buf.read_port()
-        m.submodules.crc = crc = CRC16()
+        m.submodules.crc = crc = P.crc16_parameters().create()
         m.d.comb += [rd.addr.eq(self.rd_addr), self.rd_data.eq(rd.data)]
 
         count = Signal(range(n + 2))      # decoded bytes; n + 1 means "too long"
@@ -69,7 +70,7 @@ class FrameReceiver(wiring.Component):
                                 m.d.sync += self.frame_status.eq(P.Status.ERR_TOO_LONG)
                             with m.Elif(count < 4):
                                 m.d.sync += self.frame_status.eq(P.Status.ERR_TOO_SHORT)
-                            with m.Elif(crc.crc != 0):
+                            with m.Elif(~crc.match_detected):
                                 m.d.sync += self.frame_status.eq(P.Status.ERR_CRC)
                             with m.Else():
                                 m.d.sync += self.frame_status.eq(P.Status.OK)
@@ -88,7 +89,7 @@ class FrameReceiver(wiring.Component):
                 with m.If(self.frame_ack):
                     m.d.sync += [self.frame_valid.eq(0), count.eq(0), remaining.eq(0),
                                  started.eq(0), code.eq(0)]
-                    m.d.comb += crc.clear.eq(1)
+                    m.d.comb += crc.start.eq(1)
                     m.next = "RECEIVE"
         return m
 
@@ -117,7 +118,7 @@ class FrameSender(wiring.Component):
         m.submodules.buf = buf = memory.Memory(shape=8, depth=depth, init=[])
         wr = buf.write_port()
         rd = buf.read_port()
-        m.submodules.crc = crc = CRC16()
+        m.submodules.crc = crc = P.crc16_parameters().create()
 
         out_ptr = Signal(range(depth + 1), init=1)
         code_ptr = Signal(range(depth))
@@ -152,7 +153,7 @@ class FrameSender(wiring.Component):
                 m.d.comb += [byte.eq(crc_lo), put.eq(1)]
                 m.next = "FINISH"
             with m.State("FINISH"):
-                m.d.comb += [wr.addr.eq(code_ptr), wr.data.eq(code), wr.en.eq(1), crc.clear.eq(1)]
+                m.d.comb += [wr.addr.eq(code_ptr), wr.data.eq(code), wr.en.eq(1), crc.start.eq(1)]
                 m.d.sync += send_ptr.eq(0)
                 m.next = "READ"
             with m.State("READ"):
