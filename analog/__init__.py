@@ -1,7 +1,3 @@
-"""diodenet.analog."""
-
-
-def demo_stage(model_path, out_dir, **kwargs):
-    """Netlist and ngspice verification of a trained model for `diodenet demo` (see analog.verify)."""
-    from .verify import demo_stage as _demo_stage
-    return _demo_stage(model_path, out_dir, **kwargs)
+"""diodenet.analog: resistor-diode circuits in ngspice (through PySpice) -- netlists of real parts,
+device cards, the spice backend, verification against the reference solver, calibration fits and
+Monte Carlo over part tolerances.  See analog/README.md."""

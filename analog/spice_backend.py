@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from ..host.elements import IdealDiode, ShockleyDiode
-from ..host.frontend import frontend_of
+from ..boards.frontend import frontend_of
 from ..host.seam import Measurement
 from .compiler import network_circuit
 from ..boards.parts import PartRangeError

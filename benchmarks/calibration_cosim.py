@@ -31,8 +31,8 @@ def main(argv=None):
 
     from diodenet.boards.afe import SMALL_AFE as afe
     from diodenet.host.board import BoardBackend
-    from diodenet.host.calibration_fit import Plan, calibrate
-    from diodenet.host.frontend import frontend_network
+    from diodenet.analog.calibration_fit import Plan, calibrate
+    from diodenet.boards.frontend import frontend_network
     from diodenet.sim import CosimBoard, SimConfig
     from diodenet.sim.bridge import part_deviations
     from diodenet.sim.calibration_check import resistance_errors, voltage_errors

@@ -27,7 +27,8 @@ from diodenet.analog.spice_backend import SpiceBackend
 from diodenet.host.elements import ShockleyDiode
 from diodenet.boards.afe import AFE
 from diodenet.host.datasets import load_dataset
-from diodenet.host.frontend import feature_scale, frontend_network
+from diodenet.boards.frontend import frontend_network
+from diodenet.host.datasets import feature_scale
 from diodenet.host.train import TrainConfig, train
 
 

@@ -760,8 +760,8 @@ def write_bom_csv(rows, path):
 
 
 def atomic_write(path, data):
-    """The kit's one atomic writer (`host.modelio.atomic_write_bytes`: the user's umask)."""
-    from ..host.modelio import atomic_write_bytes
+    """The kit's one atomic writer (`host.fileio.atomic_write_bytes`: the user's umask)."""
+    from ..host.fileio import atomic_write_bytes
     atomic_write_bytes(path, data)
 
 

@@ -6,7 +6,7 @@
     python examples/train_any_backend.py /dev/ttyUSB1
 
 The network is the one the board's analog front-end realizes (`diodenet.boards.afe.SMALL_AFE` through
-`diodenet.host.frontend.frontend_network`: rheostats from every hidden neuron to every input line
+`diodenet.boards.frontend.frontend_network`: rheostats from every hidden neuron to every input line
 and both bias lines, from every output to every hidden neuron and the bias lines, fixed leaks and
 injection resistors, all referred to the mid-rail reference).  The same front-end carries its own
 parts everywhere: the spice backend takes its diode card, rheostat map and converters from the
@@ -21,7 +21,8 @@ import time
 
 from diodenet.boards.afe import SMALL_AFE
 from diodenet.host.backends import open_backend
-from diodenet.host.frontend import feature_scale, frontend_network
+from diodenet.boards.frontend import frontend_network
+from diodenet.host.datasets import feature_scale
 from diodenet.host.train import TrainConfig, evaluate, train
 from diodenet.sim.check import toy_dataset
 

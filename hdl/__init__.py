@@ -21,7 +21,7 @@ def write_verilog(board, path):
     return {"verilog": str(path), "lines": text.count("\n"), "board": board}
 
 
-def demo_stage(out_dir, *, board="icebreaker", bitstream=False):
+def emit_gateware(out_dir, *, board="icebreaker", bitstream=False):
     """For `diodenet demo`: emit the controller Verilog into `out_dir` and, when asked and the
     YoWASP toolchain is importable, build the bitstream too.  Returns a short summary dict."""
     from pathlib import Path

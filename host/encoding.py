@@ -7,7 +7,7 @@ weight w through g⁺ − g⁻ ∝ w (docs/science.md §1.2, "differential input
 encoding drives +s·x only and one +V_b rail.
 
 The map is affine, u = E x + e0, so the monDEQ input matrix of a network is U ∝ G_in E and its
-bias b ∝ G_in e0 (see `network.ResistorDiodeNetwork.to_mondeq`).
+bias b ∝ G_in e0 (see `conversions.mondeq_from_network`).
 """
 
 from dataclasses import dataclass

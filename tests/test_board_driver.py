@@ -4,7 +4,7 @@ import pytest
 
 from diodenet.boards.afe import SMALL_AFE
 from diodenet.host.board import BoardBackend, BoardError
-from diodenet.host.frontend import frontend_network
+from diodenet.boards.frontend import frontend_network
 
 
 def test_a_network_without_a_frontend_is_refused():

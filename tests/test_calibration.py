@@ -1,4 +1,4 @@
-"""In-place calibration (host/calibration.py, host/calibration_fit.py, `diodenet calibrate`).
+"""In-place calibration (analog/calibration.py, analog/calibration_fit.py, `diodenet calibrate`).
 
 The truth is the co-simulated board's seeded part deviations (`sim.bridge.part_deviations`, read
 only through its output): calibration must recover every rheostat within 1 % and make the node
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from diodenet.boards.afe import SMALL_AFE, ControllerConfig
-from diodenet.host.calibration import (Calibration, CalibrationMismatch, StaleCalibration,
+from diodenet.analog.calibration import (Calibration, CalibrationMismatch, StaleCalibration,
                                        board_identity, check_calibration, frontend_identity,
                                        load_calibration, now_iso)
-from diodenet.host.calibration_fit import Plan, calibration_from, measure
+from diodenet.analog.calibration_fit import Plan, calibration_from, measure
 
 AFE = SMALL_AFE
 CAPS = ControllerConfig(afe=AFE).caps()
@@ -231,7 +231,7 @@ def test_rheostats_recovered_within_one_percent(bridge_calibration):
 
 @pytest.mark.spice
 def test_calibrated_node_voltages_match_the_reference_within_two_lsb(bridge_calibration):
-    from diodenet.host.frontend import frontend_network
+    from diodenet.boards.frontend import frontend_network
     port, cal = bridge_calibration
     net = frontend_network(AFE, rng=7)
     x = np.random.default_rng(7).uniform(-1, 1, (24, AFE.n_inputs))
@@ -261,7 +261,7 @@ def test_gateware_path_reads_what_the_analog_side_gives(board):
     """The calibration's measurements through the controller (POT_WRITE, DAC_WRITE, LOAD_SAMPLES,
     RUN_BATCH) equal those of the same plan on the board's analog side driven directly."""
     from diodenet.host.board import BoardBackend
-    from diodenet.host.frontend import frontend_network
+    from diodenet.boards.frontend import frontend_network
     plan = Plan(codes=(25, 256), samples=2, bias_groups=2, diode_configs=1, diode_samples=4)
     with BoardBackend(frontend_network(AFE), board.url) as be:
         through = measure(be, AFE, plan)
@@ -273,7 +273,7 @@ def test_gateware_path_reads_what_the_analog_side_gives(board):
 
 def test_driver_uses_the_calibration_and_refuses_another_boards(board, bridge_calibration, tmp_path):
     from diodenet.host.board import BoardBackend
-    from diodenet.host.frontend import frontend_network
+    from diodenet.boards.frontend import frontend_network
     _, cal = bridge_calibration
     path = tmp_path / "cal.json"
     cal.save(path)
@@ -326,8 +326,8 @@ def test_full_calibration_through_the_cosimulated_board(board, tmp_path):
     and node voltages then match the reference solver on the calibrated values within 2 ADC LSB
     (they miss by far more with the nominal values)."""
     from diodenet.host.board import BoardBackend
-    from diodenet.host.calibration_fit import calibrate
-    from diodenet.host.frontend import frontend_network
+    from diodenet.analog.calibration_fit import calibrate
+    from diodenet.boards.frontend import frontend_network
     from diodenet.sim.bridge import part_deviations
     from diodenet.sim.calibration_check import resistance_errors, voltage_errors
     with BoardBackend(frontend_network(AFE), board.url) as be:

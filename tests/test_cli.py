@@ -82,7 +82,7 @@ def test_spice_training_on_the_boards_frontend_runs_as_is_elsewhere(tmp_path):
     final = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0.05 < final["test_diode_on_fraction"] < 0.95
     from diodenet.boards.afe import SMALL_AFE
-    from diodenet.host.frontend import afe_of_network
+    from diodenet.boards.frontend import afe_of_network
     from diodenet.host.modelio import load_model
     model = load_model(tmp_path / "model.npz")
     afe = afe_of_network(model)

@@ -1,12 +1,13 @@
 """The network an analog front-end realizes: nonlinear by construction, inside every part's limits,
-recorded in model files (host/frontend.py, boards/afe.py)."""
+recorded in model files (boards/frontend.py, boards/afe.py)."""
 
 import numpy as np
 import pytest
 
 from diodenet.boards.afe import AFE, SMALL_AFE
-from diodenet.host.frontend import (FrontEndMismatch, afe_of_network, check_same_frontend,
-                                    diode_on_fraction, frontend_network)
+from diodenet.boards.frontend import (FrontEndMismatch, afe_of_network, check_same_frontend,
+                                      frontend_network)
+from diodenet.host.metrics import diode_on_fraction
 from diodenet.host.network import GROUND
 
 
@@ -148,7 +149,7 @@ def test_moons_is_learned_through_the_soft_bat54_relu():
     """Training the board's front-end with the BAT54 diode on moons (the training defaults of a
     front-end: lr 0.05 cosine, 30 epochs, batch 16) beats the 87-92 % a linear model gets."""
     from diodenet.host.datasets import load_dataset
-    from diodenet.host.frontend import feature_scale
+    from diodenet.host.datasets import feature_scale
     from diodenet.host.train import TrainConfig, train
     data = load_dataset("moons", seed=0)
     net = frontend_network(SMALL_AFE, x_scale=feature_scale(data.x_train), rng=0,

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from diodenet.host import modelio
+from diodenet.host import fileio
 from diodenet.host.elements import ShockleyDiode
 from diodenet.host.modelio import load_model, save_model
 from diodenet.host.mondeq import MonDEQ
@@ -41,7 +41,7 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, rng, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(modelio.os, "replace", broken_replace)
+    monkeypatch.setattr(fileio.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         save_model(path, MonDEQ.random(3, 1, rng=rng))
     assert path.read_bytes() == before

@@ -31,7 +31,7 @@ def board():
 @pytest.fixture
 def net():
     from diodenet.boards.afe import SMALL_AFE
-    from diodenet.host.frontend import frontend_network
+    from diodenet.boards.frontend import frontend_network
     return frontend_network(SMALL_AFE, rng=7)
 
 
@@ -194,7 +194,7 @@ def test_a_model_for_another_frontend_is_refused_naming_the_constant(board):
 
     from diodenet.boards.afe import SMALL_AFE
     from diodenet.host.board import BoardBackend, BoardError
-    from diodenet.host.frontend import frontend_network
+    from diodenet.boards.frontend import frontend_network
     other = frontend_network(replace(SMALL_AFE, r_inject=47e3), rng=0)
     with pytest.raises(BoardError, match=r"r_inject: board 100000, model 47000"):
         BoardBackend(other, board.url)

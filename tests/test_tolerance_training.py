@@ -10,7 +10,7 @@ import pytest
 
 from diodenet.boards.afe import SMALL_AFE
 from diodenet.boards.tolerances import Tolerances
-from diodenet.host.frontend import frontend_network
+from diodenet.boards.frontend import frontend_network
 from diodenet.host.losses import network_loss
 from diodenet.host.train import TrainConfig
 

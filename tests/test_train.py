@@ -82,7 +82,8 @@ def test_frontend_training_reports_conducting_diodes_and_learns_xor(tmp_path):
     """On the board's front-end the diodes must conduct during training (a linear array would
     report 0 or 1) and XOR -- which no linear network learns -- must be learned."""
     from diodenet.boards.afe import SMALL_AFE
-    from diodenet.host.frontend import feature_scale, frontend_network
+    from diodenet.boards.frontend import frontend_network
+    from diodenet.host.datasets import feature_scale
     data = load_dataset("xor", seed=0)
     net = frontend_network(SMALL_AFE, x_scale=feature_scale(data.x_train), rng=0)
     result = train(net, data, TrainConfig(epochs=30, lr=0.03, batch_size=16, lr_schedule="cosine"),
@@ -99,7 +100,8 @@ def test_running_training_metrics_instead_of_remeasuring(tmp_path):
     """eval_train=False (a board): the training split's figures come from the forward settles of
     the epoch's gradient steps; only the test split is measured again."""
     from diodenet.boards.afe import SMALL_AFE
-    from diodenet.host.frontend import feature_scale, frontend_network
+    from diodenet.boards.frontend import frontend_network
+    from diodenet.host.datasets import feature_scale
     data = load_dataset("moons", seed=0)
     net = frontend_network(SMALL_AFE, x_scale=feature_scale(data.x_train), rng=0)
     calls = []

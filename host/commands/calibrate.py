@@ -35,7 +35,7 @@ def register(sub):
 
 
 def _plan(args):
-    from ..calibration_fit import Plan
+    from ...analog.calibration_fit import Plan
     kw = {"seed": args.seed}
     if args.codes:
         try:
@@ -60,8 +60,8 @@ def _plan(args):
 def run(args):
     import numpy as np
     from ..board import BoardBackend, Link, board_frontend
-    from ..calibration_fit import calibrate
-    from ..frontend import frontend_network
+    from ...analog.calibration_fit import calibrate
+    from ...boards.frontend import frontend_network
     output_file(args.output)
     plan = _plan(args)
     link = Link(args.port, timeout=args.timeout)

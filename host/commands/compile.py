@@ -9,11 +9,11 @@ at every node z0 … z{n−1}, whose operating point is the fixed point z* in vo
 import json
 import sys
 
-from ...analog.devices import DIODE_NAMES
 from ..cli import positive_float
 
 
 def register(sub):
+    from ...analog.devices import DIODE_NAMES   # the diode cards spice knows
     p = sub.add_parser(
         "compile", help="compile a monDEQ (W, U, b) and an input into an ngspice netlist",
         description="Compile a well-posed ReLU monDEQ z = ReLU(Wz + Ux + b) driven by input x into an "
@@ -34,7 +34,7 @@ def register(sub):
 def _load_input(path, d):
     import numpy as np
     from ..cli import UserError
-    from ..modelio import NPY_ERRORS
+    from ..fileio import NPY_ERRORS
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -57,7 +57,7 @@ def run(args):
     from diodenet.host.mondeq import MonDEQ
 
     from ..cli import UserError, output_file
-    from ..modelio import read_npz
+    from ..fileio import read_npz
 
     output_file(args.output)
 

@@ -5,13 +5,13 @@ import json
 import numpy as np
 from tqdm.auto import tqdm
 
-from ...analog.devices import DIODE_NAMES
 from ..backends import BACKENDS, open_backend
 from ..cli import nonnegative_int, positive_float, positive_int
-from ..gradcheck import gradient_check, random_network
+from ..gradcheck import measured_vs_reference_gradient, random_network
 
 
 def register(sub):
+    from ...analog.devices import DIODE_NAMES   # the diode cards spice knows
     p = sub.add_parser("gradcheck", help="check the measured gradient of a random network",
                        description="Hardware-linearization gradient (forward + perturbed measurement) of a "
                        "random network vs the exact implicit gradient (ideal backend) or central finite "
@@ -68,7 +68,7 @@ def run(args):
             edges = np.argsort(-np.abs(implicit_gradient(net, dl, x, equilibrium=eq).conductance))[:args.edges]
         total = len(edges) if edges is not None else net.n_edges
         bar = tqdm(total=total, desc="finite differences", disable=reference != "fd")
-        result = gradient_check(backend, x, y, reference=reference, epsilon=args.epsilon,
+        result = measured_vs_reference_gradient(backend, x, y, reference=reference, epsilon=args.epsilon,
                                 centered=not args.one_sided, edges=edges, progress=bar)
         bar.close()
     summary = {"backend": args.backend, "diode": args.diode, "reference": reference, "neurons": net.n_neurons,

@@ -46,7 +46,7 @@ def load_inputs(model, tolerances, dataset=None):
     """(network, AFE, data, table) of a montecarlo study; ValueError naming a bad input."""
     from ...analog.verify import dataset_for
     from ...boards.tolerances import Tolerances
-    from ..frontend import afe_of_network
+    from ...boards.frontend import afe_of_network
     from ..modelio import load_model
     from ..network import ResistorDiodeNetwork
     net = load_model(model)
@@ -109,7 +109,7 @@ def run(args):
 
 def write_outputs(out_dir, summary, results, table, afe):
     from pathlib import Path
-    from ..modelio import atomic_write_text
+    from ..fileio import atomic_write_text
     out = Path(out_dir)
     doc = {"summary": summary, "tolerances": table.to_dict(),
            "table": [dict(zip(("part", "spread", "per", "source"), row)) for row in table.table()],

@@ -3,10 +3,9 @@ real parts (potentiometer taps, diode cards), runnable with `ngspice -b` on its 
 
 import json
 
-from ...analog.devices import DIODE_NAMES
-
 
 def register(sub):
+    from ...analog.devices import DIODE_NAMES   # the diode cards spice knows
     p = sub.add_parser("netlist", help="write a trained model as an ngspice netlist of real parts",
                        description="Write the model's resistor-diode circuit with each conductance realized "
                                    "by a digital potentiometer tap (or exact with --part none) and real diode "

@@ -7,11 +7,11 @@ accuracy_spice, …).  Nothing is written to the model file.
 
 import json
 
-from ...analog.devices import DIODE_NAMES
 from ..cli import positive_int
 
 
 def register(sub):
+    from ...analog.devices import DIODE_NAMES   # the diode cards spice knows
     p = sub.add_parser("verify", help="reference solver vs ngspice (device level) for a trained model",
                        description="Run N test samples through the exact reference solver and through the "
                                    "model's device-level circuit in ngspice (real diode cards, potentiometer "
@@ -47,7 +47,7 @@ def run_on_backend(args, net):
     reference_model = net
     if net.frontend is not None:                # its own diode, as ngspice evaluates the card
         from ...analog.devices import reference_network
-        from ..frontend import frontend_of
+        from ...boards.frontend import frontend_of
         reference_model = reference_network(net, frontend_of(net).diode)
     reference = evaluate(reference_model, x, y)
     try:

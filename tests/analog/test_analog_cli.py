@@ -1,4 +1,4 @@
-"""diodenet verify / netlist and demo_stage on a small model (random conductances, digits shape)."""
+"""diodenet verify / netlist and netlist_and_verify on a small model (random conductances, digits shape)."""
 
 import hashlib
 import json
@@ -74,9 +74,9 @@ def test_netlist_runs_in_ngspice_and_matches_the_backend(model_file, tmp_path):
     assert np.abs(v - m.v[0]).max() <= 1e-5 * np.abs(v).max()  # ngspice -b prints 7 digits
 
 
-def test_demo_stage(model_file, tmp_path):
-    from diodenet.analog import demo_stage
-    r = demo_stage(model_file, tmp_path / "analog", samples=8)
+def test_netlist_and_verify(model_file, tmp_path):
+    from diodenet.analog.verify import netlist_and_verify
+    r = netlist_and_verify(model_file, tmp_path / "analog", samples=8)
     assert (tmp_path / "analog" / "model.cir").exists() and (tmp_path / "analog" / "verify.png").exists()
     assert json.loads((tmp_path / "analog" / "verify.json").read_text())["samples"] == 8
     assert 0 <= r["accuracy_spice"] <= 1
