@@ -55,11 +55,6 @@ class TrainConfig:
     # split from the forward settles the epoch's gradient steps measured anyway ("running"
     # figures, taken before each step's update) -- on a board this saves most of an epoch's settles
     eval_train: bool = True
-    # tolerance-aware training: None = off; a dict of tolerance-table overrides ({} = the default
-    # table, boards/tolerances.py) = every step's gradient on a freshly drawn built board
-    # (host/tolerance_training.py)
-    tolerance: dict | None = None
-    tolerance_boards: int = 1          # boards drawn per step, their gradients averaged
 
     def lr_at(self, epoch):
         """Learning rate of epoch (0-based)."""
@@ -76,8 +71,6 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.epsilon is not None and not self.epsilon > 0:
             raise ValueError(f"epsilon must be > 0, got {self.epsilon}")
-        if int(self.tolerance_boards) != self.tolerance_boards or self.tolerance_boards < 1:
-            raise ValueError(f"tolerance_boards must be an integer >= 1, got {self.tolerance_boards}")
 
 
 @dataclass
@@ -161,9 +154,6 @@ class ArrayTask:
 
     def gradient(self, x, y, loss_kind, config):
         """(loss, ∂ℓ/∂g, number of samples skipped because a measurement failed)."""
-        if config.tolerance is not None:                    # on a built board (its own seed)
-            from .tolerance_training import tolerant_gradient
-            return tolerant_gradient(self, x, y, loss_kind, config, self.board_seed)
         net = self.backend.network
         u = net.source_voltages(x)
         if config.method == "implicit":
@@ -189,7 +179,8 @@ def _fingerprint(task, data, config):
     meta, arrays = task.model.to_arrays()
     return {"dataset": data.name, "kind": meta["kind"], "n_params": int(task.conductance.size),
             "structure": int(sum(int(np.asarray(v).sum()) for k, v in arrays.items() if "edges" in k)),
-            "loss": _loss_kind(config, data), "batch_size": config.batch_size, "optimizer": config.optimizer}
+            "loss": _loss_kind(config, data), "batch_size": config.batch_size, "optimizer": config.optimizer,
+            **getattr(task, "settings", {})}     # a task's own settings (e.g. a tolerance-aware run's)
 
 
 def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, progress=True,
@@ -197,8 +188,9 @@ def train(model, data, config=None, out_dir=None, *, backend=None, resume=True, 
     """Train `model` on `data` (a `datasets.Dataset`); returns a `TrainResult`.
 
     model: a `ResistorDiodeNetwork` (measured through `backend`, default the ideal reference
-    solver) or a `cascade.Cascade` (backend: None or one backend per stage).  The result's
-    network holds the realized conductances.
+    solver), a `cascade.Cascade` (backend: None or one backend per stage), or any model whose
+    `task(backend)` hands out the training task (e.g. `analog.tolerance_training.ToleranceAware`).
+    The result's network holds the realized conductances.
 
     out_dir is locked while the run writes to it (`fileio.FolderLock`: a second run into it is
     refused, naming the first one's PID).  A resume checks that the checkpoint was made with
@@ -223,14 +215,6 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
         name = getattr(backend, "name", type(backend).__name__)
         raise ValueError("method 'implicit' needs the reference solver (ideal backend); on a "
                          f"{name} backend use 'linearization' or 'eqprop'")
-    if config.tolerance is not None:
-        from .tolerance_training import check_tolerance
-        if not isinstance(model, ResistorDiodeNetwork):
-            raise ValueError("tolerance-aware training takes one front-end network, not a cascade")
-        if not isinstance(task.backend, IdealBackend) and getattr(task.backend, "name", "") != "spice":
-            raise ValueError("tolerance-aware training draws parts on the ideal and spice backends; "
-                             "a board's parts are its own")
-        check_tolerance(model, config.tolerance)
     if task.n_features != data.n_features:
         raise ValueError(f"model expects {task.n_features} features, dataset {data.name} has {data.n_features}")
     loss_kind = _loss_kind(config, data)
@@ -267,7 +251,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
         for s in range(0, n_train, config.batch_size):
             idx = order[s:s + config.batch_size]
             inner.update(len(idx))
-            task.board_seed = [config.seed, epoch, s]      # tolerance-aware: this step's board
+            task.board_seed = [config.seed, epoch, s]      # seeds a task's per-step draws (tolerance-aware)
             loss, grad_g, failed = task.gradient(data.x_train[idx], data.y_train[idx], loss_kind, config)
             if not config.eval_train and getattr(task, "last_forward", None) is not None:
                 running.append((*task.last_forward, idx))
@@ -473,8 +457,8 @@ def _load_checkpoint(path, model_class, opt, rng, fingerprint, config, run_info)
 def _write_outputs(out, task, history, config, data):
     from .plots import plot_training
     save_model(out / "model.npz", task.model)
-    metrics = {"dataset": data.name, "config": asdict(config), "history": history,
-               "final": history[-1] if history else {}}
+    metrics = {"dataset": data.name, "config": asdict(config), **getattr(task, "settings", {}),
+               "history": history, "final": history[-1] if history else {}}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     if history:
         plot_training(history, out / "training.png", title=task.title(data))

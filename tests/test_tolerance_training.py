@@ -1,9 +1,8 @@
-"""Tolerance-aware training (host/tolerance_training.py): the gradient on a drawn built board is
+"""Tolerance-aware training (analog/tolerance_training.py): the gradient on a drawn built board is
 the derivative of that board's loss with respect to the model's conductances (central finite
-differences through the board's own maps), each step draws its own board, and the options refuse
-what they cannot do."""
-
-from types import SimpleNamespace
+differences through the board's own maps), each step draws its own board, the objectives over K
+boards combine the single boards' results as documented, and the options refuse what they cannot
+do."""
 
 import numpy as np
 import pytest
@@ -26,19 +25,25 @@ def _board_loss(net, dev, g, x, y):
     return network_loss(net, board.readings(eq.x, quantize=False), y, "cross_entropy")[0]
 
 
+def _task(net, table=None, boards=1, objective="mean"):
+    from diodenet.analog.tolerance_training import ToleranceAware
+    return ToleranceAware(net, table, boards, objective).task()
+
+
+IMPLICIT = TrainConfig(method="implicit")
+
+
 def test_the_implicit_gradient_on_a_built_board_is_its_loss_derivative():
-    from diodenet.host.tolerance_training import tolerant_gradient
+    from diodenet.analog.tolerance_training import tolerant_gradient
     net = frontend_network(SMALL_AFE, rng=3)
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (12, 2))
     y = rng.integers(0, 2, 12)
     dev = Tolerances.from_dict({"dac_offset": 0.02, "adc_gain": 0.05}).sample(SMALL_AFE, [9, 1])
-    task = SimpleNamespace(backend=SimpleNamespace(network=net))
-    config = TrainConfig(method="implicit", tolerance={"dac_offset": 0.02, "adc_gain": 0.05})
-    loss, grad, failed = tolerant_gradient(task, x, y, "cross_entropy", config, [9, 1])
+    task = _task(net, {"dac_offset": 0.02, "adc_gain": 0.05})
+    loss, grad, failed = tolerant_gradient(task, x, y, "cross_entropy", IMPLICIT, [9, 1])
     assert failed == 0 and loss == pytest.approx(_board_loss(net, dev, net.conductance, x, y), rel=1e-12)
-    nominal = tolerant_gradient(task, x, y, "cross_entropy", TrainConfig(method="implicit", tolerance={
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in Tolerances().only().to_dict().items()}), [9, 1])[1]
+    nominal = tolerant_gradient(_task(net, Tolerances().only()), x, y, "cross_entropy", IMPLICIT, [9, 1])[1]
     assert not np.allclose(grad, nominal)                  # the board changes the gradient
     g0 = net.conductance
     for e in np.argsort(-np.abs(grad[:SMALL_AFE.n_pots]))[:6]:
@@ -51,17 +56,23 @@ def test_the_implicit_gradient_on_a_built_board_is_its_loss_derivative():
     assert np.all(grad[SMALL_AFE.n_pots:] == 0)             # fixed resistors are not trained
 
 
-def test_each_step_draws_its_own_board_and_a_run_is_reproducible():
+def test_each_step_draws_its_own_board_and_a_run_is_reproducible(tmp_path):
+    import json
+    from diodenet.analog.tolerance_training import ToleranceAware
     from diodenet.host.datasets import load_dataset
     from diodenet.host.train import train
     data = load_dataset("moons", seed=0)
     net = frontend_network(SMALL_AFE, rng=0)
-    cfg = dict(epochs=2, lr=0.1, batch_size=16, lr_schedule="cosine")
-    a = train(net, data, TrainConfig(**cfg, tolerance={}), progress=False)
-    b = train(net, data, TrainConfig(**cfg, tolerance={}), progress=False)
-    plain = train(net, data, TrainConfig(**cfg), progress=False)
+    cfg = TrainConfig(epochs=2, lr=0.1, batch_size=16, lr_schedule="cosine")
+    a = train(ToleranceAware(net), data, cfg, tmp_path / "a", progress=False)
+    b = train(ToleranceAware(net), data, cfg, progress=False)
+    plain = train(net, data, cfg, progress=False)
     assert np.array_equal(a.network.conductance, b.network.conductance)
     assert not np.allclose(a.network.conductance, plain.network.conductance)
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["tolerance_boards"] == 1 and metrics["tolerance"]["pot_r_ab"] == 0.2
+    with pytest.raises(ValueError, match="tolerance"):     # a tolerance-aware checkpoint resumed plain
+        train(net, data, TrainConfig(epochs=3, lr=0.1, batch_size=16), tmp_path / "a", progress=False)
 
 
 def test_tolerance_aware_training_refuses_what_it_cannot_do(tmp_path):
@@ -71,8 +82,11 @@ def test_tolerance_aware_training_refuses_what_it_cannot_do(tmp_path):
     from diodenet.host.train import train
     data = load_dataset("moons", seed=0)
     free = ResistorDiodeNetwork.layered(2, 4, 2, rng=0)
+    from diodenet.analog.tolerance_training import ToleranceAware
     with pytest.raises(ValueError, match="front-end"):
-        train(free, data, TrainConfig(epochs=1, tolerance={}), progress=False)
+        train(ToleranceAware(free), data, TrainConfig(epochs=1), progress=False)
+    with pytest.raises(ValueError, match="objective 'best'"):
+        ToleranceAware(frontend_network(SMALL_AFE, rng=0), objective="best")
     assert main(["train", "--dataset", "moons", "--tolerance-aware", "--epochs", "1",
                  "-o", str(tmp_path / "a"), "--quiet"]) == 2
     bad = tmp_path / "bad.json"
@@ -81,16 +95,23 @@ def test_tolerance_aware_training_refuses_what_it_cannot_do(tmp_path):
                  "--epochs", "1", "-o", str(tmp_path / "b"), "--quiet"]) == 2
 
 
-def test_several_boards_per_step_average_their_gradients():
-    from diodenet.host.tolerance_training import tolerant_gradient
+def test_several_boards_per_step_combine_by_their_objective():
+    from diodenet.analog.tolerance_training import tolerant_gradient
     net = frontend_network(SMALL_AFE, rng=4)
     rng = np.random.default_rng(1)
     x, y = rng.uniform(-1, 1, (8, 2)), rng.integers(0, 2, 8)
-    task = SimpleNamespace(backend=SimpleNamespace(network=net))
-    one = [tolerant_gradient(task, x, y, "cross_entropy", TrainConfig(method="implicit", tolerance={}),
-                             [3, 0, k]) for k in range(3)]
-    three = tolerant_gradient(task, x, y, "cross_entropy",
-                              TrainConfig(method="implicit", tolerance={}, tolerance_boards=3), [3, 0])
-    assert three[0] == pytest.approx(np.mean([o[0] for o in one]), rel=1e-12)
-    assert np.allclose(three[1], np.mean([o[1] for o in one], axis=0), rtol=1e-12, atol=0)
+    one = [tolerant_gradient(_task(net), x, y, "cross_entropy", IMPLICIT, [3, 0, k]) for k in range(3)]
     assert not np.allclose(one[0][1], one[1][1])
+    mean = tolerant_gradient(_task(net, None, 3), x, y, "cross_entropy", IMPLICIT, [3, 0])
+    assert mean[0] == pytest.approx(np.mean([o[0] for o in one]), rel=1e-12)
+    assert np.allclose(mean[1], np.mean([o[1] for o in one], axis=0), rtol=1e-12, atol=0)
+    worst = tolerant_gradient(_task(net, None, 3, "worst"), x, y, "cross_entropy", IMPLICIT, [3, 0])
+    k = int(np.argmax([o[0] for o in one]))
+    assert worst[0] == one[k][0] and np.array_equal(worst[1], one[k][1])
+    # split: sample i on board i mod 3, the loss and gradient weighted by each board's share
+    split = tolerant_gradient(_task(net, None, 3, "split"), x, y, "cross_entropy", IMPLICIT, [3, 0])
+    shares = [np.arange(j, 8, 3) for j in range(3)]
+    each = [tolerant_gradient(_task(net), x[i], y[i], "cross_entropy", IMPLICIT, [3, 0, j])
+            for j, i in enumerate(shares)]
+    assert split[0] == pytest.approx(sum(len(i) * e[0] for i, e in zip(shares, each)) / 8, rel=1e-12)
+    assert np.allclose(split[1], sum(len(i) * e[1] for i, e in zip(shares, each)) / 8, rtol=1e-10, atol=0)

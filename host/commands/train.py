@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 
-from ...analog.devices import DIODE_NAMES
 from ..backends import BACKENDS, is_board_url, open_backend
 from ..cli import UserError, nonnegative_int, output_dir, positive_float, positive_int
 from ..datasets import DATASETS, load_dataset
@@ -14,6 +13,7 @@ from ..train import METHODS, TrainConfig, train
 
 
 def register(sub):
+    from ...analog.devices import DIODE_NAMES   # the diode cards spice knows
     p = sub.add_parser("train", help="train a resistor-diode network on a built-in dataset or your own",
                        description="Train the conductances of a resistor-diode network (ideal diodes, "
                        "differential inputs) and write model.npz, metrics.json, training.png to DIR.")
@@ -62,7 +62,11 @@ def register(sub):
                         "boards/tolerances.py; FILE: JSON overrides of the table), so the model's "
                         "Monte Carlo yield rises (docs/montecarlo.md); ideal and spice backends")
     p.add_argument("--tolerance-boards", type=positive_int, default=1, metavar="K",
-                   help="--tolerance-aware: boards drawn per step, their gradients averaged (default 1)")
+                   help="--tolerance-aware: boards drawn per step (default 1)")
+    from ...analog.tolerance_training import OBJECTIVES
+    p.add_argument("--tolerance-objective", default="mean", choices=OBJECTIVES,
+                   help="--tolerance-aware: the step's loss over its K boards -- their mean, the worst "
+                        "board's, or the batch dealt over them (default mean; docs/montecarlo.md)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("-o", "--output", default="out/train", help="output directory (default out/train)")
     p.add_argument("--no-resume", action="store_true",
@@ -90,7 +94,8 @@ def frontend_setup(data, hidden, seed, kind="board", board_afe=None):
     |x| so that they span the lines' ±input_span around V_MID (the scale is recorded in the
     model's encoding).  board_afe: the front-end a board reports (its size must fit the data)."""
     from ...boards.afe import AFE
-    from ..frontend import feature_scale, frontend_network
+    from ...boards.frontend import frontend_network
+    from ..datasets import feature_scale
     if board_afe is not None:
         afe = board_afe
         if afe.n_inputs != data.n_features or afe.n_outputs != data.n_outputs:
@@ -152,11 +157,13 @@ def _frontend_kind(frontend, backend, data, hidden):
 def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=None, epsilon=None,
                     centered=False, batch_size=None, lr=None, optimizer="adam", gain=None, seed=0,
                     diode="1n4148", parts=True, cascade=None, resume=True, progress=True,
-                    frontend=None, init=None, lr_schedule=None, tolerance=None, tolerance_boards=1):
+                    frontend=None, init=None, lr_schedule=None, tolerance=None, tolerance_boards=1,
+                    tolerance_objective="mean"):
     """Build the default network (or cascade) for `dataset` -- on an analog front-end when the
     backend or `frontend` asks for one -- train it through `backend`, return (result, data).
     init: a model file to start from (fine-tuning; its structure must match).  tolerance: None,
-    "" (the default tolerance table) or a tolerance file: tolerance-aware training."""
+    "" (the default tolerance table) or a tolerance file: tolerance-aware training
+    (`analog.tolerance_training.ToleranceAware`, K boards per step, their objective)."""
     if hidden is not None and hidden < 1 or epochs is not None and epochs < 0:
         raise UserError("--hidden must be ≥ 1 and --epochs ≥ 0")
     method = method or ("implicit" if backend == "ideal" else "linearization")
@@ -189,9 +196,11 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         tolerance = Tolerances.load(tolerance).to_dict() if tolerance else {}
     if tolerance_boards < 1 or tolerance_boards > 1 and tolerance is None:
         raise UserError("--tolerance-boards takes K >= 1, with --tolerance-aware")
+    if tolerance_objective != "mean" and tolerance is None:
+        raise UserError("--tolerance-objective goes with --tolerance-aware")
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                          method=method, epsilon=epsilon, centered=centered, seed=seed,
-                         lr_schedule=lr_schedule, tolerance=tolerance, tolerance_boards=tolerance_boards,
+                         lr_schedule=lr_schedule,
                          # a board measures the training split during its gradient steps anyway
                          eval_train=not is_board_url(backend))
     if kind is not None:
@@ -205,7 +214,11 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
         net = _initial(net, init)
         options = {} if backend == "ideal" else ({} if parts else {"parts": False, "diode": diode})
         with open_backend(backend, net, **options) as array:
-            return train(array.network, data, config, output, backend=array, resume=resume,
+            model = array.network
+            if tolerance is not None:        # the training task draws the boards (analog/)
+                from ...analog.tolerance_training import ToleranceAware
+                model = ToleranceAware(model, tolerance, tolerance_boards, tolerance_objective)
+            return train(model, data, config, output, backend=array, resume=resume,
                          progress=progress, run_info=run_info), data
     hidden = hidden or 32
     gain = 30.0 if gain is None else gain
@@ -256,7 +269,7 @@ def _initial(net, init):
                         "front-end or size); train with the same --dataset/--hidden/--frontend")
     if net.frontend is not None and model.frontend is not None:
         from ...boards.afe import AFE
-        from ..frontend import check_same_frontend
+        from ...boards.frontend import check_same_frontend
         try:
             check_same_frontend(AFE.from_dict(model.frontend), AFE.from_dict(net.frontend), "this run")
         except ValueError as exc:
@@ -294,7 +307,8 @@ def run(args):
                                    resume=not args.no_resume, progress=not args.quiet,
                                    frontend=args.frontend, init=args.init,
                                    lr_schedule=args.lr_schedule, tolerance=args.tolerance_aware,
-                                   tolerance_boards=args.tolerance_boards)
+                                   tolerance_boards=args.tolerance_boards,
+                                   tolerance_objective=args.tolerance_objective)
     method = args.method or ("implicit" if args.backend == "ideal" else "linearization")
     final = summary(result, args.output, args.backend, method)
     print(f"dataset {data.name} on the {args.backend} backend ({method} gradients): {final['neurons']} neurons, "
