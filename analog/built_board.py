@@ -31,7 +31,7 @@ import numpy as np
 
 from ..boards.tolerances import dac_channel_index
 from ..host import diode_model as dm
-from ..host.frontend import afe_of_network
+from ..boards.frontend import afe_of_network
 
 __all__ = ["BuiltBoard"]
 

@@ -54,7 +54,7 @@ def measure_board(network, x, dev, *, chunk=512, engine=None, adc=True):
 def evaluate_board(network, x, y, dev, *, chunk=512, engine=None):
     """Accuracy of a front-end model on the built board `dev`: {"accuracy", "loss", "failed"}
     (a sample whose simulation failed counts as wrong)."""
-    from ..host.train import readout_metrics
+    from ..host.metrics import readout_metrics
     v, ok = measure_board(network, x, dev, chunk=chunk, engine=engine)
     out = readout_metrics(network, np.where(np.isfinite(v), v, 0.0), ok, y, "cross_entropy")
     out.setdefault("failed", 0)
@@ -108,7 +108,7 @@ def _run_shared(task, inputs, table):
 
 
 def _afe(network):
-    from ..host.frontend import afe_of_network
+    from ..boards.frontend import afe_of_network
     return afe_of_network(network)
 
 
