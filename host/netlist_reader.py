@@ -4,7 +4,7 @@ the kit's `circuit.Circuit` (its writer is `analog.netlist_writer`).
 It reads what ngspice 39 reads for these elements (checked against ngspice's own `op` in
 tests/test_fuzz_netlist.py), and refuses the rest with the reason:
 
-* The first line is the title; `*` starts a comment line; `;` anywhere and `$` or `//` after
+* The first line is the title (a leading `.title` keyword dropped); `*` starts a comment line; `;` anywhere and `$` or `//` after
   whitespace start inline comments; a line starting with `+` continues the previous one;
   commas and parentheses separate fields like blanks.  Names are case-insensitive (node names
   are reported as first written); ground is node `0` or `gnd` (`00` is another node).
@@ -207,7 +207,10 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.lines = text.splitlines()
-        self.circuit = Circuit(title=self.lines[0].strip() if self.lines else "")
+        title = self.lines[0].strip() if self.lines else ""
+        if title.lower().startswith(".title"):   # a written netlist's first line
+            title = title[len(".title"):].strip()
+        self.circuit = Circuit(title=title)
         self.names: dict[str, int] = {}         # lowercase element name -> line
         self.node_seen: set[str] = self.circuit._node_keys
         self.model_lines: dict[str, int] = {}   # lowercase model name -> line

@@ -476,7 +476,7 @@ def solve_shockley(circuit: Circuit, *, start: OperatingPoint | None = None,
         v0 = np.where(i_k > 0, fwd, v_k)
 
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        x, its = _newton(K, b, v0, n_all, dd, max_iter, progress)
+        x, its = _newton(K, b, -mna.N, v0, n_all, dd, max_iter, progress)
 
     vd = _junction_voltages(x, dd)
     i_d, _ = dm.junction_current(vd, dd.is_, dd.n, dd.temp, dd.gmin)
@@ -491,7 +491,7 @@ def _junction_voltages(x, dd):
     return vp - vc
 
 
-def _newton(K, b, v0, n_all, dd, max_iter, progress=None):
+def _newton(K, b, D, v0, n_all, dd, max_iter, progress=None):
     """SPICE-style Newton–Raphson: linearize each junction at its (limited) voltage, solve.
 
     Each iteration stamps every junction's companion model (conductance g and current
@@ -499,16 +499,10 @@ def _newton(K, b, v0, n_all, dd, max_iter, progress=None):
     LU), so every iterate satisfies the source constraints.  The new junction voltages are
     limited with pnjlim before the next linearization (junction-voltage limiting damps the
     step).  Once no junction is limited this is plain Newton, continued until the update stops
-    shrinking (rounding).
+    shrinking (rounding).  D: the junction incidence (column = e_junction − e_cathode, −N).
     """
     m = dd.p.size
-    size = K.shape[0]
-    k = np.arange(m)
-    gi = size
-    D = sp.coo_matrix((np.concatenate([np.ones(m), -np.ones(m)]),
-                       (np.concatenate([np.where(dd.p < 0, gi, dd.p),
-                                        np.where(dd.c < 0, gi, dd.c)]),
-                        np.concatenate([k, k]))), shape=(size + 1, m)).tocsr()[:size].tocsc()
+    D = D.tocsc()
     DT = D.T.tocsr()
     absK = abs(K).tocsr()
     absD = abs(D).tocsr()
