@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..host.circuit import GROUND, Circuit
-from ..host.circuit_kernel import circuit_kernel
 from .devices import diode_card
 from .netlist_writer import (DEFAULT_OPTIONS, cccs_line, diode_line, model_line, options_line,
                              resistor_line, source_line, vccs_line, vcvs_line)
@@ -220,7 +219,7 @@ def write_mondeq_netlist(path, model, x, *, diode="ideal", scale=1e-3, title=Non
             if not js.size:
                 yield chunk([])
                 continue
-            turns = A[k, js].tolist()
+            turns = list(map(repr, A[k, js].tolist()))   # each written twice (E and F)
             nodes = [f"t{k}_{j}" for j in js.tolist()]
             prev = [GROUND] + nodes[:-1]
             lines = [vcvs_line(f"E{nm}", nm, p, f"z{j}", GROUND, a)
@@ -233,8 +232,10 @@ def write_mondeq_netlist(path, model, x, *, diode="ideal", scale=1e-3, title=Non
         for j in range(n):
             row = Kk[j, j + 1:]
             ks = (np.flatnonzero((row != 0.0) & (np.abs(row) > skew_tol)) + j + 1).tolist()
-            yield chunk([line for k, gk in zip(ks, (c * Kk[j, ks]).tolist())
-                         for line in _gyrator_lines(f"Gs{j}_{k}", f"z{j}", f"z{k}", gk)])
+            lines = []
+            for k, gk in zip(ks, (c * Kk[j, ks]).tolist()):
+                lines += _gyrator_lines(f"Gs{j}_{k}", f"z{j}", f"z{k}", gk)
+            yield chunk(lines)
         lines = [source_line(f"Vx{i}", f"x{i}", GROUND, v) for i, v in enumerate(x.tolist())]
         yield chunk(lines + [source_line("Vbias", "bias", GROUND, 1.0)])
         for j in range(n):
@@ -318,6 +319,7 @@ def kernel_of(compiled):
     """The reverse map: (I − W, U, b) of a compiled circuit, read off its kernel matrices.
 
     H/c = I − W; the input columns of B give U = −B_x/c and the bias rail's column (1 V) b = −B_bias/c."""
+    from ..host.circuit_kernel import circuit_kernel   # scipy.sparse: not for the writer's import
     ker = circuit_kernel(compiled.circuit, series=False)
     c = compiled.scale
     cols = {s.lower(): k for k, s in enumerate(ker.sources)}

@@ -6,8 +6,9 @@ The text is complete on its own: `.title`, comments, `.options`, one line per el
 operating point; the shared-library engine (`analog.ngspice_engine`) loads the same text.  One
 formatter per element kind (`resistor_line`, `diode_line`, `source_line`, `vcvs_line`, ...)
 writes every line, for circuits held as objects (`netlist_text`) and for writers that stream
-lines straight from arrays (`analog.compiler.write_mondeq_netlist`).  Numbers are written as
-Python's `repr` (the shortest text that reads back to the same double).
+lines straight from arrays (`analog.compiler.write_mondeq_netlist`, which passes numbers it
+writes twice already as text).  Numbers are written as Python's `str` of a float (the shortest
+text that reads back to the same double).
 
 Accuracy options: ngspice's defaults (reltol = 1e-3, vntol = 1 µV) stop Newton once an update is
 below 0.1 %; the kit's netlists ask for reltol = 1e-9, vntol = 1e-12 V, abstol = 1e-15 A so that
@@ -29,34 +30,34 @@ DEFAULT_OPTIONS = {"reltol": 1e-9, "vntol": 1e-12, "abstol": 1e-15}
 
 
 def _params(params) -> str:
-    return "".join(f" {k}={v!r}" for k, v in (params or {}).items())
+    return "".join(f" {k}={v}" for k, v in (params or {}).items())
 
 
 def resistor_line(name, n1, n2, value, model=None, params=None) -> str:
     """An R line; value None: the resistance comes from the `model` card."""
-    return (f"{name} {n1} {n2}" + ("" if value is None else f" {value!r}")
+    return (f"{name} {n1} {n2}" + ("" if value is None else f" {value}")
             + (f" {model}" if model else "") + _params(params))
 
 
 def diode_line(name, anode, cathode, model, area=1.0, params=None) -> str:
-    return (f"{name} {anode} {cathode} {model}" + (f" area={area!r}" if area != 1.0 else "")
+    return (f"{name} {anode} {cathode} {model}" + (f" area={area}" if area != 1.0 else "")
             + _params(params))
 
 
 def source_line(name, npos, nneg, value) -> str:
     """A V or I source holding the DC `value`."""
-    return f"{name} {npos} {nneg} {value!r}"
+    return f"{name} {npos} {nneg} {value}"
 
 
 def vcvs_line(name, npos, nneg, cpos, cneg, gain) -> str:
-    return f"{name} {npos} {nneg} {cpos} {cneg} {gain!r}"
+    return f"{name} {npos} {nneg} {cpos} {cneg} {gain}"
 
 
 vccs_line = vcvs_line   # G: the same fields, gm in place of the gain
 
 
 def cccs_line(name, npos, nneg, vsense, gain) -> str:
-    return f"{name} {npos} {nneg} {vsense} {gain!r}"
+    return f"{name} {npos} {nneg} {vsense} {gain}"
 
 
 def element_line(el) -> str:
@@ -82,7 +83,7 @@ def model_line(card) -> str:
     `model_name` and `parameters()`); parameters in alphabetical order."""
     if not isinstance(card, DiodeModelCard):
         card = DiodeModelCard(card.model_name, dict(card.parameters()))
-    body = " ".join(f"{k}={v!r}" for k, v in sorted(card.params.items()))
+    body = " ".join(f"{k}={v}" for k, v in sorted(card.params.items()))
     return f".model {card.name} D ({body})"
 
 

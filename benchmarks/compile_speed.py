@@ -5,8 +5,8 @@ size n, times in this one run
 
 * stream: `analog.compiler.write_mondeq_netlist` (what `diodenet compile` runs): netlist text
   straight from the arrays, one transformer loop / neuron at a time;
-* objects: `compile_mondeq` (one Python object per element) + `netlist.write_netlist` (PySpice),
-  the path `diodenet compile` took before -- only up to --objects-max (it grows ~n² objects);
+* objects: `compile_mondeq` (one `host.circuit` object per element) + `netlist_writer.write_netlist`
+  (the same line formatters) -- only up to --objects-max (it grows ~n² objects);
 
 with the peak resident memory of each in a fresh child process, the netlist's size, and the
 ratio.  Both texts are compared where both ran (they must be identical).
