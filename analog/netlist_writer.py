@@ -94,15 +94,20 @@ def options_line(opts) -> str:
     return ".options " + " ".join(k if v is None else f"{k}={value(v)}" for k, v in opts.items())
 
 
-def netlist_text(circuit, options=None, comments=(), analysis=".op") -> str:
-    """Plain ngspice text of a circuit (first line the title, ends with `.end`); `options`
-    (ngspice `.options`) on top of DEFAULT_OPTIONS and the circuit's own."""
+def _options(circuit, options) -> dict:
     opts = dict(DEFAULT_OPTIONS)
     opts.update(circuit.options)
     opts.update(options or {})
     if circuit.temp != DEFAULT_TEMP:
         opts["temp"] = circuit.temp
-    lines = [f".title {circuit.title}"] + [f"* {c}" for c in comments] + [options_line(opts)]
+    return opts
+
+
+def netlist_text(circuit, options=None, comments=(), analysis=".op") -> str:
+    """Plain ngspice text of a circuit (first line the title, ends with `.end`); `options`
+    (ngspice `.options`) on top of DEFAULT_OPTIONS and the circuit's own."""
+    lines = [f".title {circuit.title}"] + [f"* {c}" for c in comments]
+    lines.append(options_line(_options(circuit, options)))
     lines += map(element_line, circuit.elements)
     lines += [model_line(card) for card in circuit.models.values()]
     lines += [f".model {name} R ({_params(p).strip()})" for name, p in circuit.resistor_models.items()]
@@ -121,7 +126,9 @@ def write_netlist(path, circuit, **kwargs) -> str:
 
 
 def to_pyspice(circuit, options=None):
-    """The circuit as a PySpice `Circuit` (PySpice's parser reading `netlist_text`), for
-    comparisons with PySpice's own simulation API."""
+    """The circuit as a PySpice `Circuit` (PySpice's parser reading `netlist_text`, which drops
+    the `.options` line: it is put back), for comparisons with PySpice's own simulation API."""
     from PySpice.Spice.Parser import SpiceParser
-    return SpiceParser(source=netlist_text(circuit, options, analysis=None)).build_circuit()
+    pc = SpiceParser(source=netlist_text(circuit, options, analysis=None)).build_circuit()
+    pc.raw_spice = options_line(_options(circuit, options))
+    return pc
