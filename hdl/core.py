@@ -89,7 +89,7 @@ def pot_sclk_divisor(clk_hz, n_chips):
 
 class Core(wiring.Component):
     def __init__(self, config, *, adc_powerup_frames=2):
-        """config: `diodenet.boards.afe.ControllerConfig`.  adc_powerup_frames: AD7928 dummy
+        """config: `diodenet.boards.platforms.ControllerConfig`.  adc_powerup_frames: AD7928 dummy
         conversions with DIN high at start-up (the data sheet's 2; 0 only to check that the part
         models catch a controller without them)."""
         self.config = c = config
@@ -101,7 +101,7 @@ class Core(wiring.Component):
         self.pot_divisor = pot_sclk_divisor(c.clk_hz, afe.n_pot_chips)
         self.pot_cs_guard = decoder_guard_cycles(c.clk_hz)
         # the capability ROM, with the perturbation channel count the sequencer really drives
-        self.caps = dataclasses.replace(c.caps(), n_pert=self.n_pert)
+        self.caps = dataclasses.replace(P.Caps.of(c), n_pert=self.n_pert)
         assert 3 + len(self.caps.pack()) <= P.MAX_REPLY - 2, "CAPS reply longer than MAX_REPLY"
         super().__init__({
             "rx": In(stream.Signature(8)),
@@ -125,7 +125,7 @@ class Core(wiring.Component):
         m.submodules.receiver = rcv = FrameReceiver(P.MAX_REQUEST)
         m.submodules.controller = ctl = Controller(
             n_pot_chips=afe.n_pot_chips, n_dacs=2, n_inputs=afe.n_dac_inputs, n_pert=self.n_pert,
-            n_adc=afe.n_adc, sample_depth=c.sample_depth, hello=c.hello_bytes(),
+            n_adc=afe.n_adc, sample_depth=c.sample_depth, hello=P.HELLO_BYTES,
             caps=self.caps.pack(), adc_powerup_frames=self.adc_powerup_frames)
         m.submodules.sequencer = seq = Sequencer(
             n_inputs=afe.n_dac_inputs, n_adc=afe.n_adc, pert_channels=afe.pert_dac_channels,

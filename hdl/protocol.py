@@ -354,6 +354,25 @@ class Caps:
         f["board"] = f["board"].rstrip(b"\0").decode()
         return cls(**f, part_ids=data[n:].decode())
 
+    @classmethod
+    def of(cls, config):
+        """The capability block of a controller generated from `config` (a
+        `boards.platforms.ControllerConfig`: its board, clock, baud, front-end and sample memory)."""
+        a = config.afe
+        consts = a.analog_constants()
+        return cls(
+            protocol=PROTOCOL_VERSION, board=config.board, clock_hz=int(config.clk_hz),
+            baud=config.baud, n_pot_chips=a.n_pot_chips, wipers_per_chip=a.pot.wipers,
+            pot_bits=a.pot.bits, pot_r_ab=int(a.pot_r_ab), pot_r_w=int(a.pot.r_w), n_dacs=2,
+            n_dac_inputs=a.n_dac_inputs, dac_bits=a.dac.bits, n_adc=a.n_adc, adc_bits=a.adc.bits,
+            sample_depth=config.sample_depth, max_request=MAX_REQUEST, max_reply=MAX_REPLY,
+            part_ids=f"{a.pot.name},{a.dac.name},{a.adc.name}", n_pert=len(a.pert_dac_channels),
+            r_leak=consts["r_leak"], r_inject=consts["r_inject"], v_ref_mv=consts["v_ref_mv"])
+
+
+#: the HELLO reply's data: protocol version, gateware version
+HELLO_BYTES = bytes([PROTOCOL_VERSION, *GATEWARE_VERSION])
+
 
 def result_length(n_adc, phases=2):
     """Body length of a result frame (without CRC): `phases` = 2, or 1 for a forward-only batch."""

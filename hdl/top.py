@@ -48,7 +48,7 @@ class BoardTop(Elaboratable):
         self.config = config
 
     def elaborate(self, platform):
-        from ..boards.afe import AFE_SIGNALS
+        from ..boards.platforms import AFE_SIGNALS
         m = Module()
         m.submodules.top = top = Top(self.config)
         uart = platform.request("uart", 0)

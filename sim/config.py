@@ -1,7 +1,7 @@
 """Configuration of the co-simulated board: which controller, which AFE, which analog behaviour.
 
 The gateware is the real controller (`diodenet.hdl.top.Top`) generated from a
-`boards.afe.ControllerConfig`; the co-simulation only changes parameters that the gateware already
+`boards.platforms.ControllerConfig`; the co-simulation only changes parameters that the gateware already
 takes (the AFE size and the UART divisor), never its logic:
 
 * the UART runs at clk/4 (3 Mbaud at 12 MHz, the UART's fastest divisor) instead of 1 Mbaud:
@@ -16,7 +16,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..boards.afe import AFE, SMALL_AFE, ControllerConfig
+from ..boards.afe import AFE, SMALL_AFE
+from ..boards.platforms import ControllerConfig
 
 __all__ = ["SimConfig", "SMALL_AFE", "controller_config"]
 
@@ -73,8 +74,8 @@ class SimConfig:
                            c.rx_fifo_depth, c.result_fifo_depth], sort_keys=True)
         h = hashlib.sha256(text.encode())
         root = Path(__file__).resolve().parents[1]
-        for path in sorted((root / "hdl").glob("*.py")) + [root / "boards" / "afe.py",
-                                                          root / "boards" / "parts.py"]:
+        for path in sorted((root / "hdl").glob("*.py")) + [root / "boards" / name for name in
+                                                          ("afe.py", "parts.py", "platforms.py")]:
             h.update(path.read_bytes())
         return h.hexdigest()[:16]
 

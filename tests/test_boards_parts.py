@@ -2,7 +2,8 @@
 
 import pytest
 
-from diodenet.boards.afe import AFE, config_for
+from diodenet.boards.afe import AFE
+from diodenet.boards.platforms import config_for
 from diodenet.boards.parts import MCP4351, AD5628, AD7928, Rheostat
 
 

@@ -4,7 +4,8 @@ import csv
 
 import pytest
 
-from diodenet.boards.afe import AFE, SMALL_AFE, PIN_MAPS, AFE_SIGNALS
+from diodenet.boards.afe import AFE, SMALL_AFE
+from diodenet.boards.platforms import AFE_SIGNALS, BOARDS
 from diodenet.boards import schematic as S
 
 AFES = {"full": AFE(), "small": SMALL_AFE}
@@ -132,7 +133,7 @@ def test_converters_reference_and_control_pins(board):
 
 def test_connector_carries_every_controller_signal(board):
     _, nl = board
-    pin_map = PIN_MAPS[nl.board]
+    pin_map = BOARDS[nl.board].pins
     conns = {r for role, r in nl.roles.items() if role.startswith("conn:")}
     for sig in AFE_SIGNALS:
         assert any(r in conns for r, _ in nl.nets[sig]), sig

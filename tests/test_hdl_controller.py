@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "hdl"))
 from hdl_harness import simulate                       # noqa: E402
 
-from diodenet.boards.afe import ControllerConfig       # noqa: E402
+from diodenet.boards.platforms import ControllerConfig       # noqa: E402
 from diodenet.boards.parts import MCP4351              # noqa: E402
 from diodenet.hdl import protocol as P                 # noqa: E402
 

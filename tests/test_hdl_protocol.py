@@ -47,9 +47,9 @@ def test_payload_layouts_round_trip():
 
 def test_caps_layout_round_trip_and_size():
     """CAPS (since protocol 2) carries n_pert after n_dac_inputs; the reply fits MAX_REPLY."""
-    from diodenet.boards.afe import ControllerConfig
+    from diodenet.boards.platforms import ControllerConfig
     assert P.PROTOCOL_VERSION == 3
-    caps = dataclasses.replace(ControllerConfig().caps(), n_pert=2)
+    caps = dataclasses.replace(P.Caps.of(ControllerConfig()), n_pert=2)
     data = caps.pack()
     assert P.Caps.unpack(data) == caps
     assert len(data) == 50 + len(caps.part_ids)

@@ -87,7 +87,7 @@ def test_bad_frames_amaranth_sim():
 
 def test_command_level_errors():
     """Well-framed requests with unknown commands, wrong lengths and bad arguments."""
-    from diodenet.boards.afe import ControllerConfig
+    from diodenet.boards.platforms import ControllerConfig
     config = ControllerConfig()
     afe = config.afe
     n_chips = afe.n_pot_chips

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent / "hdl"))
 from hdl_harness import simulate                                    # noqa: E402
 from hdl_models import decoder_address_violations                   # noqa: E402
 
-from diodenet.boards.afe import ControllerConfig                    # noqa: E402
+from diodenet.boards.platforms import ControllerConfig                    # noqa: E402
 from diodenet.boards.parts import MCP4351, AD5628, AD7928           # noqa: E402
 from diodenet.hdl import protocol as P                              # noqa: E402
 from diodenet.hdl.core import (decoder_guard_cycles, pot_read_half_period,  # noqa: E402
@@ -162,7 +162,7 @@ def test_batch_frames_results_and_duty():
 def test_uart_level_round_trip():
     """The same protocol through the 8N1 UART at the board's baud rate (Top)."""
     from amaranth.sim import Simulator
-    from diodenet.boards.afe import ControllerConfig
+    from diodenet.boards.platforms import ControllerConfig
     from diodenet.hdl.top import Top
     cfg = ControllerConfig(baud=3_000_000)            # 4 clocks per bit keeps the test short
     top = Top(cfg)
@@ -213,7 +213,7 @@ def test_caps_reply_layout():
         r = await host.request(C.CAPS)
         assert r.status == S.OK and 3 + len(r.data) + 2 <= P.MAX_REPLY
         caps = P.Caps.unpack(r.data)
-        assert caps == dataclasses.replace(config.caps(), n_pert=2)
+        assert caps == dataclasses.replace(P.Caps.of(config), n_pert=2)
         assert (caps.protocol, caps.n_pert, caps.n_dac_inputs) == (2, 2, 8)
         # the whole sample memory is addressable, one word beyond is not
         top = caps.sample_depth * (caps.n_dac_inputs + caps.n_pert)

@@ -5,7 +5,8 @@ import json
 
 def register(sub):
     p = sub.add_parser("build", help="build the FPGA bitstream (YoWASP toolchain)")
-    p.add_argument("--board", default="icebreaker", help="icebreaker (default) or hx8k")
+    from diodenet.boards.platforms import BOARD_CHOICES
+    p.add_argument("--board", default="icebreaker", help=f"{BOARD_CHOICES} (default icebreaker)")
     p.add_argument("-o", "--output", default="build", help="build directory (default: build/)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true",
@@ -16,13 +17,16 @@ def register(sub):
 def run(args):
     from diodenet.host.cli import UserError, output_dir
     output_dir(args.output)
-    from diodenet.boards.afe import BOARDS
-    from diodenet.boards.build import BUILD_STAGES, build
+    from diodenet.boards.platforms import board
+    from diodenet.boards.build import BUILD_STAGES
+    from diodenet.hdl import build_bitstream
     from diodenet.host.cli import Stages
-    if args.board not in BOARDS:
-        raise UserError(f"unknown board {args.board!r}; known: {', '.join(BOARDS)}")
+    try:
+        board(args.board)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     with Stages(f"build {args.board}", BUILD_STAGES, quiet=args.quiet) as stage:
-        info = build(args.board, args.output, progress=stage)
+        info = build_bitstream(args.board, args.output, progress=stage)
     ratio = info["fmax_mhz"] / info["clock_mhz"]
     print(f"bitstream   {info['bitstream']}")
     print(f"logic cells {info['luts_used']}/{info['luts_total']} "

@@ -6,12 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-OPENFPGALOADER_BOARDS = {"icebreaker": "ice40_generic", "hx8k": "ice40_generic"}
-
-
 def register(sub):
     p = sub.add_parser("flash", help="program the FPGA board (iceprog or openFPGALoader)")
-    p.add_argument("--board", default="icebreaker", help="icebreaker (default) or hx8k")
+    from diodenet.boards.platforms import BOARD_CHOICES
+    p.add_argument("--board", default="icebreaker", help=f"{BOARD_CHOICES} (default icebreaker)")
     p.add_argument("--bitstream", default=None,
                    help="bitstream to program (default: build/diodenet.bin)")
     p.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
@@ -19,19 +17,23 @@ def register(sub):
 
 
 def programmer_command(board, bitstream, which=shutil.which):
-    """The command that programs `bitstream`, or None when no programmer is installed."""
+    """The command that programs `bitstream` on dev board `board` (`boards.platforms.BOARDS`),
+    or None when no programmer is installed."""
+    from diodenet.boards.platforms import board as dev_board
     if which("iceprog"):
         return [which("iceprog"), str(bitstream)]
     if which("openFPGALoader"):
-        return [which("openFPGALoader"), "-b", OPENFPGALOADER_BOARDS[board], str(bitstream)]
+        return [which("openFPGALoader"), "-b", dev_board(board).openfpgaloader, str(bitstream)]
     return None
 
 
 def run(args):
     from diodenet.host.cli import UserError
-    from diodenet.boards.afe import BOARDS
-    if args.board not in BOARDS:
-        raise UserError(f"unknown board {args.board!r}; known: {', '.join(BOARDS)}")
+    from diodenet.boards.platforms import board
+    try:
+        board(args.board)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     bitstream = Path(args.bitstream or "build/diodenet.bin")
     cmd = programmer_command(args.board, bitstream)
     if cmd is None and args.dry_run:

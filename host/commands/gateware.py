@@ -5,7 +5,8 @@ from pathlib import Path
 
 def register(sub):
     p = sub.add_parser("gateware", help="write the FPGA controller as Verilog")
-    p.add_argument("--board", default="icebreaker", help="icebreaker (default) or hx8k")
+    from diodenet.boards.platforms import BOARD_CHOICES
+    p.add_argument("--board", default="icebreaker", help=f"{BOARD_CHOICES} (default icebreaker)")
     p.add_argument("-o", "--output", default="controller.v", help="Verilog file to write")
     p.set_defaults(func=run)
 

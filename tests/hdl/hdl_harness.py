@@ -2,7 +2,7 @@
 
 from amaranth.sim import Simulator
 
-from diodenet.boards.afe import ControllerConfig
+from diodenet.boards.platforms import ControllerConfig
 from diodenet.hdl import protocol as P
 from diodenet.hdl.core import Core
 
