@@ -17,14 +17,16 @@ import warnings
 import numpy as np
 import pytest
 
-from diodenet.boards.afe import SMALL_AFE, ControllerConfig
+from diodenet.boards.afe import SMALL_AFE
+from diodenet.boards.platforms import ControllerConfig
+from diodenet.hdl.protocol import Caps
 from diodenet.analog.calibration import (Calibration, CalibrationMismatch, StaleCalibration,
                                        board_identity, check_calibration, frontend_identity,
                                        load_calibration, now_iso)
 from diodenet.analog.calibration_fit import Plan, calibration_from, measure
 
 AFE = SMALL_AFE
-CAPS = ControllerConfig(afe=AFE).caps()
+CAPS = Caps.of(ControllerConfig(afe=AFE))
 HAS_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 
 
@@ -83,7 +85,7 @@ def test_converter_maps_invert():
 
 
 def test_another_board_is_refused_naming_both():
-    other = ControllerConfig(afe=AFE, board="hx8k").caps()
+    other = Caps.of(ControllerConfig(afe=AFE, board="hx8k"))
     with pytest.raises(CalibrationMismatch) as exc:
         check_calibration(_cal(caps=other), CAPS, AFE)
     msg = str(exc.value)
@@ -159,7 +161,7 @@ class BridgePort:
 
     def __init__(self, afe, tolerance, seed):
         from diodenet.sim.bridge import AnalogBridge
-        self.afe, self.caps = afe, ControllerConfig(afe=afe).caps()
+        self.afe, self.caps = afe, Caps.of(ControllerConfig(afe=afe))
         self.bridge = AnalogBridge(afe, pot_tolerance=tolerance, seed=seed)
         self.rest = 2 ** (afe.dac.bits - 1)
 

@@ -14,13 +14,13 @@ import threading
 import numpy as np
 import pytest
 
-from diodenet.boards.afe import BOARDS
+from diodenet.boards.platforms import BOARDS, config_for
 from diodenet.hdl import protocol as P
 from diodenet.host.board import BoardError, board_frontend
 
 LONG = os.environ.get("DIODENET_FUZZ_LONG", "") not in ("", "0")
 SEED = int(os.environ.get("DIODENET_FUZZ_SEED", "0"))
-CONFIG = next(iter(BOARDS.values()))
+CONFIG = config_for(next(iter(BOARDS)))
 
 
 class FakeBoard:
@@ -68,7 +68,7 @@ class FakeBoard:
 
 
 def honest(seq, cmd):
-    data = CONFIG.hello_bytes() if cmd == P.Cmd.HELLO else CONFIG.caps().pack()
+    data = P.HELLO_BYTES if cmd == P.Cmd.HELLO else P.Caps.of(CONFIG).pack()
     return P.encode_frame(bytes([seq, cmd, P.Status.OK]) + data)
 
 
