@@ -72,8 +72,7 @@ def run(args):
         raise UserError(f"{args.circuit}: cannot read: {exc}") from None
     for warning in circuit.warnings:
         print(f"diodenet solve: warning: {args.circuit}: {warning}", file=sys.stderr)
-    n_elements = (len(circuit.resistors) + len(circuit.diodes) + len(circuit.vsources)
-                  + len(circuit.isources))
+    n_elements = len(circuit.elements)
     if progress is not None:
         progress(f"parsed {n_elements} elements, {len(circuit.nodes)} nodes")
     try:
