@@ -1,11 +1,11 @@
-"""The netlist reader: plain ngspice text of resistors, diodes and independent DC sources into
-the kit's `circuit.Circuit` (its writer is `analog.netlist_writer`).
+"""The netlist reader: plain ngspice text of resistors, diodes, independent DC sources and linear
+controlled sources into the kit's `circuit.Circuit` (its writer is `analog.netlist_writer`).
 
 It reads what ngspice 39 reads for these elements (checked against ngspice's own `op` in
 tests/test_fuzz_netlist.py), and refuses the rest with the reason:
 
-* The first line is the title (a leading `.title` keyword dropped); `*` starts a comment line; `;` anywhere and `$` or `//` after
-  whitespace start inline comments; a line starting with `+` continues the previous one;
+* The first line is the title (a leading `.title` keyword dropped); `*` starts a comment line;
+  `;` anywhere and `$` or `//` after whitespace start inline comments; a line starting with `+` continues the previous one;
   commas and parentheses separate fields like blanks.  Names are case-insensitive (node names
   are reported as first written); ground is node `0` or `gnd` (`00` is another node).
 * Numbers take SPICE scale suffixes (f p n u m k meg g t mil, case-insensitive, so `M` is milli);
@@ -19,6 +19,9 @@ tests/test_fuzz_netlist.py), and refuses the rest with the reason:
 * `Vname n+ n- [[DC] value] [AC ...] [PULSE|SIN|EXP|PWL|SFFM(...)]` and the same for `I`
   (current flows from n+ through the source to n-): the DC value, else the transient function's
   value at time 0 (ngspice's rule), else 0.
+* Linear controlled sources: `Ename n+ n- nc+ nc- gain` (VCVS), `Gname n+ n- nc+ nc- gm`
+  (VCCS), `Fname n+ n- Vsense gain` (CCCS, controlled by a V source's branch current);
+  their POLY, VALUE and TABLE forms are refused.
 * `.model NAME D(...)` (a repeated model name: the first card counts, as in ngspice):
   parameters that change the DC current are read (IS N RS BV IBV NBV EG
   XTI TNOM TRS1 TRS2 TCV LEVEL); capacitance, transit-time and noise parameters are ignored, as
@@ -37,14 +40,15 @@ import math
 import re
 import numpy as np
 
-from .circuit import (GROUND_NAMES, Circuit, CurrentSource, Diode, DiodeModelCard, Resistor,
-                      VoltageSource, node_key)
+from .circuit import (CCCS, GROUND_NAMES, VCCS, VCVS, Circuit, CurrentSource, Diode,
+                      DiodeModelCard, Resistor, VoltageSource, node_key)
 
 __all__ = ["NetlistError", "parse_netlist", "read_netlist", "parse_number"]
 
 SUPPORTED = (
     "supported: R name n1 n2 value [model] [params] | D name anode cathode model [params] | "
     "V name n+ n- [DC] value [AC ...] [PULSE|SIN|EXP|PWL|SFFM(...)] | I (the same) | "
+    "E|G name n+ n- nc+ nc- gain | F name n+ n- Vsense gain | "
     ".model NAME D(...) | .model NAME R(...) | .options | .temp | .title | .end | "
     ".control ... .endc | analysis and output cards (ignored)"
 )
@@ -265,6 +269,8 @@ class _Parser:
                 self.diode(_fields(line), lineno, line)
             elif kind in "vi":
                 self.source(kind, _fields(line), lineno, line)
+            elif kind in "egf":
+                self.controlled(kind, _fields(line), lineno, line)
             else:
                 raise NetlistError(f"unsupported element type {line[0]!r}; {SUPPORTED}",
                                    lineno, line)
@@ -275,6 +281,12 @@ class _Parser:
                 raise NetlistError(f"resistor {r.name} uses unknown model {r.model!r}"
                                    f" (no '.model {r.model} R(...)' card)", r.line,
                                    self._line_text(r.line))
+        vnames = {v.name.lower() for v in self.circuit.vsources}
+        for e in self.circuit.controlled:
+            if isinstance(e, CCCS) and e.vsense.lower() not in vnames:
+                raise NetlistError(f"{e.name}: its controlling source {e.vsense!r} is not a "
+                                   "voltage source of the netlist", e.line,
+                                   self._line_text(e.line))
         for d in self.circuit.diodes:
             if d.model.lower() not in self.circuit.models:
                 raise NetlistError(f"diode {d.name} uses unknown model {d.model!r}"
@@ -425,6 +437,30 @@ class _Parser:
             self.append(self.circuit.vsources, VoltageSource(name, npos, nneg, value, lineno))
         else:
             self.append(self.circuit.isources, CurrentSource(name, npos, nneg, value, lineno))
+
+    def controlled(self, kind, tokens, lineno, line):
+        """A linear E, G or F source (the forms ngspice writes for the kit's compiled circuits)."""
+        name = tokens[0]
+        form = ("F name n+ n- Vsense gain" if kind == "f" else
+                f"{kind.upper()} name n+ n- nc+ nc- {'gm' if kind == 'g' else 'gain'}")
+        count = 5 if kind == "f" else 6
+        if (len(tokens) != count or any("=" in t for t in tokens)
+                or any(t.lower() in ("poly", "value", "table", "vol", "cur") for t in tokens)
+                or not _is_number(tokens[-1])):
+            raise NetlistError(f"controlled source {name}: only the linear form '{form}' is "
+                               "supported (POLY, VALUE and TABLE forms are not)", lineno, line)
+        self.check_name(name, lineno, line)
+        npos, nneg = self.two_nodes(tokens, lineno, line, f"controlled source {name}")
+        gain = _value(tokens[-1], "gain", lineno, line)
+        if kind == "f":
+            self.append(self.circuit.controlled, CCCS(name, npos, nneg, tokens[3], gain, lineno))
+            return
+        cpos, cneg = self.node(tokens[3]), self.node(tokens[4])
+        cls = VCVS if kind == "e" else VCCS
+        if kind == "e" and node_key(npos) == node_key(nneg):
+            raise NetlistError(f"controlled source {name} connects node {npos!r} to itself",
+                               lineno, line)
+        self.append(self.circuit.controlled, cls(name, npos, nneg, cpos, cneg, gain, lineno))
 
     def source_value(self, name, rest, lineno, line) -> float:
         """The DC value of a source's fields (ngspice: DC, else the time-0 transient value)."""

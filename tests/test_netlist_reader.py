@@ -133,6 +133,11 @@ ERRORS = [
     (".options rshunt=0", "rshunt must be > 0"),
     (".options gmin", "option gmin needs a value"),
     (".temp 27 50", "'.temp' takes one temperature"),
+    ("E9 a 0 POLY(1) b 0 0 1", "only the linear form 'E name n+ n- nc+ nc- gain'"),
+    ("G9 a 0 value={v(b)}", "only the linear form 'G name n+ n- nc+ nc- gm'"),
+    ("F9 a 0 Vnone 2", "controlling source 'Vnone' is not a voltage source"),
+    ("F9 a 0 r1 2", "controlling source 'r1' is not a voltage source"),
+    ("E9 a A b 0 2", "connects node 'a' to itself"),
     ("+ 1k", None),  # a continuation of the previous line: makes that line wrong
 ]
 
@@ -159,6 +164,18 @@ D1 a 0 dm
     else:
         assert lineno == 5 and repr(line) in msg
     assert isinstance(info.value, ValueError)
+
+
+def test_linear_controlled_sources():
+    c = parse_netlist("t\nV1 in 0 1\nR1 in a 1k\nE1 out 0 a gnd 2.5\nG1 a 0 out 0 1m\n"
+                      "F1 a 0 v1 -0.5\nR2 out 0 1k\n.end\n")
+    e, g, f = c.controlled
+    assert (type(e).__name__, e.name, e.npos, e.nneg, e.cpos, e.cneg, e.gain) == \
+        ("VCVS", "E1", "out", "0", "a", "gnd", 2.5)
+    assert (type(g).__name__, g.cpos, g.gm) == ("VCCS", "out", 1e-3)
+    assert (type(f).__name__, f.vsense, f.gain) == ("CCCS", "v1", -0.5)
+    assert c.nodes == ["in", "a", "out"] and not c.reciprocal
+    assert [el.name for el in c.elements] == ["V1", "R1", "E1", "G1", "F1", "R2"]
 
 
 def test_unsupported_messages_list_what_is_supported():

@@ -19,7 +19,8 @@ def register(sub):
         "solve",
         help="exact DC operating point of a resistor-diode netlist",
         description="Solve the DC operating point of a plain ngspice netlist of resistors, "
-                    "diodes and DC sources: ideal diodes (exact) by default, or ngspice's "
+                    "diodes, DC sources and linear controlled sources (E, G, F; e.g. what "
+                    "diodenet compile writes): ideal diodes (exact) by default, or ngspice's "
                     "Shockley diode model with --shockley.",
     )
     p.add_argument("circuit", metavar="CIRCUIT.cir", help="ngspice netlist (first line: title)")

@@ -38,6 +38,15 @@ def test_read_write_read_is_the_same_circuit(seed):
             assert b.diode_currents == a.diode_currents
 
 
+def test_compiled_circuits_read_back_to_the_same_text():
+    from diodenet.analog.compiler import compile_mondeq
+    from diodenet.host.mondeq import MonDEQ
+    for seed in range(3):
+        model = MonDEQ.random(9, 3, m=0.2, rng=seed)
+        text = netlist_text(compile_mondeq(model, np.ones(3), diode="ideal").circuit)
+        assert netlist_text(parse_netlist(text)) == text
+
+
 def test_every_element_kind_and_card_is_written():
     c = Circuit("kinds")
     c.V("in", "a", "0", 1.5)
