@@ -20,6 +20,7 @@ import numpy as np
 
 from .circuit import Circuit, CircuitError
 from .mna import build_mna, factor
+from .operating_point import diode_series_resistances
 
 __all__ = ["Kernel", "circuit_kernel"]
 
@@ -38,10 +39,7 @@ class Kernel:
 
 def circuit_kernel(circuit: Circuit, *, series: bool = True) -> Kernel:
     """The kernel-equation matrices of `circuit` at its diode ports (dense)."""
-    rs = None
-    if series:
-        from .operating_point import diode_series_resistances
-        rs = diode_series_resistances(circuit)
+    rs = diode_series_resistances(circuit) if series else None
     mna = build_mna(circuit, series=rs)   # K with every diode open must be nonsingular
     try:
         lu = factor(mna.K)

@@ -2,7 +2,8 @@
 
     find z ≥ 0 with w = M z + q ≥ 0 and zᵀw = 0.
 
-For the positive semidefinite M that resistor–diode circuits produce:
+For the positive semidefinite M that reciprocal resistor–diode circuits produce (and the
+P-matrices, positive definite but not symmetric, of well-posed circuits with gyrators):
 1. `principal_pivoting` — block principal pivoting (Júdice & Pires 1994, "A block principal
    pivoting algorithm for large-scale strictly monotone linear complementarity problems") with
    Murty's single least-index pivot as the anti-cycling fallback.  Each step solves one principal
