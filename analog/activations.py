@@ -58,8 +58,6 @@ def element_circuit(name, alpha=1e3):
 
 def sweep(name, x, alpha=1e3):
     """ngspice DC sweep of the element's test circuit over the evenly spaced inputs x."""
-    from PySpice.Spice.NgSpice.Shared import FFI, ffi
-
     from .ngspice_engine import SpiceError, get_engine
     x = np.asarray(x, dtype=float)
     step = (x[-1] - x[0]) / (len(x) - 1)
@@ -67,25 +65,14 @@ def sweep(name, x, alpha=1e3):
     eng.load(netlist_text(element_circuit(name, alpha), analysis=None))
     try:
         try:
-            eng.exec_command(f"dc vx {float(x[0])!r} {float(x[-1])!r} {float(step)!r}")
-            failed = bool(eng._real_errors)
-        except Exception:
-            failed = True
-        if failed:
+            v = eng.run_sweep(f"dc vx {float(x[0])!r} {float(x[-1])!r} {float(step)!r}", x.size)["n"]
+        except SpiceError:
             # ngspice's continuation along the sweep can stall on the stiff ideal-diode card (seen
             # for the shifted diode): solve each point as its own operating point instead.
             v = np.empty_like(x)
             for k, xk in enumerate(x):
                 eng.alter("vx", float(xk))
                 v[k] = eng.run_op()["n"]
-        else:
-            lib = eng._ngspice_shared
-            plot = ffi.string(lib.ngSpice_CurPlot()).decode()
-            info = lib.ngGet_Vec_Info(f"{plot}.n".encode())
-            if info == FFI.NULL or not plot.startswith("dc"):
-                raise SpiceError(f"ngspice dc sweep of {name} produced no node voltage")
-            v = np.array([info.v_realdata[i] for i in range(info.v_length)])
-            eng.exec_command(f"destroy {plot}")
     finally:
         eng.unload()
     if v.size != x.size:
