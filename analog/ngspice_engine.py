@@ -157,48 +157,38 @@ class Engine(NgSpiceShared):
             raise ValueError(f"alter {element}: value must be finite, got {value!r}")
         self._command(f"alter {element.lower()} = {value!r}", f"alter {element}")
 
-    def run_op(self) -> dict[str, float]:
-        """Run `op` on the loaded circuit; return (and remember) its node voltages."""
+    def _run(self, command: str, kind: str, what: str, label: str) -> dict:
+        """Run an analysis on the loaded circuit; return the voltage vectors of the plot it
+        made (named `kind`...), remember what ngspice printed, and drop the plot."""
         if not getattr(self, "_loaded", False):
-            raise SpiceError("op: no circuit loaded")
+            raise SpiceError(f"{kind}: no circuit loaded")
         before = self.plot_names
         try:
-            self._command("op", "op analysis")
+            self._command(command, what)
         except SpiceError:
             self.last_messages = self._stdout + self._stderr
-            self.exec_command("destroy all")  # a failed op may leave an empty plot behind
+            self.exec_command("destroy all")  # a failed analysis may leave an empty plot behind
             raise
         self.last_messages = self._stdout + self._stderr
         plot = self._ngspice_shared.ngSpice_CurPlot()
         name = ffi.string(plot).decode() if plot != FFI.NULL else ""
-        if not name.startswith("op") or name in before:
-            raise self._error("op analysis", RuntimeError("no operating-point plot produced"))
+        if not name.startswith(kind) or name in before:
+            raise self._error(what, RuntimeError(f"no {label} plot produced"))
         try:
-            self._last_voltages = self._read_voltages(name)
+            return self._read_vectors(name)
         finally:
             self.exec_command(f"destroy {name}")
+
+    def run_op(self) -> dict[str, float]:
+        """Run `op` on the loaded circuit; return (and remember) its node voltages."""
+        vectors = self._run("op", "op", "op analysis", "operating-point")
+        self._last_voltages = {k: float(v[0]) for k, v in vectors.items() if v.size}
         return dict(self._last_voltages)
 
     def run_sweep(self, command: str, points: int) -> dict[str, "np.ndarray"]:
         """Run a DC sweep (e.g. `dc vidx 0 9 1`) on the loaded circuit; return every node voltage
         vector (lowercased names) of its plot, each of length `points`, and drop the plot."""
-        import numpy as np
-        if not getattr(self, "_loaded", False):
-            raise SpiceError("dc: no circuit loaded")
-        before = self.plot_names
-        try:
-            self._command(command, "dc sweep")
-        except SpiceError:
-            self.exec_command("destroy all")
-            raise
-        plot = self._ngspice_shared.ngSpice_CurPlot()
-        name = ffi.string(plot).decode() if plot != FFI.NULL else ""
-        if not name.startswith("dc") or name in before:
-            raise self._error("dc sweep", RuntimeError("no DC-sweep plot produced"))
-        try:
-            out = self._read_vectors(name)
-        finally:
-            self.exec_command(f"destroy {name}")
+        out = self._run(command, "dc", "dc sweep", "DC-sweep")
         short = [k for k, v in out.items() if len(v) != points]
         if short:
             raise self._error("dc sweep", RuntimeError(f"{len(short)} vectors have fewer than {points} points"))
@@ -228,10 +218,6 @@ class Engine(NgSpiceShared):
             out[vname.lower()] = np.frombuffer(ffi.buffer(info.v_realdata, 8 * info.v_length),
                                                dtype=np.float64).copy()
         return out
-
-    def _read_voltages(self, plot_name: str) -> dict[str, float]:
-        """The first value of every voltage vector of a plot (an operating point)."""
-        return {name: float(vec[0]) for name, vec in self._read_vectors(plot_name).items() if vec.size}
 
     def operating_point(self, netlist_text: str) -> dict[str, float]:
         """Load a netlist, run `op`, return {node name (lowercase): voltage}, clean up."""
