@@ -18,7 +18,9 @@ from amaranth.lib import wiring, stream, memory
 from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
-from .framing import FrameByte
+from .framing import FrameByte, frame_buffer
+from .sequencer import batch_control
+from .spi import spi_control
 from ..boards.parts import MCP4351, AD5628, AD7928
 
 # the longest fixed argument list (SEQ_CONFIG, 7 bytes)
@@ -55,28 +57,18 @@ class Controller(wiring.Component):
         self.max_len = max_len
         self.n_words = n_words = sample_depth * (n_inputs + n_pert)
         super().__init__({
-            # frame receiver
-            "frame_valid": In(1), "frame_status": In(8), "frame_len": In(range(max_len + 1)),
-            "frame_ack": Out(1), "rd_addr": Out(range(max_len)), "rd_data": In(8),
+            "frame": In(frame_buffer(max_len)),
             # reply bodies to the frame sender
             "reply": Out(stream.Signature(FrameByte)),
-            # potentiometer bus
-            "pot_start": Out(1), "pot_wdata": Out(16), "pot_cs": Out(range(max(2, n_pot_chips))),
-            "pot_ready": In(1), "pot_done": In(1), "pot_rdata": In(16),
-            # DAC bus
-            "dac_start": Out(1), "dac_wdata": Out(32), "dac_cs": Out(1),
-            "dac_ready": In(1), "dac_done": In(1),
-            # ADC bus
-            "adc_start": Out(1), "adc_wdata": Out(16, init=ADC_POWERUP_WORD),
-            "adc_ready": In(1), "adc_done": In(1), "adc_rdata": In(16),
+            # potentiometer, DAC and ADC buses (SPIMaster control)
+            "pot": Out(spi_control(MCP4351.spi.width, n_pot_chips)),
+            "dac": Out(spi_control(AD5628.spi.width, n_dacs)),
+            "adc": Out(spi_control(AD7928.spi.width, wdata_init=ADC_POWERUP_WORD)),
             # sample memory write port
-            "sample_waddr": Out(range(n_words)), "sample_wdata": Out(16), "sample_we": Out(1),
+            "sample": In(memory.WritePort.Signature(addr_width=max(0, (n_words - 1).bit_length()),
+                                                    shape=16)),
             # sequencer
-            "seq_start": Out(1), "seq_abort": Out(1), "seq_busy": In(1), "seq_samples_done": In(16),
-            "seq_first": Out(16), "seq_count": Out(16), "seq_forward_only": Out(1),
-            "seq_settle": Out(16, init=P.SeqConfig.settle),
-            "seq_oversample_log2": Out(2, init=P.SeqConfig.oversample_log2),
-            "seq_pert_forward": Out(12, init=P.SeqConfig.pert_forward[0]).array(2),
+            "seq": Out(batch_control()),
             "batch_last": Out(16),
             # status
             "rx_errors": Out(16),
@@ -123,8 +115,8 @@ class Controller(wiring.Component):
         def fail(st):
             return reply(st)
 
-        m.d.comb += self.rd_addr.eq(ptr)
-        m.d.sync += self.seq_start.eq(0)      # one-cycle pulse, after seq_first/seq_count settle
+        m.d.comb += self.frame.rd_addr.eq(ptr)
+        m.d.sync += self.seq.start.eq(0)      # one-cycle pulse, after seq_first/seq_count settle
         m.d.comb += rom_rd.addr.eq(rom_ptr)
         C = P.Cmd
 
@@ -139,8 +131,8 @@ class Controller(wiring.Component):
         def pot_frames(chip, address, code, is_write=1):
             """Start a pot command: the write (or read) frame, then the read-back frame."""
             read = Cat(Const(0x3FF, 10), Const(MCP4351.CMD_READ, 2), address[:4])
-            return [self.pot_cs.eq(chip),
-                    self.pot_wdata.eq(Mux(is_write, Cat(code[:10], Const(MCP4351.CMD_WRITE, 2),
+            return [self.pot.cs.eq(chip),
+                    self.pot.wdata.eq(Mux(is_write, Cat(code[:10], Const(MCP4351.CMD_WRITE, 2),
                                                         address[:4]), read)),
                     readback.eq(read)]
 
@@ -148,11 +140,11 @@ class Controller(wiring.Component):
             # ---- start-up: AD7928 dummy conversions with DIN high (see the module doc) -----------
             if self.adc_powerup_frames:
                 with m.State("ADC_POWERUP"):         # adc_wdata holds ADC_POWERUP_WORD from reset
-                    with m.If(self.adc_ready):
-                        m.d.comb += self.adc_start.eq(1)
+                    with m.If(self.adc.ready):
+                        m.d.comb += self.adc.start.eq(1)
                         m.next = "ADC_POWERUP_WAIT"
                 with m.State("ADC_POWERUP_WAIT"):
-                    with m.If(self.adc_done):
+                    with m.If(self.adc.done):
                         m.d.sync += ptr.eq(ptr + 1)
                         with m.If(ptr == self.adc_powerup_frames - 1):
                             m.d.sync += ptr.eq(0)
@@ -160,15 +152,15 @@ class Controller(wiring.Component):
                         with m.Else():
                             m.next = "ADC_POWERUP"
             with m.State("IDLE"):
-                with m.If(self.frame_valid):
+                with m.If(self.frame.valid):
                     m.d.sync += [ptr.eq(0), seq.eq(0), cmd.eq(0), args.eq(0),
-                                 body_len.eq(self.frame_len - 2),
-                                 n_args.eq(self.frame_len - 4)]
+                                 body_len.eq(self.frame.length - 2),
+                                 n_args.eq(self.frame.length - 4)]
                     m.next = "FETCH"
             with m.State("FETCH"):                      # buffer address `ptr` presented
                 m.next = "GOT"
             with m.State("GOT"):
-                b = self.rd_data
+                b = self.frame.rd_data
                 with m.If(ptr == 0):
                     m.d.sync += seq.eq(b)
                 with m.Elif(ptr == 1):
@@ -180,14 +172,14 @@ class Controller(wiring.Component):
                     with m.If(ptr == 3):
                         m.d.sync += load_addr[:8].eq(b)
                 m.d.sync += ptr.eq(ptr + 1)
-                bad = self.frame_status != P.Status.OK
-                with m.If(bad & ((ptr == 1) | (ptr + 1 >= self.frame_len))):
+                bad = self.frame.status != P.Status.OK
+                with m.If(bad & ((ptr == 1) | (ptr + 1 >= self.frame.length))):
                     # frame-level error: echo the bytes we have, report the error
-                    with m.If(self.frame_len < 2):
+                    with m.If(self.frame.length < 2):
                         m.d.sync += cmd.eq(0)
                     with m.If(ptr == 0):
-                        m.d.sync += seq.eq(Mux(self.frame_len >= 1, b, 0))
-                    m.d.sync += [*fail(self.frame_status), last_error.eq(self.frame_status),
+                        m.d.sync += seq.eq(Mux(self.frame.length >= 1, b, 0))
+                    m.d.sync += [*fail(self.frame.status), last_error.eq(self.frame.status),
                                  self.rx_errors.eq(self.rx_errors + 1)]
                     m.next = "REPLY"
                 with m.Elif(~bad & ((ptr + 1 == body_len) | (ptr == 1 + ARGS_BYTES))):
@@ -210,8 +202,8 @@ class Controller(wiring.Component):
                         with m.If(~check_len(C.STATUS)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
                         with m.Else():
-                            m.d.sync += reply(P.Status.OK, (self.seq_busy, 1), (self.rx_errors, 2),
-                                              (self.seq_samples_done, 2), (last_error, 1))
+                            m.d.sync += reply(P.Status.OK, (self.seq.busy, 1), (self.rx_errors, 2),
+                                              (self.seq.samples_done, 2), (last_error, 1))
                     with m.Case(C.POT_WRITE, C.POT_READ):
                         is_write = cmd == C.POT_WRITE
                         chip = Mux(is_write, arg(0, 1, 4), arg(0, 1, 2))
@@ -242,14 +234,14 @@ class Controller(wiring.Component):
                         ch, code = arg(1, 1, 4), arg(2, 2, 4)
                         with m.If(Mux(is_raw, ~check_len(C.DAC_RAW), ~check_len(C.DAC_WRITE))):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
-                        with m.Elif(self.seq_busy):
+                        with m.Elif(self.seq.busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
                         with m.Elif((dac >= self.n_dacs) |
                                     (~is_raw & ((ch >= AD5628.channels) | (code >= 4096)))):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.dac_cs.eq(dac),
-                                         self.dac_wdata.eq(Mux(is_raw, arg(1, 4, 5),
+                            m.d.sync += [self.dac.cs.eq(dac),
+                                         self.dac.wdata.eq(Mux(is_raw, arg(1, 4, 5),
                                              Cat(Const(0, 8), code[:12], ch[:4],
                                                  Const(AD5628.CMD_WRITE_UPDATE, 4), Const(0, 4))))]
                             m.next = "DAC_GO"
@@ -257,12 +249,12 @@ class Controller(wiring.Component):
                         ch = arg(0, 1, 1)
                         with m.If(~check_len(C.ADC_READ)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
-                        with m.Elif(self.seq_busy):
+                        with m.Elif(self.seq.busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
                         with m.Elif(ch >= self.n_adc):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.adc_wdata.eq(
+                            m.d.sync += [self.adc.wdata.eq(
                                 Cat(Const(0, 4), Const(AD7928.control(0), 12)) |
                                 (ch[:3] << (4 + AD7928.ADD_SHIFT))), ptr.eq(0)]
                             m.next = "ADC_GO"
@@ -271,34 +263,34 @@ class Controller(wiring.Component):
                         pf = [arg(3, 2, n), arg(5, 2, n)]
                         with m.If(~check_len(C.SEQ_CONFIG)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
-                        with m.Elif(self.seq_busy):
+                        with m.Elif(self.seq.busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
                         with m.Elif((arg(2, 1, n) > 3) | (Cat(*(v[12:] for v in pf)) != 0)):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.seq_settle.eq(arg(0, 2, n)),
-                                         self.seq_oversample_log2.eq(arg(2, 1, n)),
-                                         *(self.seq_pert_forward[i].eq(pf[i]) for i in range(2)),
+                            m.d.sync += [self.seq.settle.eq(arg(0, 2, n)),
+                                         self.seq.oversample_log2.eq(arg(2, 1, n)),
+                                         *(self.seq.pert_forward[i].eq(pf[i]) for i in range(2)),
                                          *reply(P.Status.OK)]
                     with m.Case(C.SEQ_CONFIG_READ):
                         with m.If(~check_len(C.SEQ_CONFIG_READ)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
                         with m.Else():
-                            m.d.sync += reply(P.Status.OK, (self.seq_settle, 2),
-                                              (self.seq_oversample_log2, 1),
-                                              (self.seq_pert_forward[0], 2),
-                                              (self.seq_pert_forward[1], 2))
+                            m.d.sync += reply(P.Status.OK, (self.seq.settle, 2),
+                                              (self.seq.oversample_log2, 1),
+                                              (self.seq.pert_forward[0], 2),
+                                              (self.seq.pert_forward[1], 2))
                     with m.Case(C.LOAD_SAMPLES):
                         n_words = self.n_words
                         words = (n_args - 2) >> 1
                         with m.If((n_args < 4) | n_args[0]):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
-                        with m.Elif(self.seq_busy):
+                        with m.Elif(self.seq.busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
                         with m.Elif(load_addr + words > n_words):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [ptr.eq(4), self.sample_waddr.eq(load_addr),
+                            m.d.sync += [ptr.eq(4), self.sample.addr.eq(load_addr),
                                          *reply(P.Status.OK)]
                             m.next = "LOAD_FETCH_HI"
                     with m.Case(C.RUN_BATCH):
@@ -308,37 +300,37 @@ class Controller(wiring.Component):
                         flags = Mux(flagged, arg(4, 1, 5), 0)
                         with m.If((n_args != 4) & (n_args != 5)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
-                        with m.Elif(self.seq_busy):
+                        with m.Elif(self.seq.busy):
                             m.d.sync += fail(P.Status.ERR_BUSY)
                         with m.Elif((count == 0) | (first + count > self.sample_depth)):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.seq_start.eq(1), self.seq_first.eq(first), self.seq_count.eq(count),
-                                         self.seq_forward_only.eq(flags[0]),
+                            m.d.sync += [self.seq.start.eq(1), self.seq.first.eq(first), self.seq.count.eq(count),
+                                         self.seq.forward_only.eq(flags[0]),
                                          self.batch_last.eq(first + count - 1),
                                          *reply(P.Status.OK)]
                     with m.Case(C.ABORT):
                         with m.If(~check_len(C.ABORT)):
                             m.d.sync += fail(P.Status.ERR_LENGTH)
                         with m.Else():
-                            m.d.comb += self.seq_abort.eq(1)
+                            m.d.comb += self.seq.abort.eq(1)
                             m.d.sync += reply(P.Status.OK)
                     with m.Default():
                         m.d.sync += fail(P.Status.ERR_UNKNOWN_CMD)
 
             # ---- potentiometer: one frame (write or read), then a read-back for writes ----------
             with m.State("POT_GO"):
-                with m.If(self.pot_ready):
-                    m.d.comb += self.pot_start.eq(1)
+                with m.If(self.pot.ready):
+                    m.d.comb += self.pot.start.eq(1)
                     m.next = "POT_WAIT"
             with m.State("POT_WAIT"):
-                with m.If(self.pot_done):
-                    ok, value = self.pot_rdata[9], self.pot_rdata[:9]
+                with m.If(self.pot.done):
+                    ok, value = self.pot.rdata[9], self.pot.rdata[:9]
                     with m.If(~ok):
                         m.d.sync += fail(P.Status.ERR_PART)
                         m.next = "REPLY"
-                    with m.Elif(self.pot_wdata[10:12] == MCP4351.CMD_WRITE):
-                        m.d.sync += self.pot_wdata.eq(readback)
+                    with m.Elif(self.pot.wdata[10:12] == MCP4351.CMD_WRITE):
+                        m.d.sync += self.pot.wdata.eq(readback)
                         m.next = "POT_GO"
                     with m.Elif(cmd == C.POT_WRITE):
                         m.d.sync += reply(Mux(value == arg(2, 2, 4), P.Status.OK,
@@ -361,12 +353,12 @@ class Controller(wiring.Component):
             with m.State("PP_FETCH_HI"):
                 m.next = "PP_GOT_HI"
             with m.State("PP_GOT_HI"):
-                m.d.sync += [load_hi.eq(self.rd_data), ptr.eq(ptr + 1)]
+                m.d.sync += [load_hi.eq(self.frame.rd_data), ptr.eq(ptr + 1)]
                 m.next = "PP_FETCH_LO"
             with m.State("PP_FETCH_LO"):
                 m.next = "PP_GOT_LO"
             with m.State("PP_GOT_LO"):
-                m.d.sync += [pp_code.eq(Cat(self.rd_data, load_hi)), ptr.eq(ptr + 1)]
+                m.d.sync += [pp_code.eq(Cat(self.frame.rd_data, load_hi)), ptr.eq(ptr + 1)]
                 m.next = "PP_START"
             with m.State("PP_START"):
                 with m.If(pp_code > MCP4351.code_max):
@@ -377,41 +369,41 @@ class Controller(wiring.Component):
                     m.next = "POT_GO"
             # ---- DAC: one frame ------------------------------------------------------------------
             with m.State("DAC_GO"):
-                with m.If(self.dac_ready):
-                    m.d.comb += self.dac_start.eq(1)
+                with m.If(self.dac.ready):
+                    m.d.comb += self.dac.start.eq(1)
                     m.next = "DAC_WAIT"
             with m.State("DAC_WAIT"):
-                with m.If(self.dac_done):
+                with m.If(self.dac.done):
                     m.d.sync += reply(P.Status.OK)
                     m.next = "REPLY"
             # ---- ADC: select the channel, then convert it (the AD7928 pipelines the select) ------
             with m.State("ADC_GO"):
-                with m.If(self.adc_ready):
-                    m.d.comb += self.adc_start.eq(1)
+                with m.If(self.adc.ready):
+                    m.d.comb += self.adc.start.eq(1)
                     m.next = "ADC_WAIT"
             with m.State("ADC_WAIT"):
-                with m.If(self.adc_done):
+                with m.If(self.adc.done):
                     m.d.sync += ptr.eq(ptr + 1)
                     with m.If(ptr == 0):
                         m.next = "ADC_GO"
                     with m.Else():
-                        m.d.sync += reply(P.Status.OK, (self.adc_rdata[12:15], 1),
-                                          (self.adc_rdata[:12], 2))
+                        m.d.sync += reply(P.Status.OK, (self.adc.rdata[12:15], 1),
+                                          (self.adc.rdata[:12], 2))
                         m.next = "REPLY"
             # ---- LOAD_SAMPLES: copy big-endian words from the frame buffer -----------------------
             with m.State("LOAD_FETCH_HI"):
                 m.next = "LOAD_GOT_HI"
             with m.State("LOAD_GOT_HI"):
-                m.d.sync += [load_hi.eq(self.rd_data), ptr.eq(ptr + 1)]
+                m.d.sync += [load_hi.eq(self.frame.rd_data), ptr.eq(ptr + 1)]
                 m.next = "LOAD_FETCH_LO"
             with m.State("LOAD_FETCH_LO"):
                 m.next = "LOAD_GOT_LO"
             with m.State("LOAD_GOT_LO"):
-                m.d.comb += [self.sample_we.eq(1), self.sample_wdata.eq(Cat(self.rd_data, load_hi))]
+                m.d.comb += [self.sample.en.eq(1), self.sample.data.eq(Cat(self.frame.rd_data, load_hi))]
                 m.d.sync += ptr.eq(ptr + 1)
                 m.next = "LOAD_NEXT"
             with m.State("LOAD_NEXT"):
-                m.d.sync += self.sample_waddr.eq(self.sample_waddr + 1)
+                m.d.sync += self.sample.addr.eq(self.sample.addr + 1)
                 with m.If(ptr == body_len):
                     m.next = "REPLY"
                 with m.Else():
@@ -439,7 +431,7 @@ class Controller(wiring.Component):
                     with m.If(ri >= 3):
                         m.d.sync += [rdata.eq(rdata << 8), rom_ptr.eq(rom_ptr + 1)]
                     with m.If(ri + 1 == rlen):
-                        m.d.comb += self.frame_ack.eq(1)
+                        m.d.comb += self.frame.ack.eq(1)
                         m.next = "DONE"
                     with m.Elif(ri >= 2):
                         m.next = "R_ROM"             # let the ROM read port catch up

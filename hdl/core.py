@@ -12,11 +12,11 @@ from amaranth.lib import wiring, stream, memory, fifo
 from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
-from .controller import Controller
+from .controller import ADC_POWERUP_WORD, Controller
 from .framing import FrameReceiver, FrameSender
 from .results import FrameArbiter, ResultFramer
 from .sequencer import Sequencer
-from .spi import SPIMaster, sclk_divisor, cs_idle_cycles
+from .spi import SPIMaster, SPIShare, sclk_divisor, cs_idle_cycles
 from ..boards.parts import MCP4351, AD5628, AD7928
 
 
@@ -147,23 +147,27 @@ class Core(wiring.Component):
         dac = SPIMaster(AD5628.spi, divisor=sclk_divisor(clk, AD5628.spi), n_cs=2,
                         cs_idle=cs_idle_cycles(clk, AD5628.spi))
         adc = SPIMaster(AD7928.spi, divisor=sclk_divisor(clk, AD7928.spi), n_cs=1,
-                        cs_idle=cs_idle_cycles(clk, AD7928.spi))
+                        cs_idle=cs_idle_cycles(clk, AD7928.spi), wdata_init=ADC_POWERUP_WORD)
         m.submodules.pot_spi, m.submodules.dac_spi, m.submodules.adc_spi = pot, dac, adc
+        # DAC and ADC buses: the sequencer while a batch runs, else the controller
+        m.submodules.dac_share = dac_share = SPIShare(AD5628.spi.width, 2)
+        m.submodules.adc_share = adc_share = SPIShare(AD7928.spi.width, b_init=ADC_POWERUP_WORD)
 
-        # host link
+        # host link: bytes -> frames -> controller -> replies (and results) -> frames -> bytes
         wiring.connect(m, wiring.flipped(self.rx), rx_fifo.w_stream)
         wiring.connect(m, rx_fifo.r_stream, rcv.rx)
-        m.d.comb += [
-            ctl.frame_valid.eq(rcv.frame_valid), ctl.frame_status.eq(rcv.frame_status),
-            ctl.frame_len.eq(rcv.frame_len), rcv.frame_ack.eq(ctl.frame_ack),
-            rcv.rd_addr.eq(ctl.rd_addr), ctl.rd_data.eq(rcv.rd_data),
-        ]
+        wiring.connect(m, rcv.frame, ctl.frame)
         wiring.connect(m, ctl.reply, arb.a)
         wiring.connect(m, framer.body, arb.b)
         wiring.connect(m, arb.out, snd.body)
         wiring.connect(m, snd.tx, wiring.flipped(self.tx))
 
-        # results path
+        # the controller runs batches on the sequencer out of the sample memory it fills
+        wiring.connect(m, ctl.seq, seq.ctrl)
+        wiring.connect(m, ctl.sample, s_wr)
+        wiring.connect(m, seq.sample, s_rd)
+
+        # results path (the sequencer checks the FIFO's room before a phase, not `ready`)
         m.d.comb += [
             res_fifo.w_data.eq(seq.results_data), res_fifo.w_en.eq(seq.results_valid),
             seq.results_room.eq(c.result_fifo_depth - res_fifo.level),
@@ -171,47 +175,26 @@ class Core(wiring.Component):
         ]
         wiring.connect(m, res_fifo.r_stream, framer.words)
 
-        # sample memory: controller writes, sequencer reads
-        m.d.comb += [
-            s_wr.addr.eq(ctl.sample_waddr), s_wr.data.eq(ctl.sample_wdata), s_wr.en.eq(ctl.sample_we),
-            s_rd.addr.eq(seq.sample_addr), seq.sample_data.eq(s_rd.data),
-        ]
+        # SPI buses: the potentiometers are the controller's alone
+        wiring.connect(m, ctl.pot, pot.ctrl)
+        m.d.comb += [dac_share.select.eq(seq.ctrl.busy), adc_share.select.eq(seq.ctrl.busy)]
+        wiring.connect(m, seq.dac, dac_share.a)
+        wiring.connect(m, ctl.dac, dac_share.b)
+        wiring.connect(m, dac_share.out, dac.ctrl)
+        wiring.connect(m, seq.adc, adc_share.a)
+        wiring.connect(m, ctl.adc, adc_share.b)
+        wiring.connect(m, adc_share.out, adc.ctrl)
 
-        # sequencer configuration
+        # pins: decoder address and enable for the potentiometers, one SYNC per DAC, LDAC
         m.d.comb += [
-            seq.start.eq(ctl.seq_start), seq.abort.eq(ctl.seq_abort), seq.first.eq(ctl.seq_first),
-            seq.count.eq(ctl.seq_count), seq.forward_only.eq(ctl.seq_forward_only),
-            seq.settle.eq(ctl.seq_settle),
-            seq.oversample_log2.eq(ctl.seq_oversample_log2),
-            ctl.seq_busy.eq(seq.busy), ctl.seq_samples_done.eq(seq.samples_done),
-            *(seq.pert_forward[i].eq(ctl.seq_pert_forward[i]) for i in range(self.n_pert)),
-        ]
-
-        # potentiometer bus: controller only
-        m.d.comb += [
-            pot.start.eq(ctl.pot_start), pot.wdata.eq(ctl.pot_wdata), pot.cs.eq(ctl.pot_cs),
-            ctl.pot_ready.eq(pot.ready), ctl.pot_done.eq(pot.done), ctl.pot_rdata.eq(pot.rdata),
             self.pot_sclk.eq(pot.sclk), self.pot_copi.eq(pot.copi), pot.cipo.eq(self.pot_cipo),
             self.pot_cs_n.eq(~pot.cs_active), self.pot_cs_addr.eq(pot.cs_index),
-        ]
-        # DAC and ADC buses: the sequencer while a batch runs, else the controller
-        busy = seq.busy
-        m.d.comb += [
-            dac.start.eq(Mux(busy, seq.dac_start, ctl.dac_start)),
-            dac.wdata.eq(Mux(busy, seq.dac_wdata, ctl.dac_wdata)),
-            dac.cs.eq(Mux(busy, seq.dac_cs, ctl.dac_cs)),
-            seq.dac_ready.eq(dac.ready), seq.dac_done.eq(dac.done),
-            ctl.dac_ready.eq(dac.ready & ~busy), ctl.dac_done.eq(dac.done),
             self.dac_sclk.eq(dac.sclk), self.dac_copi.eq(dac.copi),
             self.dac_sync_n.eq(~(dac.cs_active << dac.cs_index)[:2]),
             self.dac_ldac_n.eq(~seq.ldac),
-            adc.start.eq(Mux(busy, seq.adc_start, ctl.adc_start)),
-            adc.wdata.eq(Mux(busy, seq.adc_wdata, ctl.adc_wdata)),
-            seq.adc_ready.eq(adc.ready), seq.adc_done.eq(adc.done), seq.adc_rdata.eq(adc.rdata),
-            ctl.adc_ready.eq(adc.ready & ~busy), ctl.adc_done.eq(adc.done),
-            ctl.adc_rdata.eq(adc.rdata),
             self.adc_sclk.eq(adc.sclk), self.adc_copi.eq(adc.copi), adc.cipo.eq(self.adc_cipo),
             self.adc_cs_n.eq(~adc.cs_active),
-            self.adc_busy.eq(~adc.ready | adc.start), self.seq_busy.eq(busy), self.rx_errors.eq(ctl.rx_errors),
+            self.adc_busy.eq(~adc.ctrl.ready | adc.ctrl.start), self.seq_busy.eq(seq.ctrl.busy),
+            self.rx_errors.eq(ctl.rx_errors),
         ]
         return m

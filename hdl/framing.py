@@ -13,27 +13,27 @@ from amaranth.lib.wiring import In, Out
 from . import protocol as P
 
 
-class FrameReceiver(wiring.Component):
-    """COBS-decodes bytes from `rx` into a buffer, checks length and CRC, and hands over one frame.
+def frame_buffer(max_len):
+    """A received frame handed over in its buffer (the receiver's side; its reader `In(...)`):
+    `valid` with `status` (a `protocol.Status`: OK or the frame-level error) and `length` (decoded
+    bytes stored, CRC included, at most `max_len`); the reader reads byte `rd_addr` at `rd_data`
+    (one cycle latency) and releases the buffer with `ack`."""
+    return wiring.Signature({
+        "valid": Out(1), "status": Out(8), "length": Out(range(max_len + 1)),
+        "ack": In(1), "rd_addr": In(range(max_len)), "rd_data": Out(8),
+    })
 
-    When a delimiter ends a non-empty frame, `frame_valid` rises with `frame_status` (a
-    `protocol.Status`: OK or the frame-level error) and `frame_len` (decoded bytes stored, CRC
-    included, at most `max_len`).  The buffer is read through `rd_addr`/`rd_data` (one cycle
-    latency).  `frame_ack` releases the buffer; `rx` is not accepted meanwhile (back-pressure).
-    Bytes beyond `max_len` are counted but not stored, so an endless frame cannot overrun anything.
+
+class FrameReceiver(wiring.Component):
+    """COBS-decodes bytes from `rx` into a buffer, checks length and CRC, and hands over one frame
+    on `frame` (a `frame_buffer`) when a delimiter ends a non-empty one.  `rx` is not accepted
+    until the reader acks (back-pressure).  Bytes beyond `max_len` are counted but not stored, so
+    an endless frame cannot overrun anything.
     """
 
     def __init__(self, max_len=P.MAX_REQUEST):
         self.max_len = max_len
-        super().__init__({
-            "rx": In(stream.Signature(8)),
-            "frame_valid": Out(1),
-            "frame_status": Out(8),
-            "frame_len": Out(range(max_len + 1)),
-            "frame_ack": In(1),
-            "rd_addr": In(range(max_len)),
-            "rd_data": Out(8),
-        })
+        super().__init__({"rx": In(stream.Signature(8)), "frame": Out(frame_buffer(max_len))})
 
     def elaborate(self, platform):
         m = Module()
@@ -42,7 +42,7 @@ class FrameReceiver(wiring.Component):
         wr = buf.write_port()
         rd = buf.read_port()
         m.submodules.crc = crc = P.crc16_parameters().create()
-        m.d.comb += [rd.addr.eq(self.rd_addr), self.rd_data.eq(rd.data)]
+        m.d.comb += [rd.addr.eq(self.frame.rd_addr), self.frame.rd_data.eq(rd.data)]
 
         count = Signal(range(n + 2))      # decoded bytes; n + 1 means "too long"
         remaining = Signal(8)             # bytes left in the current COBS block
@@ -65,17 +65,17 @@ class FrameReceiver(wiring.Component):
                     with m.If(b == 0):
                         with m.If(started):
                             with m.If(remaining != 0):
-                                m.d.sync += self.frame_status.eq(P.Status.ERR_FRAMING)
+                                m.d.sync += self.frame.status.eq(P.Status.ERR_FRAMING)
                             with m.Elif(count > n):
-                                m.d.sync += self.frame_status.eq(P.Status.ERR_TOO_LONG)
+                                m.d.sync += self.frame.status.eq(P.Status.ERR_TOO_LONG)
                             with m.Elif(count < 4):
-                                m.d.sync += self.frame_status.eq(P.Status.ERR_TOO_SHORT)
+                                m.d.sync += self.frame.status.eq(P.Status.ERR_TOO_SHORT)
                             with m.Elif(~crc.match_detected):
-                                m.d.sync += self.frame_status.eq(P.Status.ERR_CRC)
+                                m.d.sync += self.frame.status.eq(P.Status.ERR_CRC)
                             with m.Else():
-                                m.d.sync += self.frame_status.eq(P.Status.OK)
-                            m.d.sync += [self.frame_valid.eq(1),
-                                         self.frame_len.eq(Mux(count > n, n, count))]
+                                m.d.sync += self.frame.status.eq(P.Status.OK)
+                            m.d.sync += [self.frame.valid.eq(1),
+                                         self.frame.length.eq(Mux(count > n, n, count))]
                             m.next = "HOLD"
                     with m.Elif(remaining == 0):
                         # a code byte; the block before it (if any, and not a 0xFF block) ends in a zero
@@ -86,8 +86,8 @@ class FrameReceiver(wiring.Component):
                         m.d.comb += [store.eq(1), store_byte.eq(b)]
                         m.d.sync += remaining.eq(remaining - 1)
             with m.State("HOLD"):
-                with m.If(self.frame_ack):
-                    m.d.sync += [self.frame_valid.eq(0), count.eq(0), remaining.eq(0),
+                with m.If(self.frame.ack):
+                    m.d.sync += [self.frame.valid.eq(0), count.eq(0), remaining.eq(0),
                                  started.eq(0), code.eq(0)]
                     m.d.comb += crc.start.eq(1)
                     m.next = "RECEIVE"
@@ -103,14 +103,14 @@ class FrameSender(wiring.Component):
     CRC, COBS-encodes in place into a buffer, then sends it on `tx` followed by the 0x00 delimiter.
     Bodies must be at most `max_len - 2` bytes (so no COBS block reaches 254 bytes)."""
 
+    body: In(stream.Signature(FrameByte))
+    tx: Out(stream.Signature(8))
+    busy: Out(1)
+
     def __init__(self, max_len=P.MAX_REPLY):
         assert max_len <= 250
         self.max_len = max_len
-        super().__init__({
-            "body": In(stream.Signature(FrameByte)),
-            "tx": Out(stream.Signature(8)),
-            "busy": Out(1),
-        })
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

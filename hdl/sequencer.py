@@ -27,10 +27,27 @@ pushes never fail.
 """
 
 from amaranth import Module, Signal, Mux, Cat, Const
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from . import protocol as P
+from .spi import spi_control
 from ..boards.parts import AD5628, AD7928
+
+
+def batch_control():
+    """Running a batch, as the controller sees it (the sequencer's `ctrl` is its flip): `start`
+    runs `count` samples from sample `first` (`forward_only`: one phase each) with the SEQ_CONFIG
+    settings `settle`, `oversample_log2` and `pert_forward` (per perturbation channel; the
+    protocol carries two); `abort` stops it; `busy` and `samples_done` report back."""
+    return wiring.Signature({
+        "start": Out(1), "abort": Out(1), "first": Out(16), "count": Out(16),
+        "forward_only": Out(1),
+        "settle": Out(16, init=P.SeqConfig.settle),
+        "oversample_log2": Out(2, init=P.SeqConfig.oversample_log2),
+        "pert_forward": Out(12, init=P.SeqConfig.pert_forward[0]).array(2),
+        "busy": In(1), "samples_done": In(16),
+    })
 
 
 class Sequencer(wiring.Component):
@@ -45,28 +62,16 @@ class Sequencer(wiring.Component):
         self.sample_depth = sample_depth
         self.words_per_sample = n_inputs + len(pert_channels)
         addr_w = (sample_depth * self.words_per_sample - 1).bit_length()
+        assert len(pert_channels) <= 2
         super().__init__({
-            # control
-            "start": In(1),
-            "abort": In(1),
-            "first": In(16),
-            "count": In(16),
-            "forward_only": In(1),
-            "settle": In(16),
-            "oversample_log2": In(2),
-            "pert_forward": In(12).array(len(pert_channels)),
-            "busy": Out(1),
-            "samples_done": Out(16),
+            "ctrl": In(batch_control()),
             # sample memory read port (sync, 1 cycle)
-            "sample_addr": Out(addr_w),
-            "sample_data": In(16),
+            "sample": In(memory.ReadPort.Signature(addr_width=addr_w, shape=16)),
             # DAC bus (SPIMaster of AD5628 format, n_cs = 2) and LDAC
-            "dac_start": Out(1), "dac_wdata": Out(32), "dac_cs": Out(1),
-            "dac_ready": In(1), "dac_done": In(1),
+            "dac": Out(spi_control(AD5628.spi.width, 2)),
             "ldac": Out(1),
             # ADC bus (SPIMaster of AD7928 format)
-            "adc_start": Out(1), "adc_wdata": Out(16),
-            "adc_ready": In(1), "adc_done": In(1), "adc_rdata": In(16),
+            "adc": Out(spi_control(AD7928.spi.width)),
             # results FIFO
             "results_valid": Out(1), "results_data": Out(16),
             "results_room": In(range(1024)),
@@ -92,7 +97,7 @@ class Sequencer(wiring.Component):
         dummy = Signal()              # the batch's first frame only selects channel 0
         acc = Signal(16)
         mismatch = Signal()
-        os_ = self.oversample_log2
+        os_ = self.ctrl.oversample_log2
 
         def channel_of(k):
             return Mux(os_ == 0, k, Mux(os_ == 1, k >> 1, Mux(os_ == 2, k >> 2, k >> 3)))[:3]
@@ -103,16 +108,16 @@ class Sequencer(wiring.Component):
         control = Cat(Const(0, 4), Const(AD7928.control(0), 12)) | (next_ch << (4 + AD7928.ADD_SHIFT))
         dummy_word = AD7928.frame(0)
 
-        m.d.comb += self.adc_wdata.eq(Mux(dummy, dummy_word, control))
+        m.d.comb += self.adc.wdata.eq(Mux(dummy, dummy_word, control))
         with m.If(conv_go):
             m.d.sync += [conv_run.eq(1), issued.eq(0), completed.eq(0), acc.eq(0), mismatch.eq(0),
                          conv_total.eq(n_adc << os_)]
-        with m.If(conv_run & (issued != conv_total) & self.adc_ready & ~dummy):
-            m.d.comb += self.adc_start.eq(1)
+        with m.If(conv_run & (issued != conv_total) & self.adc.ready & ~dummy):
+            m.d.comb += self.adc.start.eq(1)
             m.d.sync += issued.eq(issued + 1)
-        with m.If(conv_run & self.adc_done & ~dummy):
+        with m.If(conv_run & self.adc.done & ~dummy):
             k = completed
-            tag, code = self.adc_rdata[12:15], self.adc_rdata[:12]
+            tag, code = self.adc.rdata[12:15], self.adc.rdata[:12]
             bad = tag != channel_of(k)
             last_rep = (k & rep_mask) == rep_mask
             with m.If(last_rep):
@@ -139,15 +144,15 @@ class Sequencer(wiring.Component):
         for i, ch in enumerate(self.pert_channels):
             with m.If(j == n_in + i):
                 m.d.comb += [pert_ch.eq(ch),
-                             pert_codes.eq(Mux(dac_pert_sel, self.sample_data[:12],
-                                               self.pert_forward[i]))]
+                             pert_codes.eq(Mux(dac_pert_sel, self.sample.data[:12],
+                                               self.ctrl.pert_forward[i]))]
         is_input = j < n_in
         m.d.comb += [
-            self.sample_addr.eq(dac_sample[:max(1, (self.sample_depth - 1).bit_length())] *
+            self.sample.addr.eq(dac_sample[:max(1, (self.sample_depth - 1).bit_length())] *
                                 self.words_per_sample + j),
-            self.dac_cs.eq(Mux(is_input, self.input_dac, self.pert_dac)),
-            self.dac_wdata.eq(Mux(is_input,
-                                  Cat(Const(0, 8), self.sample_data[:12], j[:4],
+            self.dac.cs.eq(Mux(is_input, self.input_dac, self.pert_dac)),
+            self.dac.wdata.eq(Mux(is_input,
+                                  Cat(Const(0, 8), self.sample.data[:12], j[:4],
                                       Const(AD5628.CMD_WRITE_INPUT, 4), Const(0, 4)),
                                   Cat(Const(0, 8), pert_codes, pert_ch,
                                       Const(AD5628.CMD_WRITE_INPUT, 4), Const(0, 4)))),
@@ -159,41 +164,41 @@ class Sequencer(wiring.Component):
                 m.d.sync += dac_run.eq(0)
             with m.Elif(dac_wait):
                 m.d.sync += dac_wait.eq(0)          # sample_data valid from the next cycle
-            with m.Elif(self.dac_ready):
-                m.d.comb += self.dac_start.eq(1)
+            with m.Elif(self.dac.ready):
+                m.d.comb += self.dac.start.eq(1)
                 m.d.sync += [j.eq(j + 1), dac_wait.eq(1)]
 
         # ---- phase control ----------------------------------------------------------------------
         room_needed = Mux(phase, n_adc, n_adc + 1)
-        m.d.comb += self.busy.eq(1)
-        with m.If(self.abort):
+        m.d.comb += self.ctrl.busy.eq(1)
+        with m.If(self.ctrl.abort):
             m.d.sync += aborting.eq(1)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.busy.eq(0)
-                with m.If(self.start):
-                    m.d.sync += [sample.eq(self.first), end.eq(self.first + self.count),
-                                 phase.eq(0), aborting.eq(0), self.samples_done.eq(0),
-                                 fwd_only.eq(self.forward_only),
+                m.d.comb += self.ctrl.busy.eq(0)
+                with m.If(self.ctrl.start):
+                    m.d.sync += [sample.eq(self.ctrl.first), end.eq(self.ctrl.first + self.ctrl.count),
+                                 phase.eq(0), aborting.eq(0), self.ctrl.samples_done.eq(0),
+                                 fwd_only.eq(self.ctrl.forward_only),
                                  # preload sample `first` and the forward perturbation
-                                 dac_sample.eq(self.first), j.eq(0), j_end.eq(n_in + n_p),
+                                 dac_sample.eq(self.ctrl.first), j.eq(0), j_end.eq(n_in + n_p),
                                  dac_pert_sel.eq(0), dummy.eq(1)]
                     m.d.comb += dac_go.eq(1)
                     m.next = "DUMMY"
             with m.State("DUMMY"):      # select channel 0 for the first conversion
-                with m.If(self.adc_ready):
-                    m.d.comb += self.adc_start.eq(1)
+                with m.If(self.adc.ready):
+                    m.d.comb += self.adc.start.eq(1)
                     m.next = "DUMMY_WAIT"
             with m.State("DUMMY_WAIT"):
-                with m.If(self.adc_done):
+                with m.If(self.adc.done):
                     m.d.sync += dummy.eq(0)
                     m.next = "WAIT"
             with m.State("WAIT"):       # previous phase's conversions and DAC preload finished
                 # dac_ready: the last preload frame has been shifted out, not only started (an
                 # LDAC pulse during that frame would latch the channel one phase late)
-                with m.If(~conv_run & ~dac_run & ~conv_go & ~dac_go & self.dac_ready &
+                with m.If(~conv_run & ~dac_run & ~conv_go & ~dac_go & self.dac.ready &
                           (self.results_room >= room_needed)):
-                    m.d.sync += [self.ldac.eq(1), settle.eq(self.settle)]
+                    m.d.sync += [self.ldac.eq(1), settle.eq(self.ctrl.settle)]
                     m.next = "SETTLE"
             with m.State("SETTLE"):
                 m.d.sync += self.ldac.eq(0)
@@ -213,8 +218,8 @@ class Sequencer(wiring.Component):
                         m.next = "WAIT"
                     with m.Else():
                         m.d.sync += [phase.eq(0), sample.eq(sample + 1),
-                                     self.samples_done.eq(self.samples_done + 1)]
-                        with m.If((sample + 1 != end) & ~aborting & ~self.abort):
+                                     self.ctrl.samples_done.eq(self.ctrl.samples_done + 1)]
+                        with m.If((sample + 1 != end) & ~aborting & ~self.ctrl.abort):
                             # preload the next sample's inputs and the forward perturbation
                             # (forward-only: the perturbation channels still hold the rest codes)
                             m.d.sync += [dac_sample.eq(sample + 1), j.eq(0),

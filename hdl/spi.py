@@ -1,8 +1,9 @@
-"""SPI master parameterized by a part's frame format (`diodenet.boards.parts.SPIFormat`)."""
+"""SPI master parameterized by a part's frame format (`diodenet.boards.parts.SPIFormat`), the
+interface that starts its frames (`spi_control`), and `SPIShare` (one master, two initiators)."""
 
 import math
 
-from amaranth import Module, Signal, Cat
+from amaranth import Module, Signal, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,13 +18,46 @@ def cs_idle_cycles(clk_hz, fmt):
     return max(1, math.ceil(fmt.min_cs_high * clk_hz))
 
 
+def spi_control(width, n_cs=1, *, wdata_init=0):
+    """The initiator's side of an `SPIMaster` (`wiring.connect` it to the master's `ctrl`): when
+    `ready`, a cycle with `start` runs one frame of `wdata` on chip select `cs`; `done` pulses when
+    it ended, with the received bits in `rdata`.  wdata_init: the word `wdata` holds from reset."""
+    return wiring.Signature({
+        "start": Out(1), "wdata": Out(width, init=wdata_init), "cs": Out(range(max(2, n_cs))),
+        "ready": In(1), "done": In(1), "rdata": In(width),
+    })
+
+
+class SPIShare(wiring.Component):
+    """One SPI master shared by two initiators: `a` while `select` is high, else `b` (start, wdata
+    and cs pass from the selected one).  Both see `done` and `rdata`; `a` sees `ready` as is, `b`
+    only while `a` is not selected.  a_init, b_init: the words each initiator's `wdata` holds from
+    reset; `out` starts with b's (select is low at reset)."""
+
+    def __init__(self, width, n_cs=1, *, a_init=0, b_init=0):
+        b = spi_control(width, n_cs, wdata_init=b_init)
+        super().__init__({"select": In(1), "a": In(spi_control(width, n_cs, wdata_init=a_init)),
+                          "b": In(b), "out": Out(b)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b, out, sel = self.a, self.b, self.out, self.select
+        m.d.comb += [
+            out.start.eq(Mux(sel, a.start, b.start)), out.wdata.eq(Mux(sel, a.wdata, b.wdata)),
+            out.cs.eq(Mux(sel, a.cs, b.cs)),
+            a.ready.eq(out.ready), b.ready.eq(out.ready & ~sel),
+            a.done.eq(out.done), b.done.eq(out.done), a.rdata.eq(out.rdata), b.rdata.eq(out.rdata),
+        ]
+        return m
+
+
 class SPIMaster(wiring.Component):
     """One SPI frame of `fmt.width` bits per `start`, in the part's mode and bit order.
 
-    Control: when `ready`, a cycle with `start` latches `wdata` and `cs` (which chip select) and runs
-    a frame; `done` pulses for one cycle when chip select has been released, with the received bits in
-    `rdata` (kept until the next frame ends).  `ready` returns after the part's minimum chip-select
-    high time, so frames can run back to back.
+    Control (`ctrl`, a `spi_control` interface): when `ready`, a cycle with `start` latches `wdata`
+    and `cs` (which chip select) and runs a frame; `done` pulses for one cycle when chip select has
+    been released, with the received bits in `rdata` (kept until the next frame ends).  `ready`
+    returns after the part's minimum chip-select high time, so frames can run back to back.
 
     Pins: `sclk`, `copi`, `cipo`, and `cs_active` + `cs_index`; the board maps those onto one-hot
     active-low selects or onto a decoder's address lines.
@@ -41,7 +75,7 @@ class SPIMaster(wiring.Component):
     CIPO is sampled at the system clock that moves SCLK, i.e. just before the edge.
     """
 
-    def __init__(self, fmt, *, divisor=1, n_cs=1, cs_idle=1, cs_setup=0, cs_hold=0):
+    def __init__(self, fmt, *, divisor=1, n_cs=1, cs_idle=1, cs_setup=0, cs_hold=0, wdata_init=0):
         self.fmt = fmt
         self.divisor = divisor
         self.n_cs = n_cs
@@ -51,12 +85,7 @@ class SPIMaster(wiring.Component):
         # the address only after that
         self.cs_gap = max(1, cs_idle, cs_hold)
         super().__init__({
-            "start": In(1),
-            "wdata": In(fmt.width),
-            "cs": In(range(max(2, n_cs))),
-            "ready": Out(1),
-            "done": Out(1),
-            "rdata": Out(fmt.width),
+            "ctrl": In(spi_control(fmt.width, n_cs, wdata_init=wdata_init)),
             "sclk": Out(1, init=fmt.cpol),
             "copi": Out(1),
             "cipo": In(1),
@@ -82,16 +111,16 @@ class SPIMaster(wiring.Component):
         def sampled(value):
             return Cat(self.cipo, value[:w - 1]) if fmt.msb_first else Cat(value[1:], self.cipo)
 
-        m.d.sync += self.done.eq(0)
+        m.d.sync += self.ctrl.done.eq(0)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.ready.eq(idle == 0)
+                m.d.comb += self.ctrl.ready.eq(idle == 0)
                 with m.If(idle != 0):
                     m.d.sync += idle.eq(idle - 1)
-                with m.Elif(self.start):
+                with m.Elif(self.ctrl.start):
                     m.d.sync += [
-                        shreg.eq(self.wdata), self.cs_index.eq(self.cs),
-                        self.copi.eq(out_bit(self.wdata)), edges.eq(2 * w),
+                        shreg.eq(self.ctrl.wdata), self.cs_index.eq(self.ctrl.cs),
+                        self.copi.eq(out_bit(self.ctrl.wdata)), edges.eq(2 * w),
                     ]
                     if self.cs_setup:
                         m.d.sync += timer.eq(self.cs_setup - 1)
@@ -130,7 +159,7 @@ class SPIMaster(wiring.Component):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
                 with m.Else():
-                    m.d.sync += [self.cs_active.eq(0), self.done.eq(1), self.rdata.eq(inreg),
+                    m.d.sync += [self.cs_active.eq(0), self.ctrl.done.eq(1), self.ctrl.rdata.eq(inreg),
                                  self.copi.eq(0), idle.eq(self.cs_gap - 1)]
                     m.next = "IDLE"
         return m

@@ -11,15 +11,15 @@ class UARTRx(wiring.Component):
     back-pressure -- put a FIFO behind it).  A byte whose stop bit is low is dropped and counted as a
     framing error (`error` pulses)."""
 
+    rx: In(1, init=1)
+    data: Out(stream.Signature(8, always_ready=True))
+    error: Out(1)
+
     def __init__(self, divisor):
         if divisor < 4:
             raise ValueError("UART divisor must be >= 4 clocks per bit")
         self.divisor = divisor
-        super().__init__({
-            "rx": In(1, init=1),
-            "data": Out(stream.Signature(8, always_ready=True)),
-            "error": Out(1),
-        })
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -63,12 +63,12 @@ class UARTRx(wiring.Component):
 class UARTTx(wiring.Component):
     """Sends each byte accepted on `data` as 8N1 on `tx`."""
 
+    tx: Out(1, init=1)
+    data: In(stream.Signature(8))
+
     def __init__(self, divisor):
         self.divisor = divisor
-        super().__init__({
-            "tx": Out(1, init=1),
-            "data": In(stream.Signature(8)),
-        })
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

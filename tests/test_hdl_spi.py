@@ -35,18 +35,18 @@ def _run_pot(m, words):
 
     async def bench(ctx):
         for w in words:
-            ctx.set(m.wdata, w)
-            ctx.set(m.cs, 3)
-            ctx.set(m.start, 1)
+            ctx.set(m.ctrl.wdata, w)
+            ctx.set(m.ctrl.cs, 3)
+            ctx.set(m.ctrl.start, 1)
             await ctx.tick()
-            ctx.set(m.start, 0)
+            ctx.set(m.ctrl.start, 0)
             n = 1
-            while not ctx.get(m.done):
+            while not ctx.get(m.ctrl.done):
                 await ctx.tick()
                 n += 1
-            got.append(ctx.get(m.rdata))
+            got.append(ctx.get(m.ctrl.rdata))
             cycles.append(n)
-            while not ctx.get(m.ready):
+            while not ctx.get(m.ctrl.ready):
                 await ctx.tick()
         await ctx.tick().repeat(4)
 
@@ -70,13 +70,13 @@ def test_mode1_ad5628():
 
     async def bench(ctx):
         for w in words:
-            while not ctx.get(m.ready):
+            while not ctx.get(m.ctrl.ready):
                 await ctx.tick()
-            ctx.set(m.wdata, w)
-            ctx.set(m.start, 1)
+            ctx.set(m.ctrl.wdata, w)
+            ctx.set(m.ctrl.start, 1)
             await ctx.tick()
-            ctx.set(m.start, 0)
-            await ctx.tick().until(m.done)
+            ctx.set(m.ctrl.start, 0)
+            await ctx.tick().until(m.ctrl.done)
         await ctx.tick().repeat(4)
 
     sim.add_testbench(bench)
@@ -100,14 +100,14 @@ def _run_adc(words):
 
     async def bench(ctx):
         for w in words:
-            while not ctx.get(m.ready):
+            while not ctx.get(m.ctrl.ready):
                 await ctx.tick()
-            ctx.set(m.wdata, w)
-            ctx.set(m.start, 1)
+            ctx.set(m.ctrl.wdata, w)
+            ctx.set(m.ctrl.start, 1)
             await ctx.tick()
-            ctx.set(m.start, 0)
-            await ctx.tick().until(m.done)
-            got.append(AD7928.parse_dout(ctx.get(m.rdata)))
+            ctx.set(m.ctrl.start, 0)
+            await ctx.tick().until(m.ctrl.done)
+            got.append(AD7928.parse_dout(ctx.get(m.ctrl.rdata)))
         await ctx.tick().repeat(4)
 
     sim.add_testbench(bench)
@@ -156,14 +156,14 @@ def _decoded_cs_trace(**kw):
 
     async def bench(ctx):
         chips = [3, 16, 0, 0, 9, 1]
-        ctx.set(m.start, 1)
+        ctx.set(m.ctrl.start, 1)
         for k, chip in enumerate(chips):
-            ctx.set(m.cs, chip)
-            ctx.set(m.wdata, MCP4351.write_wiper(k % 4, k))
-            await ctx.tick().until(m.ready & m.start)   # the master takes the frame at this edge
+            ctx.set(m.ctrl.cs, chip)
+            ctx.set(m.ctrl.wdata, MCP4351.write_wiper(k % 4, k))
+            await ctx.tick().until(m.ctrl.ready & m.ctrl.start)   # the master takes the frame at this edge
             await ctx.tick()
-        ctx.set(m.start, 0)
-        await ctx.tick().until(m.ready)
+        ctx.set(m.ctrl.start, 0)
+        await ctx.tick().until(m.ctrl.ready)
         await ctx.tick().repeat(8)
 
     sim.add_testbench(probe, background=True)
@@ -200,17 +200,17 @@ def test_all_modes_loopback(cpol, cpha, lsb):
 
     async def bench(ctx):
         assert ctx.get(m.sclk) == cpol
-        ctx.set(m.wdata, 0xA5C)
-        ctx.set(m.start, 1)
+        ctx.set(m.ctrl.wdata, 0xA5C)
+        ctx.set(m.ctrl.start, 1)
         await ctx.tick()
-        ctx.set(m.start, 0)
+        ctx.set(m.ctrl.start, 0)
         edges, prev = 0, cpol
-        while not ctx.get(m.done):
+        while not ctx.get(m.ctrl.done):
             await ctx.tick()
             s = ctx.get(m.sclk)
             edges += s != prev
             prev = s
-        result["rdata"], result["edges"] = ctx.get(m.rdata), edges
+        result["rdata"], result["edges"] = ctx.get(m.ctrl.rdata), edges
         assert ctx.get(m.sclk) == cpol
 
     sim.add_testbench(loop, background=True)

@@ -205,7 +205,7 @@ def test_uart_level_round_trip():
 
 
 def test_caps_reply_layout():
-    """CAPS: protocol 2, the perturbation channel count (words per sample = n_dac_inputs + n_pert),
+    """CAPS: the protocol version, the perturbation channel count (words per sample = n_dac_inputs + n_pert),
     within MAX_REPLY."""
     config = ControllerConfig()
 
@@ -214,7 +214,7 @@ def test_caps_reply_layout():
         assert r.status == S.OK and 3 + len(r.data) + 2 <= P.MAX_REPLY
         caps = P.Caps.unpack(r.data)
         assert caps == dataclasses.replace(P.Caps.of(config), n_pert=2)
-        assert (caps.protocol, caps.n_pert, caps.n_dac_inputs) == (2, 2, 8)
+        assert (caps.protocol, caps.n_pert, caps.n_dac_inputs) == (P.PROTOCOL_VERSION, 2, 8)
         # the whole sample memory is addressable, one word beyond is not
         top = caps.sample_depth * (caps.n_dac_inputs + caps.n_pert)
         r = await host.request(C.LOAD_SAMPLES, struct.pack(">HH", top - 1, 7))
