@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from diodenet.host.board import board_frontend
+from diodenet.host.driver.board_driver import board_frontend
 from diodenet.host.backends import open_backend
 from diodenet.host.commands.train import frontend_setup
 from diodenet.host.datasets import load_dataset
@@ -89,7 +89,7 @@ def main():
 
         step(g)                                            # warm-up: connect, program every rheostat
         g2 = np.clip(g * 1.01, task.g_min, task.g_max)     # a step changes every conductance a little
-        link = backend.link
+        link = backend.client
         before = dict(link.stats)
         t0 = time.perf_counter()
         files, crossings = trace(lambda: step(g2))

@@ -30,7 +30,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from diodenet.boards.afe import SMALL_AFE as afe
-    from diodenet.host.board import BoardBackend
+    from diodenet.host.driver.board_driver import BoardDriver
     from diodenet.analog.calibration_fit import Plan, calibrate
     from diodenet.boards.frontend import frontend_network
     from diodenet.sim import CosimBoard, SimConfig
@@ -43,7 +43,7 @@ def main(argv=None):
     with CosimBoard(cfg, timeout=3600) as board:
         t0 = time.monotonic()
         plan = Plan()
-        with BoardBackend(frontend_network(afe), board.url) as be:
+        with BoardDriver(frontend_network(afe), board.url) as be:
             cal = calibrate(be, afe, plan, progress=True)
         out["calibrate_s"] = time.monotonic() - t0
         out["calibration_samples"] = plan.n_samples

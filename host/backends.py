@@ -16,7 +16,7 @@ BACKENDS = ("ideal", "spice")
 _EXTERNAL = {
     "spice": ("diodenet.analog.spice_backend", "SpiceBackend"),
 }
-_BOARD = ("diodenet.host.board", "BoardBackend")
+_BOARD = ("diodenet.host.driver.board_driver", "BoardDriver")
 
 
 def _load(module_name, class_name, what):

@@ -135,7 +135,7 @@ def _failures():
     """Failures of the world rather than of diodenet: a board that stops answering, a simulator
     (Icarus, ngspice) that fails, a solver that does not converge on the given problem."""
     found = []
-    for module, name in (("diodenet.host.board", "BoardError"), ("diodenet.sim.runner", "CosimError"),
+    for module, name in (("diodenet.host.driver.client", "BoardError"), ("diodenet.sim.runner", "CosimError"),
                          ("diodenet.analog.ngspice_engine", "SpiceError"),
                          ("diodenet.host.certificate", "ConvergenceError")):
         try:                        # (an optional part that cannot load has raised nothing)

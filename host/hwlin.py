@@ -1,8 +1,10 @@
 """Gradients measured on the array itself, through the measurement seam (docs/science.md §1.4).
 
-Hardware linearization: a forward measurement gives every edge's drop V_e; a second measurement
-with currents ε·∂ℓ/∂v injected at the outputs (on top of the operating point) gives
-λ_e ≈ ΔV_e/ε (centered: (V_e(+ε) − V_e(−ε))/2ε); then ∂ℓ/∂g_e = −V_e·λ_e.  Exact for ideal diodes
+Hardware linearization: a forward measurement gives every edge's drop V_e and the loss; a
+perturbed measurement with currents ε·∂ℓ/∂v injected at the outputs gives, per sample, the settle
+without and with the injection (`seam.Measurement.forward` and `.v`, one batch on a board: same
+codes, same drift) and λ_e ≈ ΔV_e/ε between those two phases (centered: (V_e(+ε) − V_e(−ε))/2ε);
+then ∂ℓ/∂g_e = −V_e·λ_e.  Exact for ideal diodes
 while no diode changes state; for real diodes it differentiates the real device.
 
 Equilibrium propagation (Scellier & Bengio 2017) as a baseline: nudge the outputs towards lower
@@ -80,10 +82,11 @@ def _injection_scale(network, v, g, epsilon, limit=None):
 
 
 def measure_adjoint(backend, u, v, dl_dv, epsilon=None, centered=False):
-    """Adjoint drops λ (batch, m) ≈ ΔV/ε from output-perturbed measurements at u.
+    """Adjoint drops λ (batch, m) ≈ ΔV/ε from output-perturbed measurements at u, each against its
+    own forward phase.
 
-    v: the forward node voltages at u.  Returns (λ, ok) with ok the samples whose perturbed
-    measurement(s) succeeded."""
+    v: the forward node voltages at u (they scale the perturbation).  Returns (λ, ok) with ok the
+    samples whose perturbed measurement(s) succeeded."""
     network = backend.network
     amps = _injection_scale(network, v, dl_dv, choose_epsilon(backend, v, epsilon),
                             getattr(backend, "max_inject", None))
@@ -93,7 +96,9 @@ def measure_adjoint(backend, u, v, dl_dv, epsilon=None, centered=False):
         minus = backend.measure(u, inject=-amps * dl_dv)
         ok &= minus.ok
         return (plus.drops(network) - minus.drops(network)) / (2 * amps), ok
-    return (plus.drops(network) - network.drops(v, u)) / amps, ok
+    # the perturbed batch's own forward phase; a backend that measures one phase: the forward batch
+    reference = network.drops(v, u) if plus.forward is None else network.drops(plus.forward, plus.u)
+    return (plus.drops(network) - reference) / amps, ok
 
 
 def measure_gradient(backend, u, targets, *, loss="cross_entropy", method="linearization",

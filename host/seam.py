@@ -6,7 +6,7 @@ implements it:
 * `IdealBackend` (here) — the exact reference solver;
 * the spice backend (diodenet.analog) — the device-level circuit in ngspice, conductances quantized
   through the potentiometer part, readings through the ADC quantizer;
-* the board backend — a controller over a pyserial URL (real or co-simulated board).
+* the board driver (`host.driver`) — a controller over a pyserial URL (real or co-simulated board).
 
 The protocol, in the array's own terms:
   program(g)        set every tunable conductance (siemens, one per edge of `network`); returns the
@@ -14,6 +14,11 @@ The protocol, in the array's own terms:
   measure(u, inject) apply source voltages u (batch, p), optionally inject currents (batch, n)
                     into the neuron nodes (the output perturbation of hardware linearization), let
                     the array settle and read every neuron node voltage → `Measurement`.
+                    A perturbed measurement has two phases per sample, as the board's sequencer
+                    measures them: the settle with the same source codes and no injection
+                    (`Measurement.forward`), then the settle with the sample's own injection
+                    (`Measurement.v`).  Hardware linearization differences the two (same codes,
+                    same drift).
 A backend never returns a reading it could not take: a sample whose measurement failed is marked
 in `Measurement.ok` (and its voltages are NaN), never silently filled in.
 """
@@ -34,6 +39,9 @@ class Measurement:
     u: np.ndarray  # (batch, p) source voltages as applied (after DAC quantization)
     ok: np.ndarray  # (batch,) bool: the measurement succeeded
     state: np.ndarray | None = None  # (batch, n) diode states where the backend knows them
+    # (batch, n) a perturbed measurement's forward phase (the same sources, no injection); None
+    # for a forward measurement (`v` is the forward phase) or a backend that measures one phase
+    forward: np.ndarray | None = None
 
     def drops(self, network):
         """V_e, the voltage across every edge from terminal a to b: (batch, m)."""
@@ -53,12 +61,15 @@ class MeasurementBackend(Protocol):
 
 class IdealBackend:
     """The reference solver behind the seam: exact operating points, conductances projected onto
-    their ranges (no quantization, no noise)."""
+    their ranges (no quantization, no noise).  A perturbed measurement's forward phase is the
+    last forward solve when it was of the same network and sources (hardware linearization
+    measures the forward batch first), else a fresh one."""
 
     name = "ideal"
 
     def __init__(self, network):
         self.network = network
+        self._last = None                # (network, u, forward voltages)
 
     def program(self, conductance):
         g = self.network.project(np.asarray(conductance, dtype=float))
@@ -67,8 +78,18 @@ class IdealBackend:
 
     def measure(self, u, inject=None):
         u = self.network._check_u(u)
+        ok = np.ones(len(u), dtype=bool)
+        if inject is None:
+            eq = self.network.solve(u=u)
+            self._last = (self.network, u, eq.x)
+            return Measurement(eq.x, u, ok, eq.state)
+        last = self._last
+        if last is not None and last[0] is self.network and np.array_equal(last[1], u):
+            forward = last[2]
+        else:
+            forward = self.network.solve(u=u).x
         eq = self.network.solve(u=u, inject=inject)
-        return Measurement(eq.x, u, np.ones(len(u), dtype=bool), eq.state)
+        return Measurement(eq.x, u, ok, eq.state, forward=forward)
 
     def close(self):
         pass

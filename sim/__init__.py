@@ -1,9 +1,10 @@
 """diodenet.sim: the co-simulated board.
 
 The controller's Verilog (`diodenet.hdl`) runs in Icarus under cocotb with pin-level models of the
-AFE's parts (`sim.models`), the resistor-diode array in ngspice (`sim.bridge`) and a UART <-> TCP
-bridge (`sim.link`), so the host driver (`diodenet.host.board.BoardBackend`) talks to it over
-``socket://127.0.0.1:PORT`` exactly as to a real board.  See docs/cosim.md.
+AFE's parts (`sim.models`), the resistor-diode array in ngspice (`sim.bridge`) and a TCP bridge to
+its USB-UART adapter (`sim.tcp_serial`, `sim.serial_adapter`), so the host driver
+(`diodenet.host.driver.board_driver.BoardDriver`) talks to it over ``socket://127.0.0.1:PORT``
+exactly as to a real board.  See docs/cosim.md.
 
     from diodenet.sim import CosimBoard, SimConfig
     with CosimBoard(SimConfig()) as board:
@@ -12,7 +13,7 @@ bridge (`sim.link`), so the host driver (`diodenet.host.board.BoardBackend`) tal
 
 from .config import SMALL_AFE, SimConfig
 
-__all__ = ["CosimBoard", "SimConfig", "SMALL_AFE", "demo_stage", "full_check"]
+__all__ = ["CosimBoard", "SimConfig", "SMALL_AFE", "run_cosim_check", "full_check"]
 
 
 def __getattr__(name):
@@ -25,7 +26,7 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-def demo_stage(out_dir, *, steps=2, timeout=300):
+def run_cosim_check(out_dir, *, steps=2, timeout=300):
     """For `diodenet demo`: a short co-simulated run -- start the board, program, measure, one
     gradient and `steps` training steps through the host driver -- written to out_dir/cosim.json.
     Returns the summary dict (max_voltage_error_lsb, grad_cosine, loss_before, loss_after, ...)."""

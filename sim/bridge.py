@@ -2,7 +2,7 @@
 
 The part models report every potentiometer wiper and DAC output change (physical volts, 0 .. V_REF);
 the bridge keeps the array's circuit loaded in the process's ngspice shared library (the spice
-backend on the AFE's own network, `host.frontend.frontend_network` -- the same circuit the spice
+backend on the AFE's own network, `boards.frontend.frontend_network` -- the same circuit the spice
 backend trains) and, when a conversion needs a node voltage after something changed, `alter`s what
 changed and runs `op` (about 1 ms).
 
@@ -15,7 +15,8 @@ How the board maps onto that circuit (boards/afe.py, docs/hardware.md):
   offset, each fixed resistor, each diode's forward voltage and the V_MID reference's offset;
 * line s = its DAC channel (`AFE.line_dac`) through a unity-gain buffer;
 * the injection resistor from perturbation DAC k to output y_k: the network holds it as a resistor
-  to V_MID, and the difference is a current (V_pert,k - V_MID)/R_inj into y_k (Norton, exact).
+  to V_MID, and the difference is a current into y_k (`AFE.injection_current`, Norton, exact) --
+  the definition the driver realizes its perturbations with.
 """
 
 import math
@@ -23,7 +24,7 @@ import math
 import numpy as np
 
 from ..boards.tolerances import DEFAULT_TOLERANCES, Tolerances, nominal_deviations
-from ..host.frontend import frontend_network
+from ..boards.frontend import frontend_network
 
 __all__ = ["AnalogBridge", "part_deviations"]
 
@@ -91,10 +92,10 @@ class AnalogBridge:
         self.failures = []
 
     def resistance(self, e):
-        """This board's resistance of rheostat e at its current code (deviations included)."""
+        """This board's resistance of rheostat e at its current code: the one code -> resistance
+        map (`boards.parts.Rheostat`) on this chip's R_AB and this wiper's R_W."""
         chip, _ = self.afe.pot_location(e)
-        rh = self.rheostat
-        return self.r_w[e] + self.codes[e] / 2 ** rh.bits * rh.r_ab * self.r_ab_factor[chip]
+        return self.rheostat.deviated(self.r_ab_factor[chip], self.r_w[e]).resistance(int(self.codes[e]))
 
     def _g(self, e):
         return 1.0 / self.resistance(e)
@@ -131,9 +132,9 @@ class AnalogBridge:
         v_mid = self.v_mid                                   # this board's reference
         u = np.array([self.dac.get(afe.line_dac(line), 0.0) for line in afe.input_lines]) - v_mid
         inject = np.zeros(afe.n_neurons)
-        r_inj = self.r_fixed[afe.n_neurons:]
-        for k, ch in enumerate(afe.pert_dac_channels[:afe.n_outputs]):
-            inject[afe.n_hidden + k] = (self.dac.get((1, ch), 0.0) - v_mid) / r_inj[k]
+        r_inj = self.r_fixed[afe.n_neurons:]                 # this board's injection resistors
+        v_pert = [self.dac.get((1, ch), 0.0) for ch in afe.pert_dac_channels[:afe.n_outputs]]
+        inject[afe.n_hidden:] = afe.injection_current(v_pert, v_mid=v_mid, r_inject=r_inj[:afe.n_outputs])
         return u, inject
 
     def solve(self):

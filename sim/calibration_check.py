@@ -37,15 +37,15 @@ def resistance_errors(cal, afe, deviations):
 
 def voltage_errors(url, network, x, calibration=None, diode=None):
     """|measured − reference| node voltages in ADC LSB, (samples, neurons), and the measured
-    voltages, through a `BoardBackend` on `url` with or without `calibration`."""
+    voltages, through a `BoardDriver` on `url` with or without `calibration`."""
     from ..analog.devices import reference_network
-    from ..host.board import BoardBackend
-    with BoardBackend(network, url, calibration=calibration) as be:
+    from ..host.driver.board_driver import BoardDriver
+    with BoardDriver(network, url, calibration=calibration) as be:
         m = be.measure(network.source_voltages(x))
         net = be.network
         cal = be.calibration
         ref_net = cal.reference_network(net) if cal is not None else reference_network(
             net, diode or be.afe.diode)
         ref = ref_net.solve(u=m.u).x
-        err = np.abs(m.v - ref) / be.adc_lsb
+        err = np.abs(m.v - ref) / be.afe.adc_lsb
     return err[m.ok], m.v[m.ok]

@@ -1,5 +1,5 @@
 """The full-stack check through the co-simulated board (used by `diodenet cosim --check`, the tests
-and `diodenet.sim.demo_stage`).
+and `diodenet.sim.run_cosim_check`).
 
 Host driver -> serial protocol (TCP socket) -> controller gateware (Icarus) -> SPI part models ->
 ngspice array -> ADC model -> result frames -> host:
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..analog.devices import reference_network
 
-__all__ = ["toy_dataset", "reference_network", "voltage_check", "gradient_check", "training_check", "full_check"]
+__all__ = ["toy_dataset", "reference_network", "voltage_check", "board_vs_spice_gradient", "training_check", "full_check"]
 
 
 def toy_dataset(n_inputs=2, n_train=32, n_test=16, seed=0, name="moons"):
@@ -34,7 +34,7 @@ def toy_dataset(n_inputs=2, n_train=32, n_test=16, seed=0, name="moons"):
 def voltage_check(backend, x, diode):
     """Measured node voltages vs the reference solver on the realized conductances, the applied
     inputs and the board's diode card; and the fraction of conducting diodes."""
-    from ..host.frontend import diode_on_fraction
+    from ..host.metrics import diode_on_fraction
     net = backend.network
     m = backend.measure(net.source_voltages(x))
     ref = reference_network(net, diode).solve(u=m.u).x
@@ -50,7 +50,7 @@ def _cos(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def gradient_check(backend, data, batch=8, epsilon=None, diode=None):
+def board_vs_spice_gradient(backend, data, batch=8, epsilon=None, diode=None):
     """Hardware-linearization gradient through `backend` vs the spice backend on the same realized
     conductances with the front-end's parts (diode card, DAC and ADC quantization), and vs the
     exact gradient of the ideal-diode model."""
@@ -76,7 +76,7 @@ def gradient_check(backend, data, batch=8, epsilon=None, diode=None):
 
 
 # lr 0.01: a front-end network starts with steep hidden units and its loss near ln 2
-# (host.frontend.kink_init); Adam's first full-size steps of 0.05 overshoot on 8-sample batches
+# (boards.frontend.kink_init); Adam's first full-size steps of 0.05 overshoot on 8-sample batches
 def training_check(backend, data, steps=4, batch=8, lr=0.01, seed=0, epsilon=None):
     from ..host.train import TrainConfig, evaluate, train
     n = steps * batch
@@ -100,8 +100,9 @@ def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.01, epsilo
     if steps < 1 or batch < 1 or n_voltage < 1:
         raise ValueError(f"steps, batch and n_voltage must be ≥ 1, got {steps}, {batch}, {n_voltage}")
     progress = progress or (lambda name: None)
-    from ..host.board import BoardBackend
-    from ..host.frontend import feature_scale, frontend_network
+    from ..host.driver.board_driver import BoardDriver
+    from ..boards.frontend import frontend_network
+    from ..host.datasets import feature_scale
     afe = board.cfg.afe
     t0 = time.monotonic()
     data = toy_dataset(afe.n_inputs, n_train=max(steps * batch, n_voltage), n_test=16, seed=seed)
@@ -110,14 +111,14 @@ def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.01, epsilo
     out = {"url": board.url, "afe": {"hidden": afe.n_hidden, "outputs": afe.n_outputs,
                                      "inputs": afe.n_inputs, "rheostats": afe.n_pots,
                                      "diode": diode}}
-    with BoardBackend(net, board.url) as be:
+    with BoardDriver(net, board.url) as be:
         progress("node voltages")
         out.update(voltage_check(be, data.x_train[:max(steps * batch, n_voltage)], diode))
         progress("gradient")
-        out.update(gradient_check(be, data, batch, epsilon, diode))
+        out.update(board_vs_spice_gradient(be, data, batch, epsilon, diode))
         progress("training")
         out.update(training_check(be, data, steps, batch, lr, seed, epsilon))
-        out["link"] = dict(be.link.stats)
+        out["link"] = dict(be.client.stats)
     st = board.stats()
     out.update({"early_conversions": st["early_conversions"], "violations": st["n_violations"],
                 "ldac_missed": st["ldac_missed"], "ldac_missed_harmful": st["ldac_missed_harmful"],

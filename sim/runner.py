@@ -1,7 +1,7 @@
 """Start and stop the co-simulated board: Verilog build (cached), Icarus under a hard timeout.
 
     with CosimBoard(SimConfig()) as board:
-        backend = BoardBackend(network, board.url)
+        driver = BoardDriver(network, board.url)        # host.driver.board_driver
 
 `CosimBoard` emits the controller's Verilog for the configuration (cached by a hash of what it
 depends on), compiles it with Icarus through `cocotb_tools.runner`, and runs the cocotb testbench
@@ -61,10 +61,19 @@ def cache_dir():
     return Path(os.environ.get("DIODENET_SIM_CACHE", Path.home() / ".cache" / "diodenet" / "sim"))
 
 
+def build_key(cfg):
+    """The build cache key: the gateware's (`SimConfig.gateware_key`) and the adapter model's source."""
+    import hashlib
+    h = hashlib.sha256(cfg.gateware_key().encode())
+    h.update((Path(__file__).parent / "serial_adapter.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
 def build(cfg=None):
-    """Emit and compile the controller for `cfg`; returns the build directory (cached)."""
+    """Emit and compile the controller for `cfg` (with the USB-UART adapter model,
+    `sim.serial_adapter`); returns the build directory (cached)."""
     cfg = cfg or SimConfig()
-    d = cache_dir() / cfg.gateware_key()
+    d = cache_dir() / build_key(cfg)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -73,8 +82,8 @@ def build(cfg=None):
             return d
         os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
         from amaranth.back import verilog
-        from ..hdl.top import Top
-        text = verilog.convert(Top(cfg.controller()), name=TOPLEVEL)
+        from .serial_adapter import CosimTop
+        text = verilog.convert(CosimTop(cfg.controller()), name=TOPLEVEL)
         (d / "controller.v").write_text(icarus_time_zero_fix(text))
         (d / "vcd_dump.v").write_text(_VCD_MODULE)
         from cocotb_tools.runner import get_runner
@@ -82,7 +91,7 @@ def build(cfg=None):
         runner.build(sources=[d / "controller.v", d / "vcd_dump.v"], hdl_toplevel=TOPLEVEL,
                      build_dir=d / "icarus", timescale=("1ns", "1ps"),
                      build_args=["-s", "diodenet_vcd_dump"], log_file=d / "build.log")
-        done.write_text(json.dumps({"key": cfg.gateware_key(), "afe": cfg.controller().afe.__repr__()}))
+        done.write_text(json.dumps({"key": build_key(cfg), "afe": cfg.controller().afe.__repr__()}))
     return d
 
 

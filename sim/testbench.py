@@ -17,7 +17,7 @@ from cocotb.utils import get_sim_time
 
 from .bridge import AnalogBridge
 from .config import SimConfig
-from .link import TcpUart
+from .tcp_serial import TcpSerial
 from .models import AD5628Pair, AD7928Model, MCP4351Bank
 
 
@@ -56,12 +56,11 @@ async def board(dut):
                 "dac_volts": {f"{d}.{c}": v for (d, c), v in sorted(bridge.dac.items())}}
 
     dut.rst.value = 1
-    dut.uart_rx.value = 1
     period_ps = 2 * round(0.5e12 / cfg.clk_hz)          # cocotb wants an even period
     # the clock runs in cocotb's C layer (impl="gpi"): the Python coroutine clock costs two Python
     # callbacks per cycle and was the co-simulation's bottleneck.  Safe here: no model writes a
-    # signal on a rising clock edge (the link drives uart_rx on falling edges, the part models
-    # answer SPI clock edges, which the gateware makes just after rising edges)
+    # signal on a rising clock edge (the TCP side writes the adapter's inputs on falling edges, the
+    # part models answer SPI clock edges, which the gateware makes just after rising edges)
     Clock(dut.clk, period_ps, unit="ps", impl="gpi").start()
     await ClockCycles(dut.clk, 4)
     dut.rst.value = 0
@@ -69,7 +68,8 @@ async def board(dut):
     cocotb.start_soon(dacs.run())
     cocotb.start_soon(dacs.run_ldac())
     cocotb.start_soon(adc.run())
-    uart = TcpUart(dut, cfg.uart_divisor, period_ps=period_ps, port=cfg.port, faults=cfg.faults, stats=stats)
+    uart = TcpSerial(dut, cfg.uart_divisor, period_ps=period_ps, port=cfg.port, faults=cfg.faults,
+                     stats=stats, activity=lambda: pots.frames + dacs.frames + adc.conversions)
     cocotb.start_soon(uart.receive())
     if ready:
         _write_json(ready, {"port": uart.port, "control_port": uart.control_port, "pid": os.getpid()})

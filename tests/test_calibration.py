@@ -156,7 +156,7 @@ def test_command_bad_input_is_a_one_line_error(tmp_path, capsys):
 class BridgePort:
     """The co-simulated board's analog side (`sim.bridge.AnalogBridge`: ngspice and the seeded
     part deviations) driven the way the controller drives it -- write_codes and measure_codes of
-    `host.board.BoardBackend` -- with the AD7928's quantization (round to the LSB), without the
+    `host.driver.board_driver.BoardDriver` -- with the AD7928's quantization (round to the LSB), without the
     gateware: the fits are tested in seconds; the gateware path below."""
 
     def __init__(self, afe, tolerance, seed):
@@ -262,10 +262,10 @@ def board():
 def test_gateware_path_reads_what_the_analog_side_gives(board):
     """The calibration's measurements through the controller (POT_WRITE, DAC_WRITE, LOAD_SAMPLES,
     RUN_BATCH) equal those of the same plan on the board's analog side driven directly."""
-    from diodenet.host.board import BoardBackend
+    from diodenet.host.driver.board_driver import BoardDriver
     from diodenet.boards.frontend import frontend_network
     plan = Plan(codes=(25, 256), samples=2, bias_groups=2, diode_configs=1, diode_samples=4)
-    with BoardBackend(frontend_network(AFE), board.url) as be:
+    with BoardDriver(frontend_network(AFE), board.url) as be:
         through = measure(be, AFE, plan)
     direct = measure(BridgePort(AFE, 0.2, 5), AFE, plan)
     assert np.array_equal(np.array(through.line_codes), np.array(direct.line_codes))
@@ -274,14 +274,14 @@ def test_gateware_path_reads_what_the_analog_side_gives(board):
 
 
 def test_driver_uses_the_calibration_and_refuses_another_boards(board, bridge_calibration, tmp_path):
-    from diodenet.host.board import BoardBackend
+    from diodenet.host.driver.board_driver import BoardDriver
     from diodenet.boards.frontend import frontend_network
     _, cal = bridge_calibration
     path = tmp_path / "cal.json"
     cal.save(path)
     net = frontend_network(AFE, rng=3)
     m = AFE.n_pots
-    with BoardBackend(net, board.url, calibration=path) as be:
+    with BoardDriver(net, board.url, calibration=path) as be:
         g = be.program(net.conductance)
         assert np.array_equal(be.codes, cal.codes_for_conductance(net.conductance[:m]))
         assert np.allclose(g[:m], cal.realized(be.codes))     # calibrated values reported as realized
@@ -292,14 +292,14 @@ def test_driver_uses_the_calibration_and_refuses_another_boards(board, bridge_ca
     other = tmp_path / "other_board.json"
     other.write_text(json.dumps(d))
     with pytest.raises(CalibrationMismatch) as exc:
-        BoardBackend(net, board.url, calibration=other)
+        BoardDriver(net, board.url, calibration=other)
     assert "board=hx8k" in str(exc.value) and "board=icebreaker" in str(exc.value)
 
     d = json.loads(path.read_text())
     d["frontend"]["r_leak"] = 2e6
     other.write_text(json.dumps(d))
     with pytest.raises(CalibrationMismatch) as exc:
-        BoardBackend(net, board.url, calibration=other)
+        BoardDriver(net, board.url, calibration=other)
     assert "r_leak=2000000.0" in str(exc.value) and "r_leak=1000000.0" in str(exc.value)
 
 
@@ -327,12 +327,12 @@ def test_full_calibration_through_the_cosimulated_board(board, tmp_path):
     """The must-show: the default plan through the gateware recovers every rheostat within 1 %,
     and node voltages then match the reference solver on the calibrated values within 2 ADC LSB
     (they miss by far more with the nominal values)."""
-    from diodenet.host.board import BoardBackend
+    from diodenet.host.driver.board_driver import BoardDriver
     from diodenet.analog.calibration_fit import calibrate
     from diodenet.boards.frontend import frontend_network
     from diodenet.sim.bridge import part_deviations
     from diodenet.sim.calibration_check import resistance_errors, voltage_errors
-    with BoardBackend(frontend_network(AFE), board.url) as be:
+    with BoardDriver(frontend_network(AFE), board.url) as be:
         cal = calibrate(be, AFE, Plan(), progress=False)
     err = resistance_errors(cal, AFE, part_deviations(AFE, 0.2, 5))
     assert np.abs(err).max() <= 0.01, np.abs(err).max()

@@ -16,7 +16,8 @@ import pytest
 
 from diodenet.boards.platforms import BOARDS, config_for
 from diodenet.hdl import protocol as P
-from diodenet.host.board import BoardError, board_frontend
+from diodenet.host.driver.board_driver import board_frontend
+from diodenet.host.driver.client import BoardError
 
 LONG = os.environ.get("DIODENET_FUZZ_LONG", "") not in ("", "0")
 SEED = int(os.environ.get("DIODENET_FUZZ_SEED", "0"))

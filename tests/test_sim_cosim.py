@@ -65,8 +65,8 @@ def test_full_stack_voltages_gradient_training(board):
 
 
 def test_perturbation_is_realized_through_the_injection_dacs(board, net):
-    from diodenet.host.board import BoardBackend
-    with BoardBackend(net, board.url) as be:
+    from diodenet.host.driver.board_driver import BoardDriver
+    with BoardDriver(net, board.url) as be:
         u = be.network.source_voltages(_x(3, 1))
         inj = np.zeros((3, 8))
         # R_inj = 100 kOhm from a DAC resting at V_MID: up to ±12.5 uA
@@ -74,13 +74,13 @@ def test_perturbation_is_realized_through_the_injection_dacs(board, net):
         m = be.measure(u, inj)
         assert m.ok.all()
         ref = _ref(be.network, m.u, be.last_inject)
-        assert np.abs(m.v - ref).max() <= 2 * be.adc_lsb
-        assert np.abs(be.last_inject - inj).max() <= 0.5 * be.dac_lsb / be.afe.r_inject * 1.0001
+        assert np.abs(m.v - ref).max() <= 2 * be.afe.adc_lsb
+        assert np.abs(be.last_inject - inj).max() <= 0.5 * be.afe.dac_lsb / be.afe.r_inject * 1.0001
         with pytest.raises(ValueError, match="only into its output nodes"):
             be.measure(u, np.ones((3, 8)) * 1e-6)
         big = np.zeros((3, 8))
         big[:, 6] = 1.0                      # 1 A: no DAC step realizes it
-        from diodenet.host.board import PerturbationRangeError
+        from diodenet.host.driver.board_driver import PerturbationRangeError
         with pytest.raises(PerturbationRangeError, match="epsilon"):
             be.measure(u, big)
         big[0, 6] = 2e-6                     # one realizable sample: the others are marked, not faked
@@ -89,14 +89,14 @@ def test_perturbation_is_realized_through_the_injection_dacs(board, net):
 
 
 def test_settle_check_flags_early_conversions(board, net):
-    from diodenet.host.board import BoardBackend
+    from diodenet.host.driver.board_driver import BoardDriver
     u = net.source_voltages(_x(2, 2))
     before = board.stats()
-    with BoardBackend(net, board.url) as be:           # default: the front-end's own settle time
+    with BoardDriver(net, board.url) as be:           # default: the front-end's own settle time
         be.measure(u)
     assert _delta(board, before, "early_conversions") == 0
     before = board.stats()
-    with BoardBackend(net, board.url, settle_time=1e-6) as be:
+    with BoardDriver(net, board.url, settle_time=1e-6) as be:
         be.measure(u)
     assert _delta(board, before, "early_conversions") > 0
     assert any("settle time" in v for v in board.stats()["violations"])
@@ -104,14 +104,14 @@ def test_settle_check_flags_early_conversions(board, net):
 
 def test_link_faults_are_recovered(board, net):
     """Dropped, duplicated and corrupted bytes in both directions: retries, never a wrong value."""
-    from diodenet.host.board import BoardBackend
+    from diodenet.host.driver.board_driver import BoardDriver
     u = net.source_voltages(_x(8, 4))
     before = board.stats()["faults"]
     board.faults(drop=0.004, dup=0.004, corrupt=0.004, direction="both", seed=11)
     try:
-        with BoardBackend(net, board.url, timeout=0.4, retries=8, batch_retries=6) as be:
+        with BoardDriver(net, board.url, timeout=0.4, retries=8, batch_retries=6) as be:
             m = be.measure(u)
-            stats = dict(be.link.stats)
+            stats = dict(be.client.stats)
             ref = _ref(be.network, m.u)
     finally:
         board.faults()
@@ -119,13 +119,14 @@ def test_link_faults_are_recovered(board, net):
     assert sum(counts.values()) > sum(before.values()), counts
     assert stats["retries"] + stats.get("batch_recoveries", 0) > 0, stats
     assert m.ok.all()
-    assert np.abs(m.v - ref).max() <= 2 * be.adc_lsb
+    assert np.abs(m.v - ref).max() <= 2 * be.afe.adc_lsb
 
 
 def test_result_frames_damaged_on_the_way_back(board, net):
-    from diodenet.host.board import BoardBackend, BoardError
+    from diodenet.host.driver.board_driver import BoardDriver
+    from diodenet.host.driver.client import BoardError
     u = net.source_voltages(_x(12, 5))
-    with BoardBackend(net, board.url, timeout=0.4, retries=8, batch_retries=8) as be:
+    with BoardDriver(net, board.url, timeout=0.4, retries=8, batch_retries=8) as be:
         board.faults(corrupt=0.01, drop=0.005, direction="to_host", seed=5)
         try:
             m = be.measure(u)
@@ -134,19 +135,20 @@ def test_result_frames_damaged_on_the_way_back(board, net):
             m = None
         finally:
             board.faults()
-        recoveries = be.link.stats.get("batch_recoveries", 0) + be.link.stats["retries"]
+        recoveries = be.client.stats.get("batch_recoveries", 0) + be.client.stats["retries"]
         if m is not None:
             ref = _ref(be.network, m.u)
-            assert m.ok.all() and np.abs(m.v - ref).max() <= 2 * be.adc_lsb
+            assert m.ok.all() and np.abs(m.v - ref).max() <= 2 * be.afe.adc_lsb
         assert recoveries > 0
 
 
 def test_hopeless_link_gives_a_clear_error(board, net):
-    from diodenet.host.board import BoardBackend, BoardError
+    from diodenet.host.driver.board_driver import BoardDriver
+    from diodenet.host.driver.client import BoardError
     board.faults(corrupt=0.5, direction="to_board", seed=2)
     try:
         with pytest.raises(BoardError) as info:
-            BoardBackend(net, board.url, timeout=0.3, retries=2)
+            BoardDriver(net, board.url, timeout=0.3, retries=2)
     finally:
         board.faults()
     msg = str(info.value)
@@ -165,12 +167,12 @@ def test_example_trains_on_the_cosimulated_board(board):
 
 
 def test_vcd_on_request(tmp_path):
-    from diodenet.host.board import Link
+    from diodenet.host.driver.client import SerialClient
     from diodenet.hdl import protocol as P
     from diodenet.sim import CosimBoard, SimConfig
     vcd = tmp_path / "board.vcd"
     with CosimBoard(SimConfig(vcd=str(vcd)), timeout=120) as b:
-        link = Link(b.url, timeout=2.0)
+        link = SerialClient(b.url, timeout=2.0)
         assert link.request(P.Cmd.HELLO).data[0] == P.PROTOCOL_VERSION
         link.close()
     head = vcd.read_text()[:200000]
@@ -193,15 +195,16 @@ def test_a_model_for_another_frontend_is_refused_naming_the_constant(board):
     from dataclasses import replace
 
     from diodenet.boards.afe import SMALL_AFE
-    from diodenet.host.board import BoardBackend, BoardError
+    from diodenet.host.driver.board_driver import BoardDriver
+    from diodenet.host.driver.client import BoardError
     from diodenet.boards.frontend import frontend_network
     other = frontend_network(replace(SMALL_AFE, r_inject=47e3), rng=0)
     with pytest.raises(BoardError, match=r"r_inject: board 100000, model 47000"):
-        BoardBackend(other, board.url)
+        BoardDriver(other, board.url)
 
 
 def test_board_frontend_is_read_from_the_capabilities(board):
     from diodenet.boards.afe import SMALL_AFE
-    from diodenet.host.board import board_frontend
+    from diodenet.host.driver.board_driver import board_frontend
     afe = board_frontend(board.url, n_outputs=2)
     assert afe == SMALL_AFE

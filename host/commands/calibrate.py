@@ -12,7 +12,7 @@ def register(sub):
                        "and ADC channels' offset and gain and each neuron diode's curve with the "
                        "board's own converters, its 100 kOhm injection and 1 MOhm leak resistors as "
                        "references (docs/hardware.md 'Calibration'); write them, with the board's "
-                       "identity and the date, as JSON.  Use it with BoardBackend(..., "
+                       "identity and the date, as JSON.  Use it with BoardDriver(..., "
                        "calibration=FILE).")
     p.add_argument("--port", required=True, metavar="URL",
                    help="the board's pyserial URL (/dev/ttyUSB1, or socket://127.0.0.1:PORT of "
@@ -59,18 +59,19 @@ def _plan(args):
 
 def run(args):
     import numpy as np
-    from ..board import BoardBackend, Link, board_frontend
+    from ..driver.board_driver import BoardDriver, board_frontend
+    from ..driver.client import SerialClient
     from ...analog.calibration_fit import calibrate
     from ...boards.frontend import frontend_network
     output_file(args.output)
     plan = _plan(args)
-    link = Link(args.port, timeout=args.timeout)
+    client = SerialClient(args.port, timeout=args.timeout)
     try:
-        caps = link.handshake()
+        caps = client.handshake()
     finally:
-        link.close()
+        client.close()
     afe = board_frontend(args.port, args.outputs or caps.n_pert, timeout=args.timeout)
-    with BoardBackend(frontend_network(afe), args.port, timeout=args.timeout) as be:
+    with BoardDriver(frontend_network(afe), args.port, timeout=args.timeout) as be:
         cal = calibrate(be, afe, plan, progress=not args.quiet)
     cal.save(args.output)
     r10 = cal.resistance(np.arange(len(cal.r_ab)), plan.codes[0])

@@ -206,7 +206,7 @@ def train_from_args(dataset, hidden, epochs, output, *, backend="ideal", method=
     if kind is not None:
         board_afe = None
         if is_board_url(backend):
-            from ..board import board_frontend
+            from ..driver.board_driver import board_frontend
             board_afe = board_frontend(backend, data.n_outputs)
         net, _ = frontend_setup(data, hidden or 6 if board_afe is None else None, seed, kind, board_afe)
         if gain is not None:

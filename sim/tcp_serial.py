@@ -1,21 +1,21 @@
-"""UART <-> TCP bridge inside the co-simulation, with fault injection.
+"""TCP <-> the co-simulated board's USB-UART adapter, with fault injection.
 
 A server thread accepts one TCP client at a time on 127.0.0.1 (pyserial URL
-``socket://127.0.0.1:PORT``).  Bytes from the client are driven onto the controller's `uart_rx` pin
-as 8N1 characters at the controller's bit time (its UART divisor, in clock cycles); characters the
-controller sends on `uart_tx` are sampled mid-bit and sent to the client.  A second port takes JSON
-lines for control ({"cmd": "stats"}, {"cmd": "faults", ...}, {"cmd": "shutdown"}).
+``socket://127.0.0.1:PORT``).  Bytes from the client are queued into the adapter
+(`sim.serial_adapter.CosimTop`), which clocks them onto the controller's `uart_rx` pin as 8N1
+characters at the controller's bit time; the bytes the adapter receives from `uart_tx` go to the
+client, a whole frame (up to its 0x00 delimiter) per send.  A second port takes JSON lines for
+control ({"cmd": "stats"}, {"cmd": "faults", ...}, {"cmd": "shutdown"}).
 
 Faults (`Faults`): every byte in the chosen direction is dropped, duplicated or has one bit flipped
 with the given probabilities (seeded, reproducible).
 
-While nothing is pending (no byte to send, the transmitter idle for a while, no batch running)
-the simulation waits for the socket instead of spinning, so an idle board costs no CPU.
-
-Timing: bit times are waited with one `Timer` each (not `ClockCycles`, which costs a Python
-callback per clock edge and made the link the simulation's bottleneck).  The receiver samples half
-a clock after the mid-bit edge and the driver changes `uart_rx` on falling clock edges, so neither
-races the controller's rising-edge logic.
+Simulation cost (docs/cosim.md): one Python callback per byte in each direction (not per bit),
+and while a batch runs with nothing to send the poll for host bytes backs off to
+`BUSY_POLL_BYTES` byte times.  While nothing can happen (no byte to send or in flight, no batch
+running, no part bus activity for a while) the simulation waits for the socket instead of
+spinning, so an idle board costs no CPU.  Bytes are written on falling clock edges, one per
+clock at most, so they never race the adapter's rising-edge logic.
 """
 
 import collections
@@ -24,9 +24,15 @@ import random
 import socket
 import threading
 
-from cocotb.triggers import FallingEdge, Timer
+from cocotb.triggers import FallingEdge, ReadOnly, Timer
+from cocotb.utils import get_sim_time
 
-__all__ = ["Faults", "TcpUart"]
+__all__ = ["Faults", "TcpSerial"]
+
+#: longest wait between polls for host bytes while a batch runs (in byte times of the link)
+BUSY_POLL_BYTES = 64
+#: byte times of quiet after which an idle board may pause for the socket
+IDLE_BYTES = 25
 
 
 class Faults:
@@ -59,20 +65,26 @@ class Faults:
         return [byte]
 
 
-class TcpUart:
-    def __init__(self, dut, divisor, *, period_ps, port=0, control_port=0, faults=None, stats=None):
+class TcpSerial:
+    """The TCP side of the adapter.  `activity()`: a number that changes whenever a part bus did
+    something (the board is not idle while it does)."""
+
+    def __init__(self, dut, divisor, *, period_ps, port=0, control_port=0, faults=None, stats=None,
+                 activity=None):
         self.dut, self.div = dut, divisor
         self.period_ps = int(period_ps)            # controller clock period
         self.faults = Faults(**(faults or {}))
         self.fault_totals = {"dropped": 0, "duplicated": 0, "corrupted": 0}
         self.stats_fn = stats or (lambda: {})
+        self.activity = activity or (lambda: 0)
         self.rx = collections.deque()            # bytes for the controller
+        self.out = bytearray()                   # bytes for the client, sent a frame at a time
         self.cond = threading.Condition()
         self.client = None
         self.stop = False
-        self.tx_idle_cycles = 0
         self.bytes_to_board = 0
         self.bytes_to_host = 0
+        self.last_rx_time = 0                    # sim time (ps) of the last byte from the board
         self.srv = socket.create_server(("127.0.0.1", port))
         self.ctl = socket.create_server(("127.0.0.1", control_port))
         self.port = self.srv.getsockname()[1]
@@ -158,53 +170,73 @@ class TcpUart:
         if self.client is not None:
             self.client.close()
 
-    # --- cocotb coroutines --------------------------------------------------------------------
-    async def drive(self):
-        """Send queued bytes on uart_rx; block on the socket when the board is idle."""
-        d, div = self.dut, self.div
-        bit = self.period_ps * div
-        d.uart_rx.value = 1
-        await FallingEdge(d.clk)                      # from here on, every wait is whole clocks
-        idle = 0
-        while not self.stop:
-            with self.cond:
-                byte = self.rx.popleft() if self.rx else None
-                if byte is None and idle >= 25 and self.tx_idle_cycles > 250 * div \
-                        and str(d.seq_busy.value) != "1":
-                    self.cond.wait(0.05)             # simulation pauses: nothing can happen
-                    byte = self.rx.popleft() if self.rx else None
-            if byte is None:
-                idle += 1
-                await Timer(10 * bit, unit="ps")
-                self.tx_idle_cycles += 10 * div
-                continue
-            idle = 0
-            self.bytes_to_board += 1
-            bits = [0] + [(byte >> i) & 1 for i in range(8)] + [1]
-            for b in bits:
-                d.uart_rx.value = b
-                await Timer(bit, unit="ps")
-
-    async def receive(self):
-        """Sample uart_tx mid-bit; forward each character to the client."""
-        d, div = self.dut, self.div
-        bit = self.period_ps * div
-        while not self.stop:
-            await FallingEdge(d.uart_tx)              # just after a rising clock edge
-            self.tx_idle_cycles = 0
-            await Timer(bit + (div // 2) * self.period_ps + self.period_ps // 2, unit="ps")
-            value = 0
-            for i in range(8):
-                value |= int(d.uart_tx.value) << i
-                await Timer(bit, unit="ps")
-            if not int(d.uart_tx.value):
-                continue                              # framing error: no stop bit
-            self.tx_idle_cycles = 0
-            self.bytes_to_host += 1
-            out = bytes(self.faults.apply(value, "to_host"))
+    def _flush(self):
+        """Send what the board said to the client (whole frames; the rest at idle)."""
+        if self.out:
+            data, self.out = bytes(self.out), bytearray()
             client = self.client
-            if out and client is not None:
+            if client is not None:
                 try:
-                    client.sendall(out)
+                    client.sendall(data)
                 except OSError:
                     pass
+
+    # --- cocotb coroutines --------------------------------------------------------------------
+    async def drive(self):
+        """Queue client bytes into the adapter; block on the socket when the board is idle."""
+        from .serial_adapter import ADAPTER_FIFO
+        d = self.dut
+        byte_ps = 10 * self.div * self.period_ps
+        d.host_tx_toggle.value = 0
+        toggle = 0
+        idle, poll, seen = 0, 1, None
+        while not self.stop:
+            with self.cond:
+                room = ADAPTER_FIFO - 1 - int(d.host_tx_level.value)
+                byte = self.rx.popleft() if self.rx and room > 0 else None
+                if byte is None and not self.rx:
+                    now = get_sim_time(unit="ps")
+                    act = self.activity()
+                    busy = str(d.seq_busy.value) == "1"
+                    if act != seen or busy:
+                        seen, idle = act, 0
+                    if idle >= IDLE_BYTES and now - self.last_rx_time > IDLE_BYTES * byte_ps and not busy:
+                        self._flush()
+                        self.cond.wait(0.05)          # simulation pauses: nothing can happen
+                        byte = self.rx.popleft() if self.rx else None
+            if byte is None:
+                if self.rx:                            # the adapter's queue is full
+                    await Timer(byte_ps, unit="ps")
+                    continue
+                idle += 1
+                self._flush()
+                busy = str(d.seq_busy.value) == "1"
+                poll = min(2 * poll, BUSY_POLL_BYTES) if busy else 1
+                await Timer(poll * byte_ps, unit="ps")
+                continue
+            idle, poll = 0, 1
+            self.bytes_to_board += 1
+            # on the next falling edge: a Timer may end in the time step of a falling edge but
+            # before the clock's own change, and two writes in one step would lose the first byte
+            await FallingEdge(d.clk)
+            d.host_tx_data.value = byte
+            toggle ^= 1
+            d.host_tx_toggle.value = toggle
+
+    async def receive(self):
+        """Each byte the adapter received from the controller: to the client (a frame at a time)."""
+        d = self.dut
+        count = int(d.host_rx_count.value)
+        while not self.stop:
+            await d.host_rx_count.value_change
+            await ReadOnly()                           # host_rx_data settles in the same step
+            new = int(d.host_rx_count.value)
+            n, count = (new - count) & 0xFFFF, new
+            value = int(d.host_rx_data.value)
+            self.last_rx_time = get_sim_time(unit="ps")
+            for _ in range(n):                         # (always 1: a byte takes 10 bit times)
+                self.bytes_to_host += 1
+                out = self.faults.apply(value, "to_host")
+                self.out += bytes(out)
+                if 0 in out:
+                    self._flush()
