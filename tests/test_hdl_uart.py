@@ -14,6 +14,19 @@ def line_bits(byte):
     return [0] + [(byte >> i) & 1 for i in range(8)] + [1]
 
 
+def receiver(rx, got, errors):
+    """A background testbench appending each byte `rx` delivers to `got`, each framing error to
+    `errors`."""
+    async def collect(ctx):
+        async for *_, valid, payload, error in ctx.tick().sample(rx.data.valid, rx.data.payload,
+                                                                 rx.error):
+            if valid:
+                got.append(payload)
+            if error:
+                errors.append(1)
+    return collect
+
+
 @pytest.mark.parametrize("divisor", [4, 12])
 def test_tx_waveform(divisor):
     """Each byte leaves as exactly the 8N1 levels, every bit `divisor` clocks long."""
@@ -68,13 +81,7 @@ def test_loopback_random_bytes(divisor):
     sim.add_clock(1 / 12e6)
     got, errors = [], []
 
-    async def collect(ctx):
-        async for *_, valid, payload, error in ctx.tick().sample(rx.data.valid, rx.data.payload,
-                                                                 rx.error):
-            if valid:
-                got.append(payload)
-            if error:
-                errors.append(1)
+    collect = receiver(rx, got, errors)
 
     async def bench(ctx):
         for b in data:
@@ -98,13 +105,7 @@ def test_rx_framing_error_drops_the_byte():
     sim.add_clock(1 / 12e6)
     got, errors = [], []
 
-    async def collect(ctx):
-        async for *_, valid, payload, error in ctx.tick().sample(rx.data.valid, rx.data.payload,
-                                                                 rx.error):
-            if valid:
-                got.append(payload)
-            if error:
-                errors.append(1)
+    collect = receiver(rx, got, errors)
 
     async def bench(ctx):
         bad = line_bits(0x5A)
