@@ -324,9 +324,12 @@ class AD7928:
 
     @classmethod
     def converter(cls, v_ref, *, range_ref=True, clip=True):
-        """Code <-> V_IN, straight binary ("ADC Transfer Function", Figure 20): 0 .. REF_IN with
-        RANGE = 1, 0 .. 2 x REF_IN with RANGE = 0; 1 LSB = span / 4096; out-of-span inputs read
-        as the end codes."""
+        """Code <-> V_IN, straight binary ("ADC Transfer Function"): 0 .. REF_IN with RANGE = 1,
+        0 .. 2 x REF_IN with RANGE = 0; 1 LSB = span / 4096; out-of-span inputs read as the end
+        codes.  Simplification: the data sheet puts the code transitions at successive integer
+        LSBs (code = floor(V / LSB)); the model rounds to the nearest code (transitions at half
+        LSBs, i.e. an ADC whose offset is trimmed by half an LSB), so that code x LSB is the
+        reading.  A real board's half-LSB offset is within what calibration measures."""
         span = float(v_ref) * (1 if range_ref else 2)
         return Converter(cls.bits, 0.0, span, clip=clip, name=cls.name)
 
