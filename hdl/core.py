@@ -7,7 +7,7 @@ signals.  `diodenet.hdl.top` puts it on a board; the tests drive it at frame lev
 import dataclasses
 import math
 
-from amaranth import Module, Signal, Mux
+from amaranth import Module
 from amaranth.lib import wiring, stream, memory, fifo
 from amaranth.lib.wiring import In, Out
 
