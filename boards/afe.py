@@ -254,7 +254,8 @@ class AFE:
         return self.v_mid + np.asarray(current, dtype=float) * self.r_inject
 
     def nodal_matrices(self, g):
-        """KCL of the neuron nodes with every rheostat at conductance g and every diode blocking:
+        """KCL of the neuron nodes with every rheostat at conductance g (one value, or one per
+        rheostat in `edges` order) and every diode blocking:
         G v = B v_lines + g_ref·V_MID, with v_lines the input lines then the perturbation lines
         (`pert_lines`; the injection resistors go to them).  Returns (G, B, g_ref, line names)."""
         idx = {name: j for j, name in enumerate(self.neurons)}
@@ -263,7 +264,8 @@ class AFE:
         n = self.n_neurons
         G, B, g_ref = np.zeros((n, n)), np.zeros((n, len(lines))), np.zeros(n)
         pert = dict(zip(self.neurons[self.n_hidden:], self.pert_lines()))
-        for a, b in self.edges():
+        g_e = np.broadcast_to(np.asarray(g, dtype=float), (self.n_pots,))
+        for (a, b), g in zip(self.edges(), g_e):
             ia = idx[a]
             G[ia, ia] += g
             if b in idx:
@@ -280,19 +282,22 @@ class AFE:
             B[idx[y], lidx[line]] += 1.0 / self.r_inject
         return G, B, g_ref, lines
 
-    def slowest_time_constant(self):
-        """Slowest time constant of the array (seconds) with every rheostat at its highest
-        resistance and every diode blocking: 1 / (smallest eigenvalue of C^-1/2 G C^-1/2), with G
-        the nodal conductance matrix (lines and V_MID held by buffers)."""
-        G = self.nodal_matrices(self.g_min)[0]
+    def slowest_time_constant(self, g=None):
+        """Slowest time constant of the array (seconds) with its rheostats at conductances g (one
+        per rheostat; default: every one at its highest resistance) and every diode blocking (a
+        conducting diode only adds conductance, so this bounds the settling from above):
+        1 / (smallest eigenvalue of C^-1/2 G C^-1/2), with G the nodal conductance matrix (lines
+        and V_MID held by buffers)."""
+        G = self.nodal_matrices(self.g_min if g is None else g)[0]
         c = self.node_capacitance()
         return 1.0 / float(np.linalg.eigvalsh(G / np.sqrt(np.outer(c, c)))[0])
 
-    def settle_time(self):
+    def settle_time(self, g=None):
         """Seconds from an LDAC edge to a conversion accurate to 1/2 LSB: the DAC's output
         settling plus ln(2^(bits+1)) slowest time constants of the array (first-order settling to
-        1/2 LSB of a full-scale step), rounded up to a microsecond."""
-        t = self.dac.t_settle + math.log(2 ** (self.adc.bits + 1)) * self.slowest_time_constant()
+        1/2 LSB of a full-scale step), rounded up to a microsecond.  g: the rheostats'
+        conductances (default: all at their highest resistance, the bound for any program)."""
+        t = self.dac.t_settle + math.log(2 ** (self.adc.bits + 1)) * self.slowest_time_constant(g)
         return math.ceil(t * 1e6) / 1e6
 
     def check(self):

@@ -51,7 +51,8 @@ class AnalogBridge:
     def __init__(self, afe, *, settle_time=None, diode=None, pot_tolerance=0.0, seed=0, now=None):
         from ..analog.spice_backend import SpiceBackend
         self.afe = afe
-        self.settle_time = afe.settle_time() if settle_time is None else float(settle_time)
+        self.settle_fixed = None if settle_time is None else float(settle_time)
+        self._settle = None                 # the array's settle time at the present codes
         self.now = now or (lambda: 0.0)
         from ..analog.built_board import BuiltBoard
         nominal = frontend_network(afe)
@@ -91,6 +92,17 @@ class AnalogBridge:
         self.solves = 0
         self.failures = []
 
+    @property
+    def settle_time(self):
+        """Seconds the array needs after a change before a conversion is valid: the given figure,
+        or `AFE.settle_time` of this board's rheostats at their present codes (the ADC model
+        flags a conversion started earlier)."""
+        if self.settle_fixed is not None:
+            return self.settle_fixed
+        if self._settle is None:
+            self._settle = self.afe.settle_time(self.g[:self.afe.n_pots])
+        return self._settle
+
     def resistance(self, e):
         """This board's resistance of rheostat e at its current code: the one code -> resistance
         map (`boards.parts.Rheostat`) on this chip's R_AB and this wiper's R_W."""
@@ -113,6 +125,7 @@ class AnalogBridge:
         if self.codes[e] != code:
             self.codes[e] = code
             self.g[e] = self._g(e)
+            self._settle = None
         self._changed(f"a write to MCP4351 #{chip} wiper {wiper}")
 
     def set_dac(self, dac, channel, volts):

@@ -78,8 +78,9 @@ def board_frontend(url, n_outputs, *, timeout=2.0, retries=4, baudrate=1_000_000
 class BoardDriver:
     """`seam.MeasurementBackend` on a controller at a pyserial URL.  See the module doc.
 
-    options: settle_time (seconds after each DAC update before converting; default the
-    front-end's `AFE.settle_time()`), oversample_log2 (0..3, default 0), timeout (seconds per
+    options: settle_time (seconds after each DAC update before converting; default: what the
+    programmed array needs, `AFE.settle_time` of the slowest conductances its codes can be on
+    this board), oversample_log2 (0..3, default 0), timeout (seconds per
     reply), retries, batch_retries, baudrate (real serial ports), calibration."""
 
     name = "board"
@@ -102,6 +103,7 @@ class BoardDriver:
         self.codes = None               # rheostat codes on the board (-1: unknown)
         self._bias_codes = None
         self.conv = FrontEndCodes(self.afe)
+        self.settle_fixed = None if settle_time is None else float(settle_time)
         settle_time = self.afe.settle_time() if settle_time is None else float(settle_time)
         self.client = SerialClient(url, baudrate=baudrate, timeout=timeout, retries=retries)
         try:
@@ -140,9 +142,7 @@ class BoardDriver:
                              f"({'; '.join(bad)}); train for this board (diodenet train --backend "
                              "board) or load a model made for it")
         self.clock_hz = caps.clock_hz
-        self.settle_clocks = max(1, math.ceil(settle_time * caps.clock_hz))
-        if self.settle_clocks > 0xFFFF:
-            raise ValueError(f"settle_time {settle_time} s is longer than the sequencer's 16-bit counter")
+        self._set_settle(settle_time)
         self.batches = BatchRunner(client, a.n_adc, caps.sample_depth, batch_retries=batch_retries)
         # the DACs' VREFIN comes from the board's 2.5 V reference: their internal references stay
         # off (off at power-up, AD5628 data sheet "Internal Reference")
@@ -158,6 +158,11 @@ class BoardDriver:
         check_calibration(cal, self.caps, self.afe, where=f"the board at {self.url}")
         self.conv = FrontEndCodes(self.afe, cal)
 
+    def _set_settle(self, seconds):
+        self.settle_clocks = max(1, math.ceil(seconds * self.clock_hz))
+        if self.settle_clocks > 0xFFFF:
+            raise ValueError(f"settle_time {seconds} s is longer than the sequencer's 16-bit counter")
+
     # --- the seam -----------------------------------------------------------------------------
     def program(self, conductance):
         g = np.asarray(conductance, dtype=float).reshape(-1)
@@ -170,6 +175,8 @@ class BoardDriver:
         m = self.m_tunable
         codes = self.conv.rheostat_codes(g[:m])
         self.write_codes(codes)
+        if self.settle_fixed is None:       # as long as the programmed array needs, not longer
+            self._set_settle(self.afe.settle_time(self.conv.slowest_conductance(codes)))
         realized = g.copy()
         realized[:m] = self.conv.rheostat_conductance(codes)
         realized[m:] = net.g_min[m:]

@@ -8,7 +8,8 @@ Voltages of the model are referred to V_MID = V_REF / 2 (`boards.afe.AFE`):
   V_MID + i·R_inj, quantized to the DAC; the current realized is `AFE.injection_current` of the
   quantized line (a step outside the DAC's range is not realizable);
 * a node reads as ADC sum / 2^k · LSB − V_MID (`AFE.adc_converter`, k = oversampling);
-* a conductance is the nearest rheostat code in resistance (`boards.parts.Rheostat`).
+* a conductance is the nearest rheostat code in resistance (`boards.parts.Rheostat`); the
+  slowest conductances a code set can be on a board bound the settle time (`AFE.settle_time`).
 
 With a calibration (`analog.calibration.Calibration`) the same maps go through each converter
 channel's measured gain and offset and each rheostat's measured R_W and R_AB.
@@ -91,6 +92,16 @@ class FrontEndCodes:
         if self.calibration is not None:
             return np.asarray(self.calibration.codes_for_conductance(g), dtype=np.int64)
         return np.array([self.rheostat.code_for_conductance(x) for x in g], dtype=np.int64)
+
+    def slowest_conductance(self, codes):
+        """The lowest conductances the codes can realize on this board: the measured ones when
+        calibrated, else the part's highest R_AB (tolerance) and R_W (`MCP4351.r_w_range`) --
+        what bounds the array's settling from above (`AFE.settle_time`)."""
+        if self.calibration is not None:
+            return self.rheostat_conductance(codes)
+        pot = self.afe.pot
+        slow = self.rheostat.deviated(1 + pot.r_ab_tolerance, max(pot.r_w_range))
+        return np.asarray(slow.conductance(np.asarray(codes)), dtype=float)
 
     def rheostat_conductance(self, codes):
         """Conductances the codes realize."""
