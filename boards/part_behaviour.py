@@ -25,10 +25,10 @@ what the data output carries and what a frame changes, and record protocol viola
 
 from .parts import AD5628, AD7928, MCP4351
 
-__all__ = ["MCP4351Bank", "AD5628Bus", "AD7928Chip"]
+__all__ = ["MCP4351Behaviour", "AD5628Behaviour", "AD7928Behaviour"]
 
 
-class MCP4351Bank:
+class MCP4351Behaviour:
     """n_chips MCP4351 on one bus (behind a chip-select decoder): their volatile registers."""
 
     POWER_ON_WIPER = 0x80
@@ -74,7 +74,7 @@ class MCP4351Bank:
         return None
 
 
-class AD5628Bus:
+class AD5628Behaviour:
     """n AD5628 sharing SCLK, DIN and /LDAC (one SYNC each): input and DAC registers per channel.
 
     `ldac_missed` lists input-register writes whose frame /LDAC fell inside, as (dac, channel,
@@ -139,7 +139,7 @@ class AD5628Bus:
         return self.dac_reg[(dac, channel)]
 
 
-class AD7928Chip:
+class AD7928Behaviour:
     """One AD7928: control register, power-up sequence, conversion result words."""
 
     POWERUP_DUMMIES = 2

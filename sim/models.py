@@ -77,7 +77,7 @@ class MCP4351Bank:
     def __init__(self, dut, bridge, n_chips, violations):
         self.dut, self.bridge, self.n_chips = dut, bridge, n_chips
         self.violations = violations
-        self.part = behaviour.MCP4351Bank(n_chips, violations)
+        self.part = behaviour.MCP4351Behaviour(n_chips, violations)
         self.frames = 0
         self.checks = _Checks(MCP4351.spi, "MCP4351", violations)
 
@@ -118,7 +118,7 @@ class AD5628Pair:
     def __init__(self, dut, bridge, violations, n=2):
         self.dut, self.bridge, self.n = dut, bridge, n
         self.violations = violations
-        self.part = behaviour.AD5628Bus(n, violations)
+        self.part = behaviour.AD5628Behaviour(n, violations)
         self.frames = 0
         self.in_frame = None            # DAC whose frame is being shifted in
         self.ldac_in_frame = False
@@ -188,7 +188,7 @@ class AD7928Model:
         self.dut, self.bridge, self.violations = dut, bridge, violations
         self.ref, self.noise = ref, noise
         self.rng = random.Random(seed)
-        self.part = behaviour.AD7928Chip(violations)
+        self.part = behaviour.AD7928Behaviour(violations)
         self.conversions = 0
         self.early = []                # conversions started before the array settled
         self.checks = _Checks(AD7928.spi, "AD7928", violations)

@@ -1,7 +1,7 @@
 """The parts' frame-level behaviour (boards/part_behaviour.py) against the datasheets' rules, with
 frames built by boards.parts and replies read back bit by bit as a pin-level model shifts them."""
 
-from diodenet.boards.part_behaviour import AD5628Bus, AD7928Chip, MCP4351Bank
+from diodenet.boards.part_behaviour import AD5628Behaviour, AD7928Behaviour, MCP4351Behaviour
 from diodenet.boards.parts import AD5628, AD7928, MCP4351
 
 
@@ -15,7 +15,7 @@ def sdo_stream(bank, chip, frame):
 
 
 def test_mcp4351_write_read_back_and_full_scale():
-    bank = MCP4351Bank(3)
+    bank = MCP4351Behaviour(3)
     # power-on: mid-scale (DS22242 Table 4-1); a read's SDO is DS22060 Figure 7-4's reply
     assert sdo_stream(bank, 2, MCP4351.read_wiper(1)) == MCP4351.sdo_read_reply(0x80)
     assert bank.frame(2, MCP4351.write_wiper(1, 0x0AB), 16) == (1, 0x0AB)
@@ -30,7 +30,7 @@ def test_mcp4351_write_read_back_and_full_scale():
 
 
 def test_mcp4351_invalid_address_and_bad_frames():
-    bank = MCP4351Bank(2)
+    bank = MCP4351Behaviour(2)
     # address 0Fh is not in the memory map: CMDERR low and every following SDO bit low (7.3)
     assert sdo_stream(bank, 0, MCP4351.frame(0xF, MCP4351.CMD_READ, 0x3FF)) == 0b111111 << 10
     # a frame of the wrong length is not executed (7.3.1), a chip beyond the populated ones flagged
@@ -40,7 +40,7 @@ def test_mcp4351_invalid_address_and_bad_frames():
 
 
 def test_ad5628_input_register_ldac_and_commands():
-    bus = AD5628Bus(2)
+    bus = AD5628Behaviour(2)
     # write to input register: the output waits for /LDAC
     assert bus.frame(1, AD5628.frame(AD5628.CMD_WRITE_INPUT, 6, 0xFED), 32) == []
     assert bus.code(1, 6) == 0 and bus.input_reg[(1, 6)] == 0xFED
@@ -60,7 +60,7 @@ def test_ad5628_input_register_ldac_and_commands():
 
 
 def test_ad7928_power_up_control_and_transfer():
-    adc = AD7928Chip()
+    adc = AD7928Behaviour()
     # a control word before the two dummy conversions is ignored and flagged (Figure 24)
     adc.frame(AD7928.frame(5), 16)
     assert not adc.ready and adc.channel == 0 and len(adc.problems) == 1

@@ -110,7 +110,7 @@ class MCP4351Model(SPISlaveModel):
         self._cs_signals = (cs_n, cs_addr)
         super().__init__(sclk, copi, lambda ctx: None if ctx.get(cs_n) else ctx.get(cs_addr), cipo)
         self.n_chips = n_chips
-        self.part = behaviour.MCP4351Bank(n_chips, self.bad_frames)
+        self.part = behaviour.MCP4351Behaviour(n_chips, self.bad_frames)
         self.writes = []
         self.reads = []
 
@@ -144,7 +144,7 @@ class AD5628Model(SPISlaveModel):
                 self.bad_frames.append(("two SYNC lines low", low))
             return low[0] if low else None
         super().__init__(sclk, copi, sel)
-        self.part = behaviour.AD5628Bus(n, self.bad_frames)
+        self.part = behaviour.AD5628Behaviour(n, self.bad_frames)
         self.ldac_pulses = 0
         self.ldac_during_frame = 0   # LDAC pulses while a SYNC line was low (a frame in flight)
         self._n = n
@@ -173,8 +173,8 @@ class AD5628Model(SPISlaveModel):
 class AD7928Model(SPISlaveModel):
     """Converts `codes(channel, n) -> code` (n: conversions so far); the channel is the one
     selected by the previous frame's control word; power-up and the control register are the
-    part's behaviour (`boards.part_behaviour.AD7928Chip`): until two dummy frames with DIN high
-    have been seen it ignores every control word, answers invalid data (not recorded in
+    part's behaviour (`boards.part_behaviour.AD7928Behaviour`): until two dummy frames with DIN
+    high have been seen it ignores every control word, answers invalid data (not recorded in
     `conversions`) and records each offending frame in `errors`.  `powerup_frames` lists the DIN
     words of the frames before it was ready."""
     fmt = AD7928.spi
@@ -183,7 +183,7 @@ class AD7928Model(SPISlaveModel):
         self._cs_signals = (cs_n,)
         super().__init__(sclk, din, lambda ctx: None if ctx.get(cs_n) else 0, dout)
         self.errors = []
-        self.part = behaviour.AD7928Chip(self.errors)
+        self.part = behaviour.AD7928Behaviour(self.errors)
         self.codes = codes or (lambda ch, n: (ch * 500 + n) & 0xFFF)
         self.conversions = []       # (channel, code)
 
