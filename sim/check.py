@@ -38,11 +38,11 @@ def voltage_check(backend, x, diode):
     net = backend.network
     m = backend.measure(net.source_voltages(x))
     ref = reference_network(net, diode).solve(u=m.u).x
-    err = np.abs(m.v[m.ok] - ref[m.ok]) / backend.adc_lsb
+    err = np.abs(m.v[m.ok] - ref[m.ok]) / backend.afe.adc_lsb
     return {"samples": len(x), "ok": int(m.ok.sum()),
             "max_voltage_error_lsb": float(err.max()) if err.size else float("nan"),
             "mean_voltage_error_lsb": float(err.mean()) if err.size else float("nan"),
-            "diode_on_fraction": diode_on_fraction(net, m.v[m.ok], v_on=backend.adc_lsb / 2),
+            "diode_on_fraction": diode_on_fraction(net, m.v[m.ok], v_on=backend.afe.adc_lsb / 2),
             "v_range": [float(np.nanmin(m.v)), float(np.nanmax(m.v))]}
 
 
