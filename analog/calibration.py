@@ -13,7 +13,7 @@ file.  This module is that file and its use:
   evaluates, i = I_S,j·(exp(V_D/(N_j·V_t)) − 1), V_D = V_MID − V_node, fitted to the currents and
   voltages measured (kept in the file as `points`).
 
-The driver (`host.board.BoardBackend(..., calibration=...)`) then picks for each conductance g
+The driver (`host.driver.board_driver.BoardDriver(..., calibration=...)`) then picks for each conductance g
 the code whose calibrated R_e(code) is nearest 1/g, converts line voltages and readings through
 the calibrated converters, and reports the calibrated values as realized.  The file names the
 board (its capability reply: board, parts, sizes, analog constants) and front-end it was

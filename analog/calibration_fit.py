@@ -185,7 +185,7 @@ class _Array:
 # --- measurement ----------------------------------------------------------------------------------
 
 def measure(port, afe, plan=Plan(), progress=None):
-    """Run `plan` on `port` (a `host.board.BoardBackend`: write_codes, measure_codes) -> Readings."""
+    """Run `plan` on `port` (a `host.driver.board_driver.BoardDriver`: write_codes, measure_codes) -> Readings."""
     rng = np.random.default_rng(plan.seed)
     lsb = afe.dac_lsb
     top = 2 ** afe.dac.bits - 1
@@ -410,7 +410,7 @@ def fit_diodes(afe, points, temperature=27.0):
 # --- all of it ------------------------------------------------------------------------------------
 
 def calibrate(port, afe, plan=Plan(), *, progress=True):
-    """Measure and fit a board (`port`: a connected `host.board.BoardBackend` on `afe`) ->
+    """Measure and fit a board (`port`: a connected `host.driver.board_driver.BoardDriver` on `afe`) ->
     `Calibration` with the board's identity (its CAPS) and the date."""
     from tqdm.auto import tqdm
     bar = tqdm(total=plan.n_samples, desc="calibrate", unit="sample", disable=not progress)
