@@ -14,6 +14,22 @@ def line_bits(byte):
     return [0] + [(byte >> i) & 1 for i in range(8)] + [1]
 
 
+def sender(tx, data, tail, gaps=False):
+    """A testbench handing `data` to `tx` (back to back, or with `valid` dropped between bytes),
+    then running `tail` more clocks."""
+    async def bench(ctx):
+        for b in data:
+            ctx.set(tx.data.payload, b)
+            ctx.set(tx.data.valid, 1)
+            await ctx.tick().until(tx.data.ready)
+            if gaps:
+                ctx.set(tx.data.valid, 0)
+                await ctx.tick().until(tx.data.ready)
+        ctx.set(tx.data.valid, 0)
+        await ctx.tick().repeat(tail)
+    return bench
+
+
 def receiver(rx, got, errors):
     """A background testbench appending each byte `rx` delivers to `got`, each framing error to
     `errors`."""
@@ -36,14 +52,7 @@ def test_tx_waveform(divisor):
     data = [0x00, 0xFF, 0xA5, 0x3C]
     trace = []
 
-    async def bench(ctx):
-        for b in data:
-            ctx.set(tx.data.payload, b)
-            ctx.set(tx.data.valid, 1)
-            await ctx.tick().until(tx.data.ready)
-            ctx.set(tx.data.valid, 0)
-            await ctx.tick().until(tx.data.ready)
-        await ctx.tick().repeat(2 * divisor)
+    bench = sender(tx, data, 2 * divisor, gaps=True)
 
     async def probe(ctx):
         async for *_, level in ctx.tick().sample(tx.tx):
@@ -83,13 +92,7 @@ def test_loopback_random_bytes(divisor):
 
     collect = receiver(rx, got, errors)
 
-    async def bench(ctx):
-        for b in data:
-            ctx.set(tx.data.payload, b)
-            ctx.set(tx.data.valid, 1)
-            await ctx.tick().until(tx.data.ready)
-        ctx.set(tx.data.valid, 0)
-        await ctx.tick().repeat(12 * divisor)
+    bench = sender(tx, data, 12 * divisor)
 
     sim.add_testbench(collect, background=True)
     sim.add_testbench(bench)
