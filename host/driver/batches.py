@@ -46,7 +46,6 @@ class BatchRunner:
         """Measure rows of sample words.  Returns (forward sums, perturbed sums or None, errors):
         (rows, n_adc) float arrays of the ADC sums, NaN where a sample failed; errors maps a row
         to what went wrong with it."""
-        P = _protocol()
         words = np.asarray(words, dtype=np.int64)
         fwd = np.full((len(words), self.n_adc), np.nan)
         per = None if forward_only else np.full((len(words), self.n_adc), np.nan)
@@ -54,8 +53,7 @@ class BatchRunner:
         for start in range(0, len(words), self.sample_depth):
             chunk = words[start:start + self.sample_depth]
             got, flagged = self._batch(chunk, forward_only)
-            for s, body in got.items():
-                _, _, _, f, p = P.parse_result(body, self.n_adc)
+            for s, (_, f, p) in got.items():
                 if flagged.get(s, 0) > self.batch_retries:
                     errors[start + s] = "ADC channel tag mismatch (every attempt)"
                     continue
@@ -75,7 +73,8 @@ class BatchRunner:
                                 what=f"LOAD_SAMPLES (words {w0}..{w0 + len(part) - 1})")
 
     def _batch(self, chunk, forward_only):
-        """({sample: result body}, {sample: times flagged}) for the loaded samples 0..len-1."""
+        """({sample: (status, forward sums, perturbed sums)}, {sample: times flagged}) for the
+        loaded samples 0..len-1."""
         P = _protocol()
         count = len(chunk)
         self._load(chunk)
@@ -91,13 +90,13 @@ class BatchRunner:
             progress = False
             for first, k in runs:
                 results, problem = self._run_batch(first, k, forward_only)
-                for sample, body in results.items():
-                    _, status, _, f, p = P.parse_result(body, self.n_adc)
+                for sample, result in results.items():
+                    status, f, p = result
                     if (status & P.RESULT_ADC_CHANNEL_MISMATCH) or any(x & 0x8000 for x in f + p):
                         flagged[sample] = flagged.get(sample, 0) + 1
                         if flagged[sample] <= self.batch_retries:
                             continue
-                    got[sample] = body
+                    got[sample] = result
                     progress = True
                 if problem:
                     problems.append(problem)
@@ -111,7 +110,7 @@ class BatchRunner:
         return got, flagged
 
     def _run_batch(self, first, count, forward_only):
-        """One RUN_BATCH: ({sample: result body} received intact, problem or None)."""
+        """One RUN_BATCH: ({sample: (status, forward, perturbed)} received intact, problem or None)."""
         P = _protocol()
         client = self.client
         client.results.clear()
@@ -127,7 +126,7 @@ class BatchRunner:
                              f"({len(got)} results arrived)")
             if len(body) >= 2 and body[1] == P.Cmd.RESULT:
                 try:
-                    _, status, sample, _, _ = P.parse_result(body, self.n_adc)
+                    _, status, sample, f, p = P.parse_result(body, self.n_adc)
                 except P.FrameError:
                     client.stats["bad_frames"] += 1
                     continue
@@ -135,7 +134,7 @@ class BatchRunner:
                     client.stats["stale_replies"] += 1          # a frame of an earlier batch
                     continue
                 if first <= sample < first + count:
-                    got.setdefault(sample, body)
+                    got.setdefault(sample, (status, f, p))
                 deadline = time.monotonic() + client.timeout
                 if status & P.RESULT_LAST:
                     return got, None           # the batch is over (lost frames are re-run)

@@ -103,6 +103,9 @@ class BoardDriver:
         self.codes = None               # rheostat codes on the board (-1: unknown)
         self._bias_codes = None
         self.conv = FrontEndCodes(self.afe)
+        # POT_PROGRAM's rheostat index (chip * wipers + wiper) of every tunable edge
+        self._pot_index = np.array([chip * self.afe.pot.wipers + wiper for chip, wiper in
+                                    map(self.afe.pot_location, range(self.m_tunable))])
         self.settle_fixed = None if settle_time is None else float(settle_time)
         settle_time = self.afe.settle_time() if settle_time is None else float(settle_time)
         self.client = SerialClient(url, baudrate=baudrate, timeout=timeout, retries=retries)
@@ -195,8 +198,7 @@ class BoardDriver:
             raise ValueError(f"write_codes needs {m} codes in 0..{code_max}")
         if self.codes is None:
             self.codes = np.full(m, -1, dtype=np.int64)
-        index = [self.afe.pot_location(e) for e in range(m)]
-        index = np.array([chip * self.afe.pot.wipers + wiper for chip, wiper in index])
+        index = self._pot_index
         changed = np.flatnonzero(codes != self.codes)
         runs = []
         for e in changed:
