@@ -59,8 +59,8 @@ def main(argv=None):
         for k in range(args.networks):
             net = frontend_network(afe, rng=100 + k)
             x = np.random.default_rng(100 + k).uniform(-1, 1, (args.samples, afe.n_inputs))
-            e_c, v = voltage_errors(board.url, net, x, calibration=cal)
-            e_n, _ = voltage_errors(board.url, net, x)
+            e_c, v = voltage_errors(BoardDriver, board.url, net, x, calibration=cal)
+            e_n, _ = voltage_errors(BoardDriver, board.url, net, x)
             cal_err.append(e_c), nom_err.append(e_n), on.append(np.mean(v[:, :afe.n_hidden] < 0))
         cal_err, nom_err = np.concatenate(cal_err), np.concatenate(nom_err)
         out.update({"voltage_samples": int(len(cal_err)),

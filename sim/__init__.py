@@ -26,9 +26,10 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-def run_cosim_check(out_dir, *, steps=2, timeout=300):
+def run_cosim_check(out_dir, open_driver, *, steps=2, timeout=300):
     """For `diodenet demo`: a short co-simulated run -- start the board, program, measure, one
-    gradient and `steps` training steps through the host driver -- written to out_dir/cosim.json.
+    gradient and `steps` training steps through the host driver (`open_driver`, see
+    `check.full_check`) -- written to out_dir/cosim.json.
     Returns the summary dict (max_voltage_error_lsb, grad_cosine, loss_before, loss_after, ...)."""
     import json
     import shutil
@@ -41,7 +42,7 @@ def run_cosim_check(out_dir, *, steps=2, timeout=300):
         summary = {"skipped": "Icarus Verilog (iverilog, vvp) is not installed"}
     else:
         with CosimBoard(SimConfig(), timeout=timeout) as board:
-            summary = full_check(board, steps=steps)
+            summary = full_check(board, open_driver, steps=steps)
     (out_dir / "cosim.json").write_text(json.dumps(summary, indent=2))
     summary["report"] = str(out_dir / "cosim.json")
     return summary

@@ -35,12 +35,13 @@ def resistance_errors(cal, afe, deviations):
     return got / true - 1.0
 
 
-def voltage_errors(url, network, x, calibration=None, diode=None):
+def voltage_errors(open_driver, url, network, x, calibration=None, diode=None):
     """|measured − reference| node voltages in ADC LSB, (samples, neurons), and the measured
-    voltages, through a `BoardDriver` on `url` with or without `calibration`."""
+    voltages, through the board driver (`open_driver(network, url, calibration=...)`, e.g.
+    `host.driver.board_driver.BoardDriver`; sim/ does not import it) on `url` with or without
+    `calibration`."""
     from ..analog.devices import reference_network
-    from ..host.driver.board_driver import BoardDriver
-    with BoardDriver(network, url, calibration=calibration) as be:
+    with open_driver(network, url, calibration=calibration) as be:
         m = be.measure(network.source_voltages(x))
         net = be.network
         cal = be.calibration

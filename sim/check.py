@@ -93,14 +93,15 @@ def training_check(backend, data, steps=4, batch=8, lr=0.01, seed=0, epsilon=Non
             "train_steps": steps}
 
 
-def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.01, epsilon=None, progress=None):
-    """Run 1-3 on a started `CosimBoard`; returns one flat dict (plus the board's statistics).
-    epsilon: hardware linearization's relative perturbation (None: its default).  progress: a
+def full_check(board, open_driver, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.01, epsilon=None,
+               progress=None):
+    """Run 1-3 on a started `CosimBoard` through the host's board driver (`open_driver(network,
+    url)`, e.g. `host.driver.board_driver.BoardDriver`: sim/ does not import the driver, its
+    callers hand it in); returns one flat dict (plus the board's statistics).  epsilon: hardware linearization's relative perturbation (None: its default).  progress: a
     callable given each stage's name as it starts ("node voltages", "gradient", "training")."""
     if steps < 1 or batch < 1 or n_voltage < 1:
         raise ValueError(f"steps, batch and n_voltage must be ≥ 1, got {steps}, {batch}, {n_voltage}")
     progress = progress or (lambda name: None)
-    from ..host.driver.board_driver import BoardDriver
     from ..boards.frontend import frontend_network
     from ..host.datasets import feature_scale
     afe = board.cfg.afe
@@ -111,7 +112,7 @@ def full_check(board, *, seed=0, steps=4, batch=8, n_voltage=16, lr=0.01, epsilo
     out = {"url": board.url, "afe": {"hidden": afe.n_hidden, "outputs": afe.n_outputs,
                                      "inputs": afe.n_inputs, "rheostats": afe.n_pots,
                                      "diode": diode}}
-    with BoardDriver(net, board.url) as be:
+    with open_driver(net, board.url) as be:
         progress("node voltages")
         out.update(voltage_check(be, data.x_train[:max(steps * batch, n_voltage)], diode))
         progress("gradient")

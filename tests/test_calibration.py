@@ -338,8 +338,8 @@ def test_full_calibration_through_the_cosimulated_board(board, tmp_path):
     assert np.abs(err).max() <= 0.01, np.abs(err).max()
     net = frontend_network(AFE, rng=7)
     x = np.random.default_rng(7).uniform(-1, 1, (16, AFE.n_inputs))
-    calibrated, v = voltage_errors(board.url, net, x, calibration=cal)
-    nominal, _ = voltage_errors(board.url, net, x)
+    calibrated, v = voltage_errors(BoardDriver, board.url, net, x, calibration=cal)
+    nominal, _ = voltage_errors(BoardDriver, board.url, net, x)
     assert calibrated.max() <= 2.0, calibrated.max()
     assert nominal.max() > 5 * calibrated.max()
     assert 0.1 < np.mean(v[:, :AFE.n_hidden] < 0) < 0.9

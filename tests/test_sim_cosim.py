@@ -51,8 +51,9 @@ def _delta(board, before, key):
 
 
 def test_full_stack_voltages_gradient_training(board):
+    from diodenet.host.driver.board_driver import BoardDriver
     from diodenet.sim.check import full_check
-    r = full_check(board, steps=3, batch=8, n_voltage=16)
+    r = full_check(board, BoardDriver, steps=3, batch=8, n_voltage=16)
     assert r["ok"] == r["samples"] == 24
     assert 0.1 <= r["diode_on_fraction"] <= 0.9, r          # the array is nonlinear
     assert r["v_range"][0] < 0 < r["v_range"][1], r         # nodes on both sides of V_MID

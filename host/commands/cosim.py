@@ -118,6 +118,7 @@ def run(args):
         return 0
     from ...sim.check import full_check
     from ...sim.runner import build
+    from ..driver.board_driver import BoardDriver
     from ..cli import Stages
     t0 = time.monotonic()
     stages = ["controller Verilog + Icarus (cached)", "starting the simulator", "node voltages",
@@ -127,7 +128,8 @@ def run(args):
         build(cfg)
         stage(stages[1])
         with CosimBoard(cfg, timeout=args.timeout or 600) as board:
-            result = full_check(board, steps=args.steps, epsilon=args.epsilon, progress=stage)
+            result = full_check(board, BoardDriver, steps=args.steps, epsilon=args.epsilon,
+                                progress=stage)
     result["wall_s"] = time.monotonic() - t0
     passed = (result["max_voltage_error_lsb"] <= 2 and result["grad_cosine"] >= 0.99
               and result["loss_after"] < result["loss_before"] and result["early_conversions"] == 0

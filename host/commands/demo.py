@@ -73,7 +73,8 @@ def stage_gateware(out, bitstream):
 
 def stage_cosim(out):
     from ...sim import run_cosim_check
-    return run_cosim_check(out / "cosim")
+    from ..driver.board_driver import BoardDriver
+    return run_cosim_check(out / "cosim", BoardDriver)
 
 
 def run(args):
