@@ -255,17 +255,17 @@ class SpiceBackend:
 
     def measure(self, u, inject=None):
         u = self.network._check_u(u)
+        batch = len(u)
+        if self.dac is not None:
+            u = self.dac(u)
         # a perturbed measurement carries its forward phase (`seam.Measurement.forward`): the last
-        # forward measurement when it was of these sources and conductances, else a fresh one
+        # forward measurement when it was of these (quantized) sources and conductances, else a
+        # fresh one
         forward = None
         if inject is not None:
             last = getattr(self, "_last_forward", None)
             same = last is not None and last[0] is self.network and np.array_equal(last[1], u)
             forward = last[2] if same else self.measure(u).v
-        u_asked = u
-        batch = len(u)
-        if self.dac is not None:
-            u = self.dac(u)
         n = self.network.n_neurons
         if inject is None:
             inj = np.zeros((batch, n))
@@ -295,7 +295,7 @@ class SpiceBackend:
         conducting = (v < -self.card.forward_voltage(1e-9 * self.scale)) & self.network.diodes
         state = np.where(ok[:, None] & conducting, -1, 0)
         if inject is None:
-            self._last_forward = (self.network, u_asked, v)
+            self._last_forward = (self.network, u, v)
         return Measurement(v, u, ok, state, forward=forward)
 
     sweep_min = 2  # batches at least this large are solved as one DC sweep

@@ -57,3 +57,23 @@ def test_the_spice_backend_carries_its_forward_phase():
     assert np.allclose(cached.forward, fwd.v, atol=1e-12)
     assert np.allclose(fresh.v, cached.v, atol=1e-9) and not np.allclose(fresh.v, fwd.v)
     be.close()
+
+
+@pytest.mark.spice
+def test_linearization_on_spice_measures_the_forward_batch_once():
+    """Hardware linearization on the spice backend: two batches per gradient (the forward batch
+    and the perturbed one, whose forward phase is the forward batch just measured), not three."""
+    from diodenet.boards.afe import SMALL_AFE
+    from diodenet.boards.frontend import frontend_network
+    from diodenet.host.hwlin import measure_gradient
+    net = frontend_network(SMALL_AFE, rng=0)
+    be = open_backend("spice", net)
+    rng = np.random.default_rng(1)
+    u = net.source_voltages(rng.uniform(-1, 1, (4, SMALL_AFE.n_inputs)))
+    calls = []
+    measure = be.measure
+    be.measure = lambda uu, inject=None: calls.append(inject is None) or measure(uu, inject)
+    g = measure_gradient(be, u, rng.integers(0, 2, 4))
+    assert g.ok.all() and calls == [True, False]
+    assert be.sweeps == 2
+    be.close()
