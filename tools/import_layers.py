@@ -272,7 +272,7 @@ def draw(path=PICTURE, edges=None):
                 fontsize=10, fontweight="bold", va="top", zorder=3)
         lines, cur = [], ""
         for word in sorted(names[layer]):
-            if cur and len(cur) + len(word) + 2 > 78:
+            if cur and len(cur) + len(word) + 2 > 84:
                 lines.append(cur)
                 cur = ""
             cur = f"{cur}, {word}" if cur else word
