@@ -88,9 +88,10 @@ def read_npz(path, what="NumPy .npz file", numeric=True, allow_empty=()):
     if not path.exists():
         raise FileNotFoundError(f"no {what} at {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array (.npy), not a set of named arrays (.npz)")
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):      # a bare .npy array (no context manager)
+            raise ValueError("it holds a single array (.npy), not a set of named arrays (.npz)")
+        with f:
             data = {k: f[k] for k in f.files}
     except NPY_ERRORS as exc:
         reason = str(exc) or type(exc).__name__
