@@ -2,12 +2,11 @@
 a forward-only batch measures one phase per sample and writes only the inputs after its first
 preload; its forward sums are the ADC's conversions of that phase, like a two-phase batch's."""
 
-import struct
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "hdl"))
-from hdl_harness import simulate                       # noqa: E402
+from hdl_harness import batch_samples, configure_and_load, simulate  # noqa: E402
 
 from diodenet.boards.parts import AD5628               # noqa: E402
 from diodenet.hdl import protocol as P                 # noqa: E402
@@ -18,16 +17,11 @@ C, S = P.Cmd, P.Status
 def _batch(n, forward_only, settle=40, oversample_log2=1):
     """Load n samples, run one batch; (results, dac frames, ldac pulses, adc conversions)."""
     cfg = P.SeqConfig(settle=settle, oversample_log2=oversample_log2, pert_forward=(2048, 2040))
-    inputs = [[(s * 37 + i * 101) & 0xFFF for i in range(8)] for s in range(n)]
-    perturbed = [(2048 + 25 * s + 1, 2040 - 25 * s - 1) for s in range(n)]
-    words = [w for s in range(n) for w in inputs[s] + list(perturbed[s])]
+    inputs, perturbed, words = batch_samples(n)
     results = []
 
     async def script(host, parts, ctx):
-        assert (await host.request(C.SEQ_CONFIG, cfg.pack())).status == S.OK
-        for off in range(0, len(words), 24):
-            chunk = words[off:off + 24]
-            assert (await host.request(C.LOAD_SAMPLES, struct.pack(f">H{len(chunk)}H", off, *chunk))).status == S.OK
+        await configure_and_load(host, cfg, words)
         r = await host.request(C.RUN_BATCH, P.run_batch_args(0, n, forward_only))
         assert r.status == S.OK
         while len(results) < n:

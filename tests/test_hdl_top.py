@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "hdl"))
-from hdl_harness import simulate                                    # noqa: E402
+from hdl_harness import batch_samples, configure_and_load, simulate  # noqa: E402
 from hdl_models import decoder_address_violations                   # noqa: E402
 
 from diodenet.boards.platforms import ControllerConfig                    # noqa: E402
@@ -95,17 +95,11 @@ def test_batch_frames_results_and_duty():
     """One batch, every sample with its own perturbed-phase codes: sample s is words 10s .. 10s+9
     of the sample memory (8 DAC0 input codes, then one code per perturbation channel)."""
     n, cfg = 12, P.SeqConfig(settle=72, oversample_log2=2, pert_forward=(2048, 2040))
-    inputs = [[(s * 37 + i * 101) & 0xFFF for i in range(8)] for s in range(n)]
-    perturbed = [(2048 + 25 * s + 1, 2040 - 25 * s - 1) for s in range(n)]
-    words = [w for s in range(n) for w in inputs[s] + list(perturbed[s])]
+    inputs, perturbed, words = batch_samples(n)
     results = []
 
     async def script(host, parts, ctx):
-        assert (await host.request(C.SEQ_CONFIG, cfg.pack())).status == S.OK
-        for off in range(0, len(words), 24):
-            chunk = words[off:off + 24]
-            r = await host.request(C.LOAD_SAMPLES, struct.pack(f">H{len(chunk)}H", off, *chunk))
-            assert r.status == S.OK
+        await configure_and_load(host, cfg, words)
         assert (await host.request(C.RUN_BATCH, struct.pack(">HH", 0, n))).status == S.OK
         busy = total = 0
         while len(results) < n:

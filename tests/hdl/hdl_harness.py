@@ -1,5 +1,7 @@
 """Frame-level simulation harness for the controller core (test support)."""
 
+import struct
+
 from amaranth.sim import Simulator
 
 from diodenet.boards.platforms import ControllerConfig
@@ -98,3 +100,21 @@ def simulate(script, config=None, *, models=True, vcd=None, core_kwargs=None, mo
     else:
         sim.run()
     return outcome.get("value"), core, parts
+
+
+def batch_samples(n):
+    """n test samples for the sequencer: (8 DAC0 input codes each, the two perturbation channels'
+    perturbed-phase codes each, the sample memory's words: sample s is words 10s .. 10s+9)."""
+    inputs = [[(s * 37 + i * 101) & 0xFFF for i in range(8)] for s in range(n)]
+    perturbed = [(2048 + 25 * s + 1, 2040 - 25 * s - 1) for s in range(n)]
+    words = [w for s in range(n) for w in inputs[s] + list(perturbed[s])]
+    return inputs, perturbed, words
+
+
+async def configure_and_load(host, cfg, words, chunk=24):
+    """SEQ_CONFIG then LOAD_SAMPLES of `words` in frames of `chunk` words, every reply OK."""
+    assert (await host.request(P.Cmd.SEQ_CONFIG, cfg.pack())).status == P.Status.OK
+    for off in range(0, len(words), chunk):
+        part = words[off:off + chunk]
+        r = await host.request(P.Cmd.LOAD_SAMPLES, struct.pack(f">H{len(part)}H", off, *part))
+        assert r.status == P.Status.OK
