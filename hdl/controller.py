@@ -100,6 +100,18 @@ class Controller(wiring.Component):
         pp_index = Signal(8)          # POT_PROGRAM: the rheostat being written (chip*4 + wiper)
         pp_code = Signal(16)
 
+        def fetch_high_byte(prefix):
+            """States {prefix}_FETCH_HI → _GOT_HI → _FETCH_LO: read a big-endian word's high byte
+            from the frame buffer into load_hi (one cycle of read latency per byte); in
+            {prefix}_GOT_LO, which the caller writes, Cat(frame.rd_data, load_hi) is the word."""
+            with m.State(f"{prefix}_FETCH_HI"):
+                m.next = f"{prefix}_GOT_HI"
+            with m.State(f"{prefix}_GOT_HI"):
+                m.d.sync += [load_hi.eq(self.frame.rd_data), ptr.eq(ptr + 1)]
+                m.next = f"{prefix}_FETCH_LO"
+            with m.State(f"{prefix}_FETCH_LO"):
+                m.next = f"{prefix}_GOT_LO"
+
         def arg(i, n_bytes, total):
             """Argument bytes i .. i+n_bytes-1 of a `total`-byte argument list (big-endian)."""
             lo = (total - i - n_bytes) * 8
@@ -350,13 +362,7 @@ class Controller(wiring.Component):
                         m.d.sync += reply(P.Status.OK, (value, 2))
                         m.next = "REPLY"
             # ---- POT_PROGRAM: the next code from the frame buffer, then write + read back ---------
-            with m.State("PP_FETCH_HI"):
-                m.next = "PP_GOT_HI"
-            with m.State("PP_GOT_HI"):
-                m.d.sync += [load_hi.eq(self.frame.rd_data), ptr.eq(ptr + 1)]
-                m.next = "PP_FETCH_LO"
-            with m.State("PP_FETCH_LO"):
-                m.next = "PP_GOT_LO"
+            fetch_high_byte("PP")
             with m.State("PP_GOT_LO"):
                 m.d.sync += [pp_code.eq(Cat(self.frame.rd_data, load_hi)), ptr.eq(ptr + 1)]
                 m.next = "PP_START"
@@ -391,13 +397,7 @@ class Controller(wiring.Component):
                                           (self.adc.rdata[:12], 2))
                         m.next = "REPLY"
             # ---- LOAD_SAMPLES: copy big-endian words from the frame buffer -----------------------
-            with m.State("LOAD_FETCH_HI"):
-                m.next = "LOAD_GOT_HI"
-            with m.State("LOAD_GOT_HI"):
-                m.d.sync += [load_hi.eq(self.frame.rd_data), ptr.eq(ptr + 1)]
-                m.next = "LOAD_FETCH_LO"
-            with m.State("LOAD_FETCH_LO"):
-                m.next = "LOAD_GOT_LO"
+            fetch_high_byte("LOAD")
             with m.State("LOAD_GOT_LO"):
                 m.d.comb += [self.sample.en.eq(1), self.sample.data.eq(Cat(self.frame.rd_data, load_hi))]
                 m.d.sync += ptr.eq(ptr + 1)
