@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .config import SimConfig
 
-__all__ = ["CosimBoard", "CosimError", "build", "cache_dir"]
+__all__ = ["CosimBoard", "CosimError", "SIMULATORS", "build", "cache_dir", "verilator_env"]
 
 
 class CosimError(RuntimeError):
