@@ -238,3 +238,14 @@ def test_verilator_board_passes_the_full_check():
     assert r["link"]["retries"] == 0 and r["link"]["bad_frames"] == 0
     d = build(cfg, "verilator")
     assert (d / "verilator" / "diodenet_controller").exists() and (d / "built-verilator.json").exists()
+
+
+def test_verilator_refuses_a_vcd_naming_the_fix():
+    from diodenet.sim import CosimBoard, SimConfig
+    out = subprocess.run([sys.executable, "-m", "diodenet.host", "cosim", "--serve", "--simulator",
+                          "verilator", "--vcd", "x.vcd"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--vcd needs --simulator icarus" in out.stderr, out.stderr
+    with pytest.raises(ValueError, match="needs the icarus simulator"):
+        CosimBoard(SimConfig(vcd="x.vcd"), simulator="verilator")
+    with pytest.raises(ValueError, match="unknown simulator 'modelsim'"):
+        CosimBoard(SimConfig(), simulator="modelsim")
