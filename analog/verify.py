@@ -4,7 +4,7 @@
 (the model as trained) and the spice backend (real diode cards, conductances quantized through
 the potentiometer part after mapping them into its range, optional DAC/ADC).  It reports the
 node-voltage errors, the accuracy under each, and draws a plot.  `netlist_for_model` writes the
-model's circuit with the part's realized resistances; `demo_stage` does both for `diodenet demo`.
+model's circuit with the part's realized resistances; `netlist_and_verify` does both for `diodenet demo`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from .devices import Potentiometer
 from .spice_backend import SpiceBackend, fit_to_part
 
-__all__ = ["verify_model", "netlist_for_model", "demo_stage", "dataset_for"]
+__all__ = ["verify_model", "netlist_for_model", "netlist_and_verify", "dataset_for"]
 
 _BY_FEATURES = {64: "digits", 1: "sine"}
 
@@ -118,7 +118,7 @@ def _plot(v_ref, v_sp, network, r, path):
 def netlist_for_model(network, path, *, diode="1n4148", part="MCP4351", x=None):
     """Write the model's circuit (sources at input x, default zeros) with the part's realized
     resistances; returns a dict with the codes and the scale."""
-    from ..host.modelio import atomic_write_text
+    from ..host.fileio import atomic_write_text
     sb, fit = _backend(network, diode, part)
     with sb:
         if x is not None:
@@ -135,9 +135,10 @@ def netlist_for_model(network, path, *, diode="1n4148", part="MCP4351", x=None):
     return {"output": str(path), "scale": fit["scale"], "raised": fit["raised"], "codes": codes}
 
 
-def demo_stage(model_path, out_dir, *, samples=200, diode="1n4148", part="MCP4351"):
+def netlist_and_verify(model_path, out_dir, *, samples=200, diode="1n4148", part="MCP4351"):
     """The netlist and verification stages of `diodenet demo` for a trained model file."""
-    from ..host.modelio import atomic_write_text, load_model
+    from ..host.fileio import atomic_write_text
+    from ..host.modelio import load_model
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = load_model(model_path)
