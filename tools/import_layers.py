@@ -127,13 +127,24 @@ def _internal(name, known):
     return name or None
 
 
+def _parse(path, attempts=3):
+    """ast.parse of a file.  CPython 3.11 can raise a spurious "AST constructor recursion depth
+    mismatch" SystemError (python/cpython#106905, fixed in 3.12); it does not repeat on a retry."""
+    for attempt in range(attempts):
+        try:
+            return ast.parse(path.read_text(), str(path))
+        except SystemError:
+            if attempt == attempts - 1:
+                raise
+
+
 def imports(root=ROOT):
     """Every import between this project's modules, as `Import`s (sorted by file and line)."""
     known = modules(root)
     out = []
     for name, path in known.items():
         reader = _Reader(name, path.name == "__init__.py")
-        reader.visit(ast.parse(path.read_text(), str(path)))
+        reader.visit(_parse(path))
         rel = path.relative_to(root).as_posix()
         for mod, names, line, lazy in reader.found:
             bare = mod[len("diodenet."):] if mod.startswith("diodenet.") else mod
