@@ -222,20 +222,16 @@ def load_calibration(path):
 def check_calibration(cal, caps, afe, *, now=None, stale_days=STALE_DAYS, where="the board"):
     """Refuse a calibration made on another board or front-end (CalibrationMismatch naming both
     identities); warn (`StaleCalibration`) when it is older than `stale_days`.  Returns cal."""
-    board = board_identity(caps)
-    diff = [k for k in IDENTITY_FIELDS if cal.identity.get(k) != board[k]]
-    if diff:
-        raise CalibrationMismatch(
-            f"the calibration was measured on another board: calibration {_fmt(cal.identity)}; "
-            f"{where} {_fmt(board)} (differ in {', '.join(diff)}) -- calibrate this board "
-            "(diodenet calibrate --port URL -o FILE)")
-    fe = frontend_identity(afe)
-    diff = [k for k in FRONTEND_FIELDS if cal.frontend.get(k) != fe[k]]
-    if diff:
-        raise CalibrationMismatch(
-            f"the calibration was measured on another front-end: calibration {_fmt(cal.frontend)}; "
-            f"this model's {_fmt(fe)} (differ in {', '.join(diff)}) -- calibrate with this "
-            "front-end or use a model made for the calibrated one")
+    for what, fields, recorded, actual, holder, fix in (
+            ("board", IDENTITY_FIELDS, cal.identity, board_identity(caps), where,
+             "calibrate this board (diodenet calibrate --port URL -o FILE)"),
+            ("front-end", FRONTEND_FIELDS, cal.frontend, frontend_identity(afe), "this model's",
+             "calibrate with this front-end or use a model made for the calibrated one")):
+        diff = [k for k in fields if recorded.get(k) != actual[k]]
+        if diff:
+            raise CalibrationMismatch(
+                f"the calibration was measured on another {what}: calibration {_fmt(recorded)}; "
+                f"{holder} {_fmt(actual)} (differ in {', '.join(diff)}) -- {fix}")
     age = cal.age_days(now)
     if age > stale_days or not math.isfinite(age):
         warnings.warn(f"the calibration of {where} is {age:.0f} days old (dated {cal.date}; stale after "

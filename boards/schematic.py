@@ -932,12 +932,15 @@ def draw_schematic(afe=None, path="schematic.png", nl=None):
         kw.setdefault("ha", "left")
         text(x, y, s, color=color, fontweight="bold", **kw)
 
-    def resistor(p1, p2, label="", arrow=False, lpos=0.35):
-        (x1, y1), (x2, y2) = p1, p2
-        d = np.array([x2 - x1, y2 - y1], float)
+    def axis(p1, p2):
+        """A two-terminal symbol's frame: its length, unit vector p1 → p2 and left normal."""
+        d = np.subtract(p2, p1, dtype=float)
         L = np.hypot(*d)
         u = d / L
-        nrm = np.array([-u[1], u[0]])
+        return L, u, np.array([-u[1], u[0]])
+
+    def resistor(p1, p2, label="", arrow=False, lpos=0.35):
+        L, u, nrm = axis(p1, p2)
         a, bb = 0.3 * L, 0.7 * L
         pts = [np.array(p1, float), np.array(p1) + u * a]
         k = 6
@@ -956,11 +959,7 @@ def draw_schematic(afe=None, path="schematic.png", nl=None):
             text(c[0], c[1], label, size=FS - 1)
 
     def capacitor(p1, p2, label=""):
-        (x1, y1), (x2, y2) = p1, p2
-        d = np.array([x2 - x1, y2 - y1], float)
-        L = np.hypot(*d)
-        u = d / L
-        nrm = np.array([-u[1], u[0]])
+        L, u, nrm = axis(p1, p2)
         m1 = np.array(p1) + u * (L / 2 - 0.1)
         m2 = np.array(p1) + u * (L / 2 + 0.1)
         wire(p1, tuple(m1))
@@ -990,11 +989,7 @@ def draw_schematic(afe=None, path="schematic.png", nl=None):
         return pplus, pminus, (x + 1.8, y)
 
     def diode(p_anode, p_cathode, label=""):
-        (x1, y1), (x2, y2) = p_anode, p_cathode
-        d = np.array([x2 - x1, y2 - y1], float)
-        L = np.hypot(*d)
-        u = d / L
-        nrm = np.array([-u[1], u[0]])
+        L, u, nrm = axis(p_anode, p_cathode)
         a = np.array(p_anode) + u * (L / 2 - 0.3)
         k = np.array(p_anode) + u * (L / 2 + 0.3)
         wire(p_anode, tuple(a))
