@@ -14,6 +14,22 @@ from diodenet.boards.parts import MCP4351, AD5628, AD7928, SPIFormat   # noqa: E
 from diodenet.hdl.spi import SPIMaster                                  # noqa: E402
 
 
+async def send_frames(ctx, m, words, after_each=None):
+    """Drive SPIMaster m's control port: each word when it is ready, start for one cycle, until
+    done (then `after_each()`); a few idle cycles at the end."""
+    for w in words:
+        while not ctx.get(m.ctrl.ready):
+            await ctx.tick()
+        ctx.set(m.ctrl.wdata, w)
+        ctx.set(m.ctrl.start, 1)
+        await ctx.tick()
+        ctx.set(m.ctrl.start, 0)
+        await ctx.tick().until(m.ctrl.done)
+        if after_each is not None:
+            after_each()
+    await ctx.tick().repeat(4)
+
+
 def test_mode0_mcp4351_write_and_read():
     """MCP4351 (DS22060 section 6, SPI modes 0,0; section 7.6 Read Data)."""
     m = SPIMaster(MCP4351.spi, divisor=1, n_cs=17)
@@ -69,15 +85,7 @@ def test_mode1_ad5628():
     sim.add_testbench(model.run, background=True)
 
     async def bench(ctx):
-        for w in words:
-            while not ctx.get(m.ctrl.ready):
-                await ctx.tick()
-            ctx.set(m.ctrl.wdata, w)
-            ctx.set(m.ctrl.start, 1)
-            await ctx.tick()
-            ctx.set(m.ctrl.start, 0)
-            await ctx.tick().until(m.ctrl.done)
-        await ctx.tick().repeat(4)
+        await send_frames(ctx, m, words)
 
     sim.add_testbench(bench)
     sim.run()
@@ -99,16 +107,7 @@ def _run_adc(words):
     got = []
 
     async def bench(ctx):
-        for w in words:
-            while not ctx.get(m.ctrl.ready):
-                await ctx.tick()
-            ctx.set(m.ctrl.wdata, w)
-            ctx.set(m.ctrl.start, 1)
-            await ctx.tick()
-            ctx.set(m.ctrl.start, 0)
-            await ctx.tick().until(m.ctrl.done)
-            got.append(AD7928.parse_dout(ctx.get(m.ctrl.rdata)))
-        await ctx.tick().repeat(4)
+        await send_frames(ctx, m, words, lambda: got.append(AD7928.parse_dout(ctx.get(m.ctrl.rdata))))
 
     sim.add_testbench(bench)
     sim.run()
