@@ -18,8 +18,8 @@ accepted iterate is far better than the test that stopped it).
 
 from __future__ import annotations
 
-from ..host.circuit import (CCCS, VCCS, VCVS, CurrentSource, Diode, DiodeModelCard, Resistor,
-                            VoltageSource)
+from ..host.circuit import (CCCS, VCCS, VCVS, CurrentSource, Diode, Resistor, VoltageSource,
+                            as_model_card)
 from ..host.diode_model import DEFAULT_TEMP
 
 __all__ = ["DEFAULT_OPTIONS", "netlist_text", "write_netlist", "to_pyspice", "options_line",
@@ -81,8 +81,7 @@ def element_line(el) -> str:
 def model_line(card) -> str:
     """The `.model NAME D (...)` line of a diode card (a `DiodeModelCard`, or a part's card with
     `model_name` and `parameters()`); parameters in alphabetical order."""
-    if not isinstance(card, DiodeModelCard):
-        card = DiodeModelCard(card.model_name, dict(card.parameters()))
+    card = as_model_card(card)
     body = " ".join(f"{k}={v}" for k, v in sorted(card.params.items()))
     return f".model {card.name} D ({body})"
 

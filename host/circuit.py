@@ -22,7 +22,7 @@ from .diode_model import DEFAULT_EPSMIN, DEFAULT_GMIN, DEFAULT_TEMP, DEFAULT_TNO
 
 __all__ = [
     "GROUND", "GROUND_NAMES", "ZERO_RESISTANCE", "CircuitError", "Resistor", "Diode",
-    "VoltageSource", "CurrentSource", "VCVS", "VCCS", "CCCS", "DiodeModelCard", "Circuit",
+    "VoltageSource", "CurrentSource", "VCVS", "VCCS", "CCCS", "DiodeModelCard", "as_model_card", "Circuit",
     "node_key", "resistor_conductances", "diode_instance_values",
 ]
 
@@ -135,6 +135,14 @@ class DiodeModelCard:
         return self.params.get(key, default)
 
 
+def as_model_card(card) -> DiodeModelCard:
+    """`card` as a generic `.model` card: itself, or a part catalogue's entry (anything with
+    `model_name` and `parameters()`, e.g. `analog.devices.DiodeCard`) converted."""
+    if isinstance(card, DiodeModelCard):
+        return card
+    return DiodeModelCard(card.model_name, dict(card.parameters()))
+
+
 @dataclass
 class Circuit:
     """Elements in the order written, by kind, plus model cards and the circuit's options."""
@@ -218,8 +226,7 @@ class Circuit:
 
     def model(self, card) -> DiodeModelCard:
         """Register a diode card (same name twice: it must be the same card) and return it."""
-        if not isinstance(card, DiodeModelCard):
-            card = DiodeModelCard(card.model_name, dict(card.parameters()))
+        card = as_model_card(card)
         key = card.name.lower()
         known = self.models.get(key)
         if known is None:
