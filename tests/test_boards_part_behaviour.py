@@ -17,9 +17,10 @@ def sdo_stream(bank, chip, frame):
 def test_mcp4351_write_read_back_and_full_scale():
     bank = MCP4351Behaviour(3)
     # power-on: mid-scale (DS22242 Table 4-1); a read's SDO is DS22060 Figure 7-4's reply
-    assert sdo_stream(bank, 2, MCP4351.read_wiper(1)) == MCP4351.sdo_read_reply(0x80)
+    # six 1s, CMDERR = 1, D8:D0 = 080h, bit by bit
+    assert sdo_stream(bank, 2, MCP4351.read_wiper(1)) == 0b111111_1_010000000
     assert bank.frame(2, MCP4351.write_wiper(1, 0x0AB), 16) == (1, 0x0AB)
-    assert MCP4351.parse_sdo(sdo_stream(bank, 2, MCP4351.read_wiper(1))) == (True, 0x0AB)
+    assert sdo_stream(bank, 2, MCP4351.read_wiper(1)) == 0b111111_1_010101011
     assert MCP4351.parse_sdo(sdo_stream(bank, 1, MCP4351.read_wiper(1))) == (True, 0x80)
     # DS22060 7.2: D8:D0 of 100h or more is full scale
     assert bank.frame(0, MCP4351.frame(MCP4351.WIPER_ADDRESS[3], MCP4351.CMD_WRITE, 0x1FF), 16) \
@@ -68,7 +69,8 @@ def test_ad7928_power_up_control_and_transfer():
     adc.frame(0xFFFF, 16), adc.frame(0xFFFF, 16)
     assert adc.ready
     adc.frame(AD7928.frame(5), 16)
-    assert adc.channel == 5 and AD7928.parse_dout(adc.dout(0x123)) == (5, 0x123)
+    # DOUT: leading zero, ADD2..ADD0 = 101, D11..D0 (Figure 24)
+    assert adc.channel == 5 and adc.dout(0x123) == 0b0_101_0001_0010_0011
     # straight binary over 0 .. REF_IN: code = V / (REF_IN / 4096), saturating; NaN reads 0
     lsb = 2.5 / 4096
     assert adc.code(1000.4 * lsb, 2.5) == 1000 and adc.code(3.0, 2.5) == 4095

@@ -14,6 +14,7 @@ def test_mcp4351_command_format():
     with pytest.raises(ValueError):
         MCP4351.write_wiper(0, 257)
     # section 7.6, Figure 7-4: SDO = six 1s, CMDERR, D8:D0
+    assert MCP4351.sdo_read_reply(0x1A5) == 0b111111_1_110100101
     assert MCP4351.parse_sdo(MCP4351.sdo_read_reply(0x1A5)) == (True, 0x1A5)
 
 
@@ -30,6 +31,7 @@ def test_ad7928_control_and_dout():
     f = AD7928.frame(6)
     assert f >> 4 == 0b1_0_0_110_11_0_0_1_1
     assert AD7928.parse_din(f)["channel"] == 6
+    assert AD7928.dout(5, 0x123) == 0b0_101_0001_0010_0011     # leading zero, ADD2..ADD0, D11..D0
     assert AD7928.parse_dout(AD7928.dout(5, 0x123)) == (5, 0x123)
 
 
