@@ -157,14 +157,19 @@ class BuiltBoard:
         return np.asarray(self.dev["adc_gain"])[:self.afe.n_neurons]
 
     # --- diodes -------------------------------------------------------------------------------
+    def _vf_scale(self, card):
+        """Per hidden diode, the factor on I_S that shifts `card`'s forward voltage by this board's
+        ΔV_F at a given current: I_S·exp(−ΔV_F / (N·V_T))."""
+        vte = card.N * dm.thermal_voltage(dm.DEFAULT_TEMP)
+        return np.exp(-np.asarray(self.dev["diode_vf"], dtype=float) / vte)
+
     def diode_cards(self, card):
         """One card per neuron (None for the outputs): `card` with this board's V_F shift."""
         from .devices import diode_card
         card = diode_card(card)
-        vte = card.N * dm.thermal_voltage(dm.DEFAULT_TEMP)
         out = [None] * self.afe.n_neurons
-        for j, dv in enumerate(np.asarray(self.dev["diode_vf"], dtype=float)):
-            out[j] = replace(card, name=f"{card.name}_{j}", IS=card.IS * float(np.exp(-dv / vte)))
+        for j, k in enumerate(self._vf_scale(card)):
+            out[j] = replace(card, name=f"{card.name}_{j}", IS=card.IS * float(k))
         return out
 
     def saturation_currents(self, card):
@@ -172,10 +177,17 @@ class BuiltBoard:
         outputs carry no diode and keep the nominal value)."""
         from .devices import diode_card
         card = diode_card(card)
-        vte = card.N * dm.thermal_voltage(dm.DEFAULT_TEMP)
         i_s = np.full(self.afe.n_neurons, card.saturation_current())
-        i_s[:self.afe.n_hidden] *= np.exp(-np.asarray(self.dev["diode_vf"], float) / vte)
+        i_s[:self.afe.n_hidden] *= self._vf_scale(card)
         return i_s
+
+    def reference_element(self, card):
+        """The host element of this board's diodes (`card` with each node's V_F shift, behind the
+        card's series resistance) as ngspice evaluates them, for the reference solver."""
+        from .devices import NgspiceJunction, SeriesJunction, diode_card
+        card = diode_card(card)
+        junction = NgspiceJunction(self.saturation_currents(card), card.N, dm.DEFAULT_TEMP, dm.DEFAULT_GMIN)
+        return SeriesJunction(junction, card.RS) if card.RS > 0 else junction
 
 
 class BuiltBoardArray:

@@ -57,14 +57,10 @@ def board_accuracy(network, x, y, dev):
     """Accuracy of a front-end model on the built board `dev`, solved by the reference solver with
     the board's diode cards (what `analog.montecarlo.evaluate_board` simulates in ngspice)."""
     from diodenet.analog.built_board import BuiltBoard
-    from diodenet.analog.devices import NgspiceJunction, SeriesJunction, diode_card
-    from diodenet.host import diode_model as dm
     from diodenet.host.metrics import readout_metrics
     board = BuiltBoard(network, dev)
     built = board.network_of(network.conductance)
-    card = diode_card(board.afe.diode)
-    junction = NgspiceJunction(board.saturation_currents(card), card.N, dm.DEFAULT_TEMP, dm.DEFAULT_GMIN)
-    built.element = SeriesJunction(junction, card.RS) if card.RS > 0 else junction
+    built.element = board.reference_element(board.afe.diode)
     u = board.sources(network.source_voltages(x))
     v = board.readings(built.solve(u=u, inject=board.injection(None, len(x))).x)
     ok = np.isfinite(v).all(axis=1)

@@ -91,6 +91,15 @@ def test_a_built_board_in_ngspice_reads_what_its_parts_give(moons_model):
     want = _reference_readings(net, x, dev)
     lsb = SMALL_AFE.adc_lsb
     assert np.abs(got - want).max() < 0.1 * lsb
+    # the board solved by the reference solver through its own maps and diode element (the fast
+    # scorer of benchmarks/tolerance_study.py) reads what ngspice reads
+    from diodenet.analog.built_board import BuiltBoard
+    board = BuiltBoard(net, dev)
+    built = board.network_of(net.conductance)
+    built.element = board.reference_element(SMALL_AFE.diode)
+    u = board.sources(net.source_voltages(x))
+    fast = board.readings(built.solve(u=u, inject=board.injection(None, len(x))).x, quantize=False)
+    assert np.abs(fast - got).max() < 0.1 * lsb
     # each diode's own forward-voltage shift, alone: the same change in ngspice as here
     only = Tolerances().only("diode_vf").sample(SMALL_AFE, [1, 2])
     nominal = nominal_deviations(SMALL_AFE)
