@@ -28,7 +28,7 @@ Topology (neurons h0.. hidden with diodes, y0.. outputs without, a linear readou
 * a BAT54 Schottky diode per hidden node, anode at V_MID, cathode at the node.
 """
 
-from dataclasses import dataclass, asdict, replace
+from dataclasses import dataclass, asdict
 import math
 
 import numpy as np
@@ -341,10 +341,6 @@ class AFE:
         return {"r_leak": int(round(self.r_leak)), "r_inject": int(round(self.r_inject)),
                 "v_ref_mv": int(round(self.v_ref * 1000)), "pot_r_ab": int(self.pot_r_ab),
                 "pot_r_w": int(self.pot.r_w)}
-
-    def sized(self, n_hidden=None, n_outputs=None, n_inputs=None):
-        return replace(self, n_hidden=n_hidden or self.n_hidden, n_outputs=n_outputs or self.n_outputs,
-                       n_inputs=n_inputs or self.n_inputs)
 
 
 #: the front-end the co-simulation tests and the small board use: 2 features, 6 hidden, 2 outputs
