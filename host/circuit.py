@@ -183,7 +183,7 @@ class Circuit:
     def add(self, element):
         """Append an element (its name must be new) and register its nodes."""
         key = element.name.lower()
-        if key in self._names():
+        if key in self._by_name:
             raise CircuitError(f"duplicate element name {element.name}")
         for attr in ("n1", "n2", "anode", "cathode", "npos", "nneg", "cpos", "cneg"):
             value = getattr(element, attr, None)
@@ -268,15 +268,10 @@ class Circuit:
         self.G(f"{name}b", c, d, a, b, -g)
 
     # --- queries --------------------------------------------------------------------------
-    def _names(self) -> dict:
-        if len(self._by_name) != len(self.elements):   # filled by a reader without `add`
-            self._by_name = {e.name.lower(): e for e in self.elements}
-        return self._by_name
-
     def element(self, name: str):
         """An element by its SPICE name (case-insensitive)."""
         try:
-            return self._names()[name.lower()]
+            return self._by_name[name.lower()]
         except KeyError:
             raise KeyError(f"no element {name!r} in circuit {self.title!r}") from None
 
@@ -289,9 +284,6 @@ class Circuit:
 
     def model_for(self, diode: Diode) -> DiodeModelCard:
         return self.models[diode.model.lower()]
-
-    def node_key(self, name: str) -> str | None:
-        return node_key(name)
 
     @property
     def reciprocal(self) -> bool:

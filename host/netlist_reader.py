@@ -40,7 +40,7 @@ import math
 import re
 import numpy as np
 
-from .circuit import (CCCS, GROUND_NAMES, VCCS, VCVS, Circuit, CurrentSource, Diode,
+from .circuit import (CCCS, VCCS, VCVS, Circuit, CurrentSource, Diode,
                       DiodeModelCard, Resistor, VoltageSource, node_key)
 
 __all__ = ["NetlistError", "parse_netlist", "read_netlist", "parse_number"]
@@ -216,21 +216,12 @@ class _Parser:
             title = title[len(".title"):].strip()
         self.circuit = Circuit(title=title)
         self.names: dict[str, int] = {}         # lowercase element name -> line
-        self.node_seen: set[str] = self.circuit._node_keys
         self.model_lines: dict[str, int] = {}   # lowercase model name -> line
+        self.node = self.circuit.node           # registers a node name (kept as first written)
 
-    def node(self, name: str) -> str:
-        key = name.lower()
-        if key not in self.node_seen:
-            self.node_seen.add(key)
-            if key not in GROUND_NAMES:
-                self.circuit.nodes.append(name)
-        return name
-
-    def append(self, kind: list, element) -> None:
-        """Add a checked element to the circuit (its kind's list and the list of all)."""
-        kind.append(element)
-        self.circuit.elements.append(element)
+    def append(self, element) -> None:
+        """Add a checked element (its name already checked by `check_name`) to the circuit."""
+        self.circuit.add(element)
 
     def check_name(self, name: str, lineno: int, line: str) -> None:
         key = name.lower()
@@ -341,18 +332,11 @@ class _Parser:
             return self.resistor(toks, lineno, line)
         name = toks[0]
         self.check_name(name, lineno, line)
-        n1, n2 = toks[1], toks[2]
-        seen = self.node_seen
-        for nd in (n1, n2):
-            key = nd.lower()
-            if key not in seen:
-                seen.add(key)
-                if key not in GROUND_NAMES:
-                    self.circuit.nodes.append(nd)
+        n1, n2 = self.node(toks[1]), self.node(toks[2])
         value = _value(toks[3], "resistance", lineno, line)
         if value <= 0.0:
             return self.resistor(toks, lineno, line, checked=True)
-        self.append(self.circuit.resistors, Resistor(name, n1, n2, value, lineno))
+        self.append(Resistor(name, n1, n2, value, lineno))
 
     def resistor(self, tokens, lineno, line, checked=False):
         name = tokens[0]
@@ -392,7 +376,7 @@ class _Parser:
         if params.get("scale", 1.0) == 0.0:
             raise NetlistError(f"resistor {name}: scale=0 makes a short circuit; not "
                                "modelled", lineno, line)
-        self.append(self.circuit.resistors, Resistor(name, n1, n2, value, lineno, params or None,
+        self.append(Resistor(name, n1, n2, value, lineno, params or None,
                                                      model, given))
 
     _D_PARAMS = {"area": "area", "m": "m", "temp": "temp", "dtemp": "dtemp", "ic": "ic",
@@ -423,7 +407,7 @@ class _Parser:
         if "m" in params and not params["m"] > 0.0:
             raise NetlistError(f"diode {name}: m must be positive, got {params['m']!r}",
                                lineno, line)
-        self.append(self.circuit.diodes, Diode(name, a, c, model, area, lineno, params or None))
+        self.append(Diode(name, a, c, model, area, lineno, params or None))
 
     def source(self, kind, tokens, lineno, line):
         name = tokens[0]
@@ -434,9 +418,9 @@ class _Parser:
             if node_key(npos) == node_key(nneg):
                 raise NetlistError(f"voltage source {name} connects node {npos!r} to itself",
                                    lineno, line)
-            self.append(self.circuit.vsources, VoltageSource(name, npos, nneg, value, lineno))
+            self.append(VoltageSource(name, npos, nneg, value, lineno))
         else:
-            self.append(self.circuit.isources, CurrentSource(name, npos, nneg, value, lineno))
+            self.append(CurrentSource(name, npos, nneg, value, lineno))
 
     def controlled(self, kind, tokens, lineno, line):
         """A linear E, G or F source (the forms ngspice writes for the kit's compiled circuits)."""
@@ -453,14 +437,14 @@ class _Parser:
         npos, nneg = self.two_nodes(tokens, lineno, line, f"controlled source {name}")
         gain = _value(tokens[-1], "gain", lineno, line)
         if kind == "f":
-            self.append(self.circuit.controlled, CCCS(name, npos, nneg, tokens[3], gain, lineno))
+            self.append(CCCS(name, npos, nneg, tokens[3], gain, lineno))
             return
         cpos, cneg = self.node(tokens[3]), self.node(tokens[4])
         cls = VCVS if kind == "e" else VCCS
         if kind == "e" and node_key(npos) == node_key(nneg):
             raise NetlistError(f"controlled source {name} connects node {npos!r} to itself",
                                lineno, line)
-        self.append(self.circuit.controlled, cls(name, npos, nneg, cpos, cneg, gain, lineno))
+        self.append(cls(name, npos, nneg, cpos, cneg, gain, lineno))
 
     def source_value(self, name, rest, lineno, line) -> float:
         """The DC value of a source's fields (ngspice: DC, else the time-0 transient value)."""
