@@ -15,16 +15,9 @@ import time
 
 import numpy as np
 
-from .client import BoardError, status_name
+from .client import BoardError, _protocol, status_name
 
 __all__ = ["BatchRunner"]
-
-
-def _protocol():
-    """The controller protocol (hdl/), imported when first used: the driver reaches above the host
-    core only lazily (docs/layers.md)."""
-    from ...hdl import protocol
-    return protocol
 
 
 class BatchRunner:

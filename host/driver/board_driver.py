@@ -34,17 +34,10 @@ import numpy as np
 
 from ..seam import Measurement
 from .batches import BatchRunner
-from .client import BoardError, SerialClient
+from .client import BoardError, SerialClient, _protocol
 from .codes import FrontEndCodes
 
 __all__ = ["BoardDriver", "PerturbationRangeError", "board_frontend"]
-
-
-def _protocol():
-    """The controller protocol (hdl/), imported when first used: the driver reaches above the host
-    core only lazily (docs/layers.md)."""
-    from ...hdl import protocol
-    return protocol
 
 
 class PerturbationRangeError(ValueError):
@@ -208,7 +201,8 @@ class BoardDriver:
             else:
                 runs.append([e, e])
         for a, b in runs:
-            what = f"POT_PROGRAM (rheostats {a}..{b}: chip {index[a] // 4} wiper {index[a] % 4} on)"
+            chip, wiper = divmod(int(index[a]), self.afe.pot.wipers)
+            what = f"POT_PROGRAM (rheostats {a}..{b}: chip {chip} wiper {wiper} on)"
             self.codes[a:b + 1] = -1                     # unknown until the controller confirms
             self.client.request(P.Cmd.POT_PROGRAM, P.pot_program_args(int(index[a]), codes[a:b + 1]),
                                 what=what)
