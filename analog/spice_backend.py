@@ -28,7 +28,7 @@ import numpy as np
 
 from ..host.elements import IdealDiode, ShockleyDiode
 from ..boards.frontend import frontend_of
-from ..host.seam import Measurement
+from ..host.seam import ForwardPhase, Measurement
 from .compiler import network_circuit
 from ..boards.parts import PartRangeError
 from .devices import DiodeCard, Potentiometer, diode_card
@@ -128,6 +128,7 @@ class SpiceBackend:
         self.failures = 0          # samples marked not ok since construction
         self.retried = 0           # samples that needed a retry
         self.last_errors = []      # messages of the last failed samples
+        self._forward = ForwardPhase()   # the last forward batch (a perturbed one's forward phase)
         self._title = f"diodenet spice backend {next(_counter)} n={network.n_neurons}"
         self._g_lo, self._g_hi = network.g_min.copy(), network.g_max.copy()
         g_circuit = self._realize(network.project(network.conductance))
@@ -258,14 +259,10 @@ class SpiceBackend:
         batch = len(u)
         if self.dac is not None:
             u = self.dac(u)
-        # a perturbed measurement carries its forward phase (`seam.Measurement.forward`): the last
-        # forward measurement when it was of these (quantized) sources and conductances, else a
-        # fresh one
-        forward = None
-        if inject is not None:
-            last = getattr(self, "_last_forward", None)
-            same = last is not None and last[0] is self.network and np.array_equal(last[1], u)
-            forward = last[2] if same else self.measure(u).v
+        # a perturbed measurement carries its forward phase (`seam.Measurement.forward`) of these
+        # (quantized) sources and conductances
+        forward = None if inject is None else self._forward.of(self.network, u,
+                                                               lambda u: self.measure(u).v)
         n = self.network.n_neurons
         if inject is None:
             inj = np.zeros((batch, n))
@@ -295,7 +292,7 @@ class SpiceBackend:
         conducting = (v < -self.card.forward_voltage(1e-9 * self.scale)) & self.network.diodes
         state = np.where(ok[:, None] & conducting, -1, 0)
         if inject is None:
-            self._last_forward = (self.network, u, v)
+            self._forward.keep(self.network, u, v)
         return Measurement(v, u, ok, state, forward=forward)
 
     sweep_min = 2  # batches at least this large are solved as one DC sweep

@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Measurement", "MeasurementBackend", "IdealBackend"]
+__all__ = ["Measurement", "MeasurementBackend", "ForwardPhase", "IdealBackend"]
 
 
 @dataclass
@@ -59,6 +59,24 @@ class MeasurementBackend(Protocol):
     def close(self) -> None: ...
 
 
+class ForwardPhase:
+    """A perturbed measurement's forward phase for a backend that settles one phase per call: the
+    last forward measurement when it was of the same network and sources (hardware linearization
+    measures the forward batch first), else a fresh one (`measure_forward(u)`)."""
+
+    def __init__(self):
+        self.last = None                 # (network, u, forward voltages)
+
+    def keep(self, network, u, v):
+        self.last = (network, u, v)
+
+    def of(self, network, u, measure_forward):
+        last = self.last
+        if last is not None and last[0] is network and np.array_equal(last[1], u):
+            return last[2]
+        return measure_forward(u)
+
+
 class IdealBackend:
     """The reference solver behind the seam: exact operating points, conductances projected onto
     their ranges (no quantization, no noise).  A perturbed measurement's forward phase is the
@@ -69,7 +87,7 @@ class IdealBackend:
 
     def __init__(self, network):
         self.network = network
-        self._last = None                # (network, u, forward voltages)
+        self._forward = ForwardPhase()
 
     def program(self, conductance):
         g = self.network.project(np.asarray(conductance, dtype=float))
@@ -81,13 +99,9 @@ class IdealBackend:
         ok = np.ones(len(u), dtype=bool)
         if inject is None:
             eq = self.network.solve(u=u)
-            self._last = (self.network, u, eq.x)
+            self._forward.keep(self.network, u, eq.x)
             return Measurement(eq.x, u, ok, eq.state)
-        last = self._last
-        if last is not None and last[0] is self.network and np.array_equal(last[1], u):
-            forward = last[2]
-        else:
-            forward = self.network.solve(u=u).x
+        forward = self._forward.of(self.network, u, lambda u: self.network.solve(u=u).x)
         eq = self.network.solve(u=u, inject=inject)
         return Measurement(eq.x, u, ok, eq.state, forward=forward)
 
