@@ -273,11 +273,11 @@ def _compile_resistor(W, U, b, x, card, scale, title):
                            z, [], real.node_gain)
 
 
-def network_circuit(net, *, diode="ideal", conductance=None, part=None, title=None, inject=True):
+def network_circuit(net, *, diode="ideal", conductance=None, title=None, inject=True):
     """The circuit of a `ResistorDiodeNetwork`: neuron nodes n{j}, source nodes s{p} held by
-    V sources Vs{p}, one resistor (or potentiometer, if `part` and codes are given via
-    `conductance` = codes array) R{e} per edge, a diode D{j} (anode at ground) at every neuron
-    with a diode, and a 0 A current source Ip{j} into every neuron (the perturbation port).
+    V sources Vs{p}, one resistor R{e} per edge (conductance: `conductance`, default the
+    network's), a diode D{j} (anode at ground) at every neuron with a diode, and a 0 A current
+    source Ip{j} into every neuron (the perturbation port).
 
     diode: one card for every diode, or a sequence of cards, one per neuron (a built board's
     diodes differ: `analog.built_board`; entries of neurons without a diode are ignored).
@@ -297,15 +297,10 @@ def network_circuit(net, *, diode="ideal", conductance=None, part=None, title=No
     for p in range(net.n_sources):
         circ.V(f"s{p}", f"s{p}", GROUND, 0.0)
     names = []
-    zero = []
     for e, (a, bb) in enumerate(net.edges):
-        if g[e] > 0:
-            circ.R(f"{e}", term(a), term(bb), 1.0 / g[e])
-        else:
-            # An open edge: a resistor far above every other one keeps the element in the netlist
-            # (so it can be altered later) at a conductance of 1e-15 S.
-            circ.R(f"{e}", term(a), term(bb), 1e15)
-            zero.append(e)
+        # An open edge: a resistor far above every other one keeps the element in the netlist
+        # (so it can be altered later) at a conductance of 1e-15 S.
+        circ.R(f"{e}", term(a), term(bb), 1.0 / g[e] if g[e] > 0 else 1e15)
         names.append(f"r{e}")
     for j in range(n):
         if net.diodes[j]:
