@@ -42,5 +42,9 @@ def test_kernel_lcp_matches_the_operating_point():
         reverse = np.array([v[d.cathode] - v[d.anode] for d in c.diodes])
         scale = max(np.abs(reverse).max(), 1e-3)
         assert np.abs(res.z - reverse).max() <= 1e-9 * scale
+        # the kernel equation itself: H x + B u are the diode currents the solver found
+        i = np.array([op.diode_currents[d.name] for d in c.diodes])
+        iscale = max(np.abs(i).max(), 1e-9)
+        assert np.abs(ker.H @ reverse + ker.B @ ker.u - i).max() <= 1e-9 * iscale
         y = -ker.C @ res.z - ker.D @ ker.u
         assert abs(y[0] - op.source_currents["V1"]) <= 1e-9 * max(abs(y[0]), 1e-6)
