@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
 from .framing import FrameByte, frame_buffer
-from .sequencer import batch_control
+from .sequencer import ad5628_word, ad7928_control_word, batch_control
 from .spi import spi_control
 from ..boards.parts import MCP4351, AD5628, AD7928
 
@@ -254,8 +254,7 @@ class Controller(wiring.Component):
                         with m.Else():
                             m.d.sync += [self.dac.cs.eq(dac),
                                          self.dac.wdata.eq(Mux(is_raw, arg(1, 4, 5),
-                                             Cat(Const(0, 8), code[:12], ch[:4],
-                                                 Const(AD5628.CMD_WRITE_UPDATE, 4), Const(0, 4))))]
+                                             ad5628_word(AD5628.CMD_WRITE_UPDATE, ch, code)))]
                             m.next = "DAC_GO"
                     with m.Case(C.ADC_READ):
                         ch = arg(0, 1, 1)
@@ -266,9 +265,7 @@ class Controller(wiring.Component):
                         with m.Elif(ch >= self.n_adc):
                             m.d.sync += fail(P.Status.ERR_ARG)
                         with m.Else():
-                            m.d.sync += [self.adc.wdata.eq(
-                                Cat(Const(0, 4), Const(AD7928.control(0), 12)) |
-                                (ch[:3] << (4 + AD7928.ADD_SHIFT))), ptr.eq(0)]
+                            m.d.sync += [self.adc.wdata.eq(ad7928_control_word(ch)), ptr.eq(0)]
                             m.next = "ADC_GO"
                     with m.Case(C.SEQ_CONFIG):
                         n = P.ARG_LENGTH[C.SEQ_CONFIG]

@@ -26,13 +26,25 @@ forward-only batch), then n_adc forward sums, then (unless forward-only) n_adc p
 pushes never fail.
 """
 
-from amaranth import Module, Signal, Mux, Cat, Const
+from amaranth import Module, Signal, Mux, Cat, Const, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import protocol as P
 from .spi import spi_control
 from ..boards.parts import AD5628, AD7928
+
+
+def ad5628_word(command, channel, code):
+    """The AD5628 frame `boards.parts.AD5628.frame(command, channel, code)` as gateware: X*4
+    C3..C0 A3..A0 D11..D0 X*8, each field zero-extended to its width."""
+    return (Const(command << 24, 32) | (Value.cast(channel)[:4] << 20) |
+            (Value.cast(code)[:12] << 8))
+
+
+def ad7928_control_word(channel):
+    """The AD7928 DIN frame `boards.parts.AD7928.frame(channel)` as gateware (channel a value)."""
+    return Const(AD7928.frame(0), AD7928.spi.width) | (Value.cast(channel)[:3] << (4 + AD7928.ADD_SHIFT))
 
 
 def batch_control():
@@ -105,7 +117,7 @@ class Sequencer(wiring.Component):
         rep_mask = Mux(os_ == 0, 0, Mux(os_ == 1, 1, Mux(os_ == 2, 3, 7)))
         next_k = issued + 1
         next_ch = Mux(next_k == conv_total, 0, channel_of(next_k))
-        control = Cat(Const(0, 4), Const(AD7928.control(0), 12)) | (next_ch << (4 + AD7928.ADD_SHIFT))
+        control = ad7928_control_word(next_ch)
         dummy_word = AD7928.frame(0)
 
         m.d.comb += self.adc.wdata.eq(Mux(dummy, dummy_word, control))
@@ -152,10 +164,8 @@ class Sequencer(wiring.Component):
                                 self.words_per_sample + j),
             self.dac.cs.eq(Mux(is_input, self.input_dac, self.pert_dac)),
             self.dac.wdata.eq(Mux(is_input,
-                                  Cat(Const(0, 8), self.sample.data[:12], j[:4],
-                                      Const(AD5628.CMD_WRITE_INPUT, 4), Const(0, 4)),
-                                  Cat(Const(0, 8), pert_codes, pert_ch,
-                                      Const(AD5628.CMD_WRITE_INPUT, 4), Const(0, 4)))),
+                                  ad5628_word(AD5628.CMD_WRITE_INPUT, j, self.sample.data),
+                                  ad5628_word(AD5628.CMD_WRITE_INPUT, pert_ch, pert_codes))),
         ]
         with m.If(dac_go):
             m.d.sync += [dac_run.eq(1), dac_wait.eq(1)]

@@ -69,3 +69,27 @@ def test_two_phase_batch_after_forward_only_restores_the_perturbation_codes():
         assert idx == k and len(fwd) == len(pert) == 8
     # the last phase was perturbed: the DAC registers hold the last sample's perturbed codes
     assert [dac.output[(1, ch)] for ch in (1, 2)] == list(perturbed[-1])
+
+
+def test_gateware_part_words_match_the_parts_frames():
+    """The gateware's AD5628 and AD7928 words are boards.parts' frames, fields zero-extended (a
+    3-bit channel signal must not shift the command bits)."""
+    from amaranth import Module, Signal
+    from amaranth.sim import Simulator
+    from diodenet.boards.parts import AD7928
+    from diodenet.hdl.sequencer import ad5628_word, ad7928_control_word
+
+    ch3, code, cmd_ch = Signal(3), Signal(16), Signal(4)
+    update = ad5628_word(AD5628.CMD_WRITE_UPDATE, ch3, code)
+    write_in = ad5628_word(AD5628.CMD_WRITE_INPUT, cmd_ch, code[:12])
+    adc = ad7928_control_word(ch3)
+    sim = Simulator(Module())
+
+    async def bench(ctx):
+        for ch, c in ((0, 0), (5, 0xABC), (7, 0xFFF)):
+            ctx.set(ch3, ch), ctx.set(code, c), ctx.set(cmd_ch, ch)
+            assert ctx.get(update) == AD5628.frame(AD5628.CMD_WRITE_UPDATE, ch, c)
+            assert ctx.get(write_in) == AD5628.frame(AD5628.CMD_WRITE_INPUT, ch, c)
+            assert ctx.get(adc) == AD7928.frame(ch)
+    sim.add_testbench(bench)
+    sim.run()
