@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 from .circuit import (CCCS, GROUND_NAMES, VCCS, VCVS, Circuit, CircuitError,
                       resistor_conductances)
 
-__all__ = ["MNASystem", "build_mna", "factor", "solve_refined"]
+__all__ = ["MNASystem", "build_mna", "factor", "solve_refined", "forest_edges"]
 
 
 @dataclass
@@ -72,28 +72,45 @@ def _indices(index: dict[str, int], names) -> np.ndarray:
                        count=len(names))
 
 
-def _check_vsource_loops(sources, vp, vm, n: int) -> None:
-    """Raise CircuitError for a loop of voltage sources (K singular), naming its sources."""
+def forest_edges(a, b, n: int) -> np.ndarray:
+    """Which edges (a[j], b[j]) over vertices 0..n, taken in order, join two different trees of
+    a spanning forest (True); an edge that closes a loop with the edges before it is False."""
     parent = list(range(n + 1))
 
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
+    def find(v):
+        root = v
+        while parent[root] != root:
+            root = parent[root]
+        while parent[v] != root:
+            parent[v], v = root, parent[v]
+        return root
 
+    keep = np.zeros(len(a), dtype=bool)
+    for j, (u, v) in enumerate(zip(a.tolist(), b.tolist())):
+        ru, rv = find(u), find(v)
+        if ru != rv:
+            parent[ru] = rv
+            keep[j] = True
+    return keep
+
+
+def _check_vsource_loops(sources, vp, vm, n: int) -> None:
+    """Raise CircuitError for a loop of voltage sources (K singular), naming its sources."""
+    a, b = np.where(vp < 0, n, vp), np.where(vm < 0, n, vm)
+    keep = forest_edges(a, b, n)
+    if keep.all():
+        return
+    j = int(np.argmin(keep))
     adjacency: dict[int, list[tuple[int, str]]] = {}
-    for v, a, b in zip(sources, np.where(vp < 0, n, vp), np.where(vm < 0, n, vm)):
-        ra, rb = find(int(a)), find(int(b))
-        if ra == rb:
-            loop = ", ".join([v.name] + _source_path(adjacency, int(a), int(b)))
-            where = f"line {v.line}: " if v.line else ""
-            raise CircuitError(
-                f"{where}voltage sources {loop} form a loop (K is singular): the "
-                "operating point is not defined; break the loop with a resistor")
-        parent[ra] = rb
-        adjacency.setdefault(int(a), []).append((int(b), v.name))
-        adjacency.setdefault(int(b), []).append((int(a), v.name))
+    for v, p, q in zip(sources[:j], a[:j].tolist(), b[:j].tolist()):
+        adjacency.setdefault(p, []).append((q, v.name))
+        adjacency.setdefault(q, []).append((p, v.name))
+    v = sources[j]
+    loop = ", ".join([v.name] + _source_path(adjacency, int(a[j]), int(b[j])))
+    where = f"line {v.line}: " if v.line else ""
+    raise CircuitError(
+        f"{where}voltage sources {loop} form a loop (K is singular): the "
+        "operating point is not defined; break the loop with a resistor")
 
 
 def _source_path(adjacency, a, b):

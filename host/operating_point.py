@@ -42,7 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from . import diode_model as dm
 from .circuit import Circuit, CircuitError, diode_instance_values
 from .lcp import LCPInfeasible, PivotRule, solve_lcp
-from .mna import MNASystem, build_mna, factor, solve_refined
+from .mna import MNASystem, build_mna, factor, forest_edges, solve_refined
 
 __all__ = ["CircuitError", "Certificate", "OperatingPoint", "solve_ideal", "solve_shockley",
            "solve", "diode_series_resistances"]
@@ -137,16 +137,6 @@ def _forest(mna: MNASystem, S: np.ndarray):
     sources and conducting diodes is left out of F (its current stays zero).
     """
     n = mna.n_nodes
-    parent = list(range(n + 1))
-
-    def find(a):
-        root = a
-        while parent[root] != root:
-            root = parent[root]
-        while parent[a] != root:
-            parent[a], a = root, parent[a]
-        return root
-
     nv = mna.branch_p.size
     an = np.where(mna.junction < 0, n, mna.junction)
     ca = np.where(mna.cathode < 0, n, mna.cathode)
@@ -157,14 +147,8 @@ def _forest(mna: MNASystem, S: np.ndarray):
     n_comp, _ = connected_components(graph, directed=False)
     if ea.size == (n + 1) - n_comp and not np.any(ea == eb):
         return S, S[:0]
-    # Otherwise a union–find: sources first, then the conducting diodes in order.
-    keep = np.zeros(ea.size, dtype=bool)
-    for j, (a, b) in enumerate(zip(ea.tolist(), eb.tolist())):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-            keep[j] = True
-    keep = keep[nv:]
+    # Otherwise a spanning forest: sources first, then the conducting diodes in order.
+    keep = forest_edges(ea, eb, n)[nv:]
     return S[keep], S[~keep]
 
 
