@@ -99,7 +99,8 @@ def build(cfg=None, simulator="icarus"):
     directory (cached: one per configuration, one subfolder per simulator)."""
     cfg = cfg or SimConfig()
     _check_simulator(simulator)
-    d = cache_dir() / build_key(cfg)
+    key = build_key(cfg)
+    d = cache_dir() / key
     d.mkdir(parents=True, exist_ok=True)
     with open(d / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -137,7 +138,7 @@ def build(cfg=None, simulator="icarus"):
                     os.environ.pop("MAKEFLAGS", None)
                 else:
                     os.environ["MAKEFLAGS"] = saved
-        done.write_text(json.dumps({"key": build_key(cfg), "simulator": simulator,
+        done.write_text(json.dumps({"key": key, "simulator": simulator,
                                     "afe": cfg.controller().afe.__repr__()}))
     return d
 
