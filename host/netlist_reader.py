@@ -146,9 +146,8 @@ def _strip_inline_comment(line: str) -> str:
     return line
 
 
-def _logical_lines(text: str):
-    """Yield (first line number, joined text) for the lines after the title."""
-    raw = text.splitlines()
+def _logical_lines(raw: list[str]):
+    """Yield (first line number, joined text) for the netlist's lines `raw` after the title."""
     current = None
     for idx in range(1, len(raw)):
         stripped = raw[idx].strip()
@@ -209,7 +208,6 @@ def _fields(line: str) -> list[str]:
 
 class _Parser:
     def __init__(self, text: str):
-        self.text = text
         self.lines = text.splitlines()
         title = self.lines[0].strip() if self.lines else ""
         if title.lower().startswith(".title"):   # a written netlist's first line
@@ -233,7 +231,7 @@ class _Parser:
 
     def parse(self) -> Circuit:
         in_control = False
-        for lineno, line in _logical_lines(self.text):
+        for lineno, line in _logical_lines(self.lines):
             if not line:
                 continue
             head = line.split(None, 1)[0].lower()
