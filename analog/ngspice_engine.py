@@ -29,6 +29,8 @@ import threading
 
 from PySpice.Spice.NgSpice.Shared import FFI, NgSpiceShared, ffi
 
+from ..host.netlist_reader import netlist_title
+
 __all__ = ["SpiceError", "Engine", "get_engine", "REAL_ERROR_MARKERS"]
 
 # Substrings (lowercase) that mark a real ngspice failure in its output; everything else on stderr
@@ -56,15 +58,6 @@ def is_real_error(line: str) -> bool:
     """True when an ngspice output line reports a real failure (not a note or warning)."""
     low = line.lower()
     return any(marker in low for marker in REAL_ERROR_MARKERS)
-
-
-def _netlist_title(netlist_text: str) -> str:
-    """The circuit's title: the first line, without a leading `.title` card keyword."""
-    lines = netlist_text.splitlines()
-    first = lines[0].strip() if lines else ""
-    if first.lower().startswith(".title"):
-        first = first[len(".title"):].strip()
-    return first
 
 
 class Engine(NgSpiceShared):
@@ -121,7 +114,7 @@ class Engine(NgSpiceShared):
     def load(self, netlist_text: str) -> None:
         """Load a netlist (plain ngspice text, first line the title) as the current circuit."""
         self.unload()
-        self._title = _netlist_title(netlist_text)
+        self._title = netlist_title(netlist_text)
         lines = netlist_text.splitlines()
         if not any(ln.strip().lower() == ".end" for ln in lines):
             lines.append(".end")

@@ -43,7 +43,7 @@ import numpy as np
 from .circuit import (CCCS, VCCS, VCVS, Circuit, CurrentSource, Diode,
                       DiodeModelCard, Resistor, VoltageSource, node_key)
 
-__all__ = ["NetlistError", "parse_netlist", "read_netlist", "parse_number"]
+__all__ = ["NetlistError", "parse_netlist", "read_netlist", "parse_number", "netlist_title"]
 
 SUPPORTED = (
     "supported: R name n1 n2 value [model] [params] | D name anode cathode model [params] | "
@@ -133,6 +133,16 @@ def parse_number(token: str) -> float:
     return value  # trailing unit letters (V, A, Ohm, ...) are ignored
 
 
+def netlist_title(text: str) -> str:
+    """A netlist's title: its first line, without the `.title` keyword a written netlist
+    (`analog.netlist_writer`) starts with.  Only the first line is looked at."""
+    first = text.split("\n", 1)[0].splitlines()
+    title = first[0].strip() if first else ""
+    if title.lower().startswith(".title"):
+        title = title[len(".title"):].strip()
+    return title
+
+
 def _strip_inline_comment(line: str) -> str:
     cut = line.find(";")
     if cut >= 0:
@@ -209,10 +219,7 @@ def _fields(line: str) -> list[str]:
 class _Parser:
     def __init__(self, text: str):
         self.lines = text.splitlines()
-        title = self.lines[0].strip() if self.lines else ""
-        if title.lower().startswith(".title"):   # a written netlist's first line
-            title = title[len(".title"):].strip()
-        self.circuit = Circuit(title=title)
+        self.circuit = Circuit(title=netlist_title(text))
         self.names: dict[str, int] = {}         # lowercase element name -> line
         self.model_lines: dict[str, int] = {}   # lowercase model name -> line
         self.node = self.circuit.node           # registers a node name (kept as first written)
