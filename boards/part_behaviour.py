@@ -142,7 +142,7 @@ class AD5628Behaviour:
 class AD7928Behaviour:
     """One AD7928: control register, power-up sequence, conversion result words."""
 
-    POWERUP_DUMMIES = 2
+    POWERUP_DUMMIES = AD7928.POWERUP_DUMMIES
 
     def __init__(self, problems=None):
         self.problems = [] if problems is None else problems
@@ -176,7 +176,7 @@ class AD7928Behaviour:
             return
         if not self.ready:
             self.powerup_frames.append(word)
-            if word == (1 << AD7928.spi.width) - 1:
+            if word == AD7928.POWERUP_DIN:
                 self.dummies += 1
             else:
                 self.dummies = 0

@@ -321,6 +321,9 @@ class AD7928:
     # Table 7 "Control Register Bit Functions" (bit positions within the 12-bit register)
     WRITE, SEQ, ADD_SHIFT, PM_SHIFT, SHADOW, RANGE, CODING = 11, 10, 6, 4, 3, 1, 0
     PM_NORMAL = 0b11  # Table 9: PM1 PM0 = 1 1, normal operation
+    # "Powering Up the AD7908/AD7918/AD7928", Figure 24: after power-up the part is in an unknown
+    # mode; two dummy conversions with DIN held high put it into normal operation
+    POWERUP_DIN, POWERUP_DUMMIES = 0xFFFF, 2
 
     @classmethod
     def converter(cls, v_ref, *, range_ref=True, clip=True):

@@ -27,7 +27,7 @@ from ..boards.parts import MCP4351, AD5628, AD7928
 ARGS_BYTES = max(n for n in P.ARG_LENGTH.values() if n is not None)
 # the longest register-built reply data (SEQ_CONFIG_READ, 7 bytes; STATUS is 6)
 DATA_BYTES = len(P.SeqConfig().pack())
-ADC_POWERUP_WORD = 0xFFFF        # DIN held high for a whole 16-clock frame
+ADC_POWERUP_WORD = AD7928.POWERUP_DIN        # DIN held high for a whole 16-clock frame
 
 
 def _be(*fields):
@@ -44,7 +44,7 @@ def _be(*fields):
 
 class Controller(wiring.Component):
     def __init__(self, *, n_pot_chips, n_dacs=2, n_inputs=8, n_pert=2, n_adc=8, sample_depth=256,
-                 hello=b"", caps=b"", max_len=P.MAX_REQUEST, adc_powerup_frames=2):
+                 hello=b"", caps=b"", max_len=P.MAX_REQUEST, adc_powerup_frames=AD7928.POWERUP_DUMMIES):
         self.n_pot_chips = n_pot_chips
         self.n_dacs = n_dacs
         self.n_inputs = n_inputs

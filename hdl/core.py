@@ -88,7 +88,7 @@ def pot_sclk_divisor(clk_hz, n_chips):
 
 
 class Core(wiring.Component):
-    def __init__(self, config, *, adc_powerup_frames=2):
+    def __init__(self, config, *, adc_powerup_frames=AD7928.POWERUP_DUMMIES):
         """config: `diodenet.boards.platforms.ControllerConfig`.  adc_powerup_frames: AD7928 dummy
         conversions with DIN high at start-up (the data sheet's 2; 0 only to check that the part
         models catch a controller without them)."""
