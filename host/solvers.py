@@ -33,7 +33,7 @@ from .bipartite import SMALL_SIDE, BipartiteKernel, cols, red_black_sor, reduced
 from .certificate import ConvergenceError, Equilibrium, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
 from .kernels import as_batch, bounds, diagonal, one_blas_thread
-from .splitting import PR_ALPHA, dense_peaceman_rachford, forward_backward, peaceman_rachford, spectral_norm
+from .splitting import ReflectedResolvent, dense_peaceman_rachford, forward_backward, peaceman_rachford
 
 __all__ = [
     "Equilibrium",
@@ -111,10 +111,9 @@ class PreparedKernel:
         return self._cache["inverse"]
 
     def resolvent(self):
-        """(α, (I + αH)⁻¹) of the dense splitting path."""
+        """The dense splitting path's `splitting.ReflectedResolvent` (α, (I + αH)⁻¹, 2K − I)."""
         if "resolvent" not in self._cache:
-            alpha = PR_ALPHA / spectral_norm(self.H)
-            self._cache["resolvent"] = (alpha, np.linalg.inv(np.eye(self.n) + alpha * self.H))
+            self._cache["resolvent"] = ReflectedResolvent(self.H)
         return self._cache["resolvent"]
 
     def method_for(self, element):
@@ -179,8 +178,6 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
     lo, hi = bounds(element, n)
     if method in ("bipartite-newton", "red-black-sor"):
         residual = lambda x: natural_residual(kernel.H, q, x, element, w=kernel.bipartite().apply(x) + q)  # noqa: E731
-    else:
-        residual = lambda x: natural_residual(kernel.H, q, x, element)  # noqa: E731
     if method == "bipartite-newton":
         with one_blas_thread(q.size):
             x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
@@ -195,15 +192,21 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
             iterations += more
             pending = pending[pending_as]
     elif method == "peaceman-rachford":
-        alpha, K = kernel.resolvent()
         z0 = None
         if start is not None and "z" in start.solver_state and start.solver_state["z"].shape == q.shape:
             z0 = start.solver_state["z"]
-        x, iterations, z, _, _ = dense_peaceman_rachford(kernel.H, q, lo, hi, tol=tol or 1e-9,
-                                                         exact=tol is None, alpha=alpha, K=K, z0=z0,
-                                                         residual=residual)
-        state["z"] = z
-        pending = np.flatnonzero(residual(x) > (tol or 1e-9))
+        target, iterations = tol or 1e-9, 0
+        for _ in range(3):  # the stopping test is taken at the resolvent's output; x = Π(z) is certified
+            x, more, z0, _ = dense_peaceman_rachford(kernel.H, q, lo, hi, tol=target, exact=tol is None,
+                                                     z0=z0, resolvent=kernel.resolvent())
+            iterations += more
+            eq = certify(kernel.H, q, x, element, iterations)
+            pending = np.flatnonzero(eq.residual > (tol or 1e-9))
+            if not pending.size:
+                eq.method, eq.solver_state = method, {"z": z0}
+                return eq
+            target *= 0.1
+        state["z"] = z0
     else:
         x, iterations, pending = active_set(kernel.H, q, element, max_iter, x0,
                                             inverse=None if kernel.sparse else kernel.inverse)
