@@ -26,6 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from .kernels import as_index
+
 __all__ = ["two_coloring", "BipartiteKernel", "reduced_newton", "red_black_sor"]
 
 SMALL_SIDE = 64  # largest colour eliminated last by `reduced_newton` (s×s systems per sample)
@@ -66,7 +68,7 @@ class BipartiteKernel:
     def __init__(self, H, red, black):
         small, large = (red, black) if len(red) <= len(black) else (black, red)
         self.small, self.large = small, large
-        self.S_ix, self.L_ix = _as_index(small), _as_index(large)
+        self.S_ix, self.L_ix = as_index(small), as_index(large)
         Hd = H.toarray() if sp.issparse(H) else np.asarray(H, dtype=float)
         self.d = np.asarray(Hd.diagonal(), dtype=float)
         self.H_SL = np.ascontiguousarray(Hd[np.ix_(small, large)])
@@ -102,13 +104,6 @@ class BipartiteKernel:
             self._f32 = (self.H_SL.astype(np.float32), self.H_LS.astype(np.float32),
                          self.d_S.astype(np.float32), self.d_L.astype(np.float32))
         return self._f32
-
-
-def _as_index(idx):
-    """A slice when the indices are one contiguous range (views, no gathers), else the array."""
-    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
-        return slice(int(idx[0]), int(idx[0]) + len(idx))
-    return idx
 
 
 def cols(a, ix):
@@ -147,18 +142,29 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
     eye = np.eye(nS)
     pending = np.arange(batch)
     M_last = np.zeros((batch, nS, nS))
+    # ideal diodes on L (bounds 0 and +inf): a node is free where its Jacobi value is positive and
+    # sits at 0 otherwise, so the states and bounds below need no general box arithmetic
+    diodes_L = bool(np.all(loL == 0) and np.all(hiL == np.inf))
     for it in range(1, max_iter + 1):
         xs = xS[pending]
         every = len(pending) == batch  # no row gathers while every sample is still moving
         qLp, qSp = (qL, qS) if every else (qL[pending], qS[pending])
-        yL = (-qLp - xs @ K.H_LS.T) / K.d_L
-        newL = _box_state(yL, loL, hiL)
-        freeL = newL == 0
-        boundL = _bound_of(newL, loL, hiL)
+        yL = xs @ K.H_LS.T
+        yL += qLp  # −(Jacobi value)·d_L
+        if diodes_L:
+            freeL = yL < 0
+            newL = np.negative(~freeL, dtype=np.int8)
+        else:
+            yL /= -K.d_L
+            newL = _box_state(yL, loL, hiL)
+            freeL = newL == 0
         # Schur complement on S with L's states fixed: x_L = f(−q_L − H_LS x_S)/d_L + (1−f)·bound
         w = freeL / K.d_L
         M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, nS, nS)
-        c = qSp + (boundL - qLp * w) @ K.H_SL.T  # w = 0 off the free set, bound 0 on it
+        if diodes_L:
+            c = qSp - (qLp * w) @ K.H_SL.T  # bound 0 where L is held
+        else:
+            c = qSp + (_bound_of(newL, loL, hiL) - qLp * w) @ K.H_SL.T  # w = 0 off the free set, bound 0 on it
         yS = xs - (np.einsum("bij,bj->bi", M, xs) + c) / np.einsum("bii->bi", M)
         newS = _box_state(yS, loS, hiS)
         changed = np.any(newL != stateL[pending], axis=1) | np.any(newS != stateS[pending], axis=1)

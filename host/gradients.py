@@ -19,6 +19,7 @@ For an edge e between terminals a and b, (dH v + dB u) = A_n[:, e]·V_e, hence f
 
 import numpy as np
 
+from .kernels import as_index
 from .solvers import solve_adjoint
 
 __all__ = ["Gradient", "implicit_gradient", "hardware_linearization_gradient", "linearized_conductance",
@@ -93,7 +94,8 @@ def _assemble(net, u, v, mu, x=None):
         ea, eb = a[nn], b[nn]
         A, B, i, j = plan["nn_pairs"]
         if 2 * len(A) * len(B) <= 4 * nn.size:  # couplings in dense blocks: two small products
-            va, vb, ma, mb = (np.ascontiguousarray(arr[:, idx]) for arr, idx in ((v, A), (v, B), (mu, A), (mu, B)))
+            A_ix, B_ix = as_index(A), as_index(B)  # layers are contiguous ranges: views, no gathers
+            va, vb, ma, mb = (arr[:, idx] for arr, idx in ((v, A_ix), (v, B_ix), (mu, A_ix), (mu, B_ix)))
             cross = (va.T @ mb)[i, j] + (ma.T @ vb)[i, j]  # ⟨v_a, μ_b⟩ + ⟨μ_a, v_b⟩
         else:
             cross = np.einsum("be,be->e", v[:, ea], mu[:, eb]) + np.einsum("be,be->e", v[:, eb], mu[:, ea])

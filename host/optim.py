@@ -7,6 +7,8 @@ to [g_min/g_max, 1] — the projection onto what the parts can realize.
 
 import numpy as np
 
+from .kernels import in_blocks
+
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
 
@@ -37,28 +39,40 @@ class Adam:
         self.m = self.v = None
         self.t = 0
 
-    def step(self, theta, grad):
+    def step(self, theta, grad, out=None):
+        """θ − lr·m̂/(√v̂ + ε), into `out` when given (may be θ itself)."""
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        grad = np.asarray(grad, dtype=float).reshape(-1)
+        out = np.empty_like(theta) if out is None else out.reshape(-1)
+        self.begin(theta.size)
+        in_blocks(lambda part: self.update(part, theta[part], grad[part], out[part]), theta.size)
+        return out
+
+    def begin(self, size):
+        """Start a step over `size` parameters (then `update` every part of them once)."""
         if self.m is None:
-            self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
+            self.m, self.v = np.zeros(size), np.zeros(size)
         self.t += 1
-        # in place, through one kept scratch buffer: a few passes over the parameters (1.6 M of
-        # them for a 784-1024-10 network) and no fresh temporaries (each costs page faults)
-        buf = getattr(self, "_buf", None)
-        if buf is None or buf.shape != theta.shape:
-            buf = self._buf = np.empty_like(theta)
-        np.multiply(grad, 1 - self.beta1, out=buf)
-        self.m *= self.beta1
-        self.m += buf
+
+    def update(self, part, theta, grad, out):
+        """The step on the parameters `part` (a slice): θ, ∂ℓ/∂θ and out are that part's.
+
+        In place through one scratch buffer per part (a cache-sized block, `kernels.in_blocks`)."""
+        b1, b2 = self.beta1, self.beta2
+        m, v, buf = self.m[part], self.v[part], np.empty_like(theta)
+        np.multiply(grad, 1 - b1, out=buf)
+        m *= b1
+        m += buf
         np.square(grad, out=buf)
-        buf *= 1 - self.beta2
-        self.v *= self.beta2
-        self.v += buf
-        np.divide(self.v, 1 - self.beta2**self.t, out=buf)
+        buf *= 1 - b2
+        v *= b2
+        v += buf
+        np.divide(v, 1 - b2**self.t, out=buf)
         np.sqrt(buf, out=buf)
         buf += self.eps
-        np.divide(self.m, buf, out=buf)
-        buf *= self.lr / (1 - self.beta1**self.t)
-        return theta - buf
+        np.divide(m, buf, out=buf)
+        buf *= self.lr / (1 - b1**self.t)
+        np.subtract(theta, buf, out=out)
 
     def state(self):
         empty = np.zeros(0)

@@ -90,8 +90,8 @@ class IdealBackend:
         self._forward = ForwardPhase()
 
     def program(self, conductance):
-        g = self.network.project(np.asarray(conductance, dtype=float))
-        self.network = self.network.with_conductance(g)
+        g = self.network.project(np.asarray(conductance, dtype=float))  # a fresh array
+        self.network = self.network.with_conductance(g, copy_values=False)
         return self.network.conductance
 
     def measure(self, u, inject=None):

@@ -31,6 +31,7 @@ from .metrics import diode_on_fraction, readout_metrics
 from .fileio import atomic_savez, atomic_write_text
 from .modelio import save_model
 from .network import ResistorDiodeNetwork
+from .kernels import in_blocks
 from .optim import make_optimizer
 from .seam import IdealBackend
 
@@ -155,12 +156,12 @@ class ArrayTask:
     def gradient(self, x, y, loss_kind, config):
         """(loss, ∂ℓ/∂g, number of samples skipped because a measurement failed)."""
         net = self.backend.network
-        u = net.source_voltages(x)
         if config.method == "implicit":
             eq = net.solve(x)
             self.last_forward = (net, eq.x, np.ones(len(eq.x), dtype=bool), 1e-9)
             loss, dl_dv, _ = network_loss(net, eq.x, y, loss_kind)
             return loss, implicit_gradient(net, dl_dv, x, equilibrium=eq).conductance, 0
+        u = net.source_voltages(x)
         g = measure_gradient(self.backend, u, y, loss=loss_kind, method=config.method,
                              epsilon=config.epsilon, centered=config.centered)
         v_on = max((getattr(self.backend, "resolution", 0.0) or 0.0) / 2, 1e-9)
@@ -225,6 +226,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
     lower = task.g_min / scale
     upper = np.where(g_max > 0, 1.0, 0.0)
     opt = make_optimizer(config.optimizer, config.lr)
+    step = _ProjectedStep(opt, scale, lower, upper)
     rng = np.random.default_rng(config.seed)
     history, start_epoch, elapsed = [], 0, 0.0
     fingerprint = _fingerprint(task, data, config)
@@ -258,8 +260,7 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
             skipped += failed
             if failed == len(idx):
                 continue  # nothing measured: no step on made-up data
-            theta = np.clip(opt.step(shadow / scale, grad_g * scale), lower, upper)
-            shadow = theta * scale
+            shadow = step.take(shadow, grad_g)
             task.program(shadow)
             losses.append(loss * len(idx))
         inner.close()
@@ -289,6 +290,36 @@ def _train(model, data, config, out_dir, backend, resume, progress, run_info):
     if out is not None and not (finished_before and all((out / f).exists() for f in _OUTPUTS)):
         _write_outputs(out, task, history, config, data)
     return TrainResult(task.model, history, wall, max(0, config.epochs - start_epoch))
+
+
+class _ProjectedStep:
+    """One optimizer step on the normalized conductances θ = g/g_max, projected onto
+    [g_min/g_max, 1], in one pass of cache-sized blocks (1.6 M conductances at MNIST's scale),
+    bit-identical to clip(opt.step(g/s, ∂ℓ/∂g·s), lower, upper)·s."""
+
+    def __init__(self, opt, scale, lower, upper):
+        self.opt, self.scale, self.lower, self.upper = opt, scale, lower, upper
+
+    def take(self, shadow, grad):
+        opt, scale, lower, upper = self.opt, self.scale, self.lower, self.upper
+        new = np.empty_like(shadow)  # a fresh array: a backend may keep what it is programmed with
+        if not hasattr(opt, "update"):
+            theta = np.clip(opt.step(shadow / scale, grad * scale), lower, upper)
+            np.multiply(theta, scale, out=new)
+            return new
+        opt.begin(shadow.size)
+
+        def work(part):  # one pass per cache-sized block: normalize, step, project, rescale
+            s = scale[part]
+            theta = np.divide(shadow[part], s)
+            g = np.multiply(grad[part], s)
+            opt.update(part, theta, g, theta)
+            np.maximum(theta, lower[part], out=theta)  # = np.clip, at half its cost
+            np.minimum(theta, upper[part], out=theta)
+            np.multiply(theta, s, out=new[part])
+
+        in_blocks(work, shadow.size)
+        return new
 
 
 def _running_metrics(running, data, loss_kind):
