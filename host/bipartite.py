@@ -137,6 +137,8 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
     qS, qL = cols(q, S), cols(q, L)
     loS, hiS, loL, hiL = lo[S], hi[S], lo[L], hi[L]
     xS = np.zeros((batch, nS)) if x0 is None else np.clip(cols(x0, S), loS, hiS)
+    if np.all(loL == 0) and np.all(hiL == np.inf) and np.all(loS == -np.inf) and np.all(hiS == np.inf):
+        return _diodes_then_linear(K, q, qS, qL, xS, max_iter)
     stateL = np.full((batch, len(K.large)), 2, dtype=np.int8)
     stateS = np.full((batch, nS), 2, dtype=np.int8)
     eye = np.eye(nS)
@@ -160,7 +162,9 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
             freeL = newL == 0
         # Schur complement on S with L's states fixed: x_L = f(−q_L − H_LS x_S)/d_L + (1−f)·bound
         w = freeL / K.d_L
-        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, nS, nS)
+        M = np.matmul(w, K.outer()).reshape(-1, nS, nS)
+        np.negative(M, out=M)
+        M[:, np.arange(nS), np.arange(nS)] += K.d_S
         if diodes_L:
             c = qSp - (qLp * w) @ K.H_SL.T  # bound 0 where L is held
         else:
@@ -181,21 +185,62 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
         xS[pending] = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
     x = np.empty_like(q)
     x[:, S] = xS
-    x[:, L] = np.clip((-qL - xS @ K.H_LS.T) / K.d_L, loL, hiL)
+    yL = xS @ K.H_LS.T
+    yL += qL
+    yL /= -K.d_L
+    x[:, L] = np.maximum(yL, 0.0) if diodes_L else np.minimum(np.maximum(yL, loL), hiL)
     return x, it, pending, (M_last, stateL == 0, stateS == 0)
 
 
-def _half_sweep(x_own, H_ob, x_other, q_own, d_own, lo, hi, omega):
-    jacobi = (-q_own - x_other @ H_ob.T) / d_own
-    return np.clip(x_own + omega * (jacobi - x_own), lo, hi)
+def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
+    """`reduced_newton` when L holds ideal diodes and S is linear (a one-hidden-layer network's
+    hidden neurons and outputs): a hidden node is free where its Jacobi value is positive, so the
+    Newton step needs no box arithmetic on S, and a step whose hidden states did not change for
+    any sample ends the solve before its Schur complements are formed again."""
+    batch, nS = xS.shape
+    diag = np.arange(nS)
+    free = np.zeros((batch, len(K.large)), dtype=bool)
+    M_last = np.empty((batch, nS, nS))
+    pending = np.arange(batch)
+    it = 0
+    for it in range(1, max_iter + 1):
+        every = len(pending) == batch  # no row gathers while every sample is still moving
+        qLp, qSp = (qL, qS) if every else (qL[pending], qS[pending])
+        yL = (xS if every else xS[pending]) @ K.H_LS.T
+        yL += qLp  # −(Jacobi value)·d_L
+        freeL = yL < 0
+        if it > 1:
+            changed = np.any(freeL != (free if every else free[pending]), axis=1)
+            if not changed.any():
+                break
+            if not changed.all():
+                pending, freeL, qLp, qSp = pending[changed], freeL[changed], qLp[changed], qSp[changed]
+        free[pending] = freeL
+        # Schur complement with the hidden states fixed: M = D_S − H_SL diag(f/d_L) H_LS
+        w = freeL / K.d_L
+        M = np.matmul(w, K.outer()).reshape(-1, nS, nS)
+        np.negative(M, out=M)
+        M[:, diag, diag] += K.d_S
+        qLp = qLp * w
+        c = qLp @ K.H_SL.T
+        c -= qSp  # −(q_S − H_SL diag(f/d_L) q_L)
+        xS[pending] = np.linalg.solve(M, c[:, :, None])[:, :, 0]
+        M_last[pending] = M
+    x = np.empty_like(q)
+    x[:, K.S_ix] = xS
+    yL = xS @ K.H_LS.T
+    yL += qL
+    yL /= -K.d_L
+    x[:, K.L_ix] = np.maximum(yL, 0.0)
+    return x, it, np.arange(0), (M_last, free, np.ones((batch, nS), dtype=bool))
 
 
 def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=None, exact=False):
     """Projected red–black SOR on a bipartite box problem (float32 start, float64 finish).
 
-    residual(x) → per-sample relative natural residual (the certificate's measure) decides when
-    to stop: at tol, or (exact) when the float64 update no longer shrinks.  Returns
-    (x, sweeps, pending samples above tol)."""
+    residual(x, hx) → per-sample relative natural residual (the certificate's measure) of x with
+    H x = hx; it decides when to stop: at tol, or (exact) when the float64 update no longer
+    shrinks.  Returns (x, sweeps, pending samples above tol, H x)."""
     S, L = K.S_ix, K.L_ix
     loS, hiS, loL, hiL = cols(lo, S), cols(hi, S), cols(lo, L), cols(hi, L)
     qS, qL = cols(q, S), cols(q, L)
@@ -209,12 +254,12 @@ def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=No
     lo32S, hi32S, lo32L, hi32L = (b.astype(np.float32) for b in (loS, hiS, loL, hiL))
     xL32 = np.clip((-qL32 - xS32 @ H_LS32.T) / d_L32, lo32L, hi32L)
     omega, prev, history = 1.0, None, []
+    dS32, dL32 = np.empty_like(xS32), np.empty_like(xL32)
     for _ in range(max_sweeps):
         sweeps += 1
-        newS = _half_sweep(xS32, H_SL32, xL32, qS32, d_S32, lo32S, hi32S, np.float32(omega))
-        newL = _half_sweep(xL32, H_LS32, newS, qL32, d_L32, lo32L, hi32L, np.float32(omega))
-        step = float(max(np.max(np.abs(newS - xS32) * inv32), np.max(np.abs(newL - xL32) * inv32)))
-        xS32, xL32 = newS, newL
+        stepS = _relax(xS32, xL32 @ H_SL32.T, qS32, d_S32, lo32S, hi32S, np.float32(omega), inv32, dS32)
+        stepL = _relax(xL32, xS32 @ H_LS32.T, qL32, d_L32, lo32L, hi32L, np.float32(omega), inv32, dL32)
+        step = max(stepS, stepL)
         if prev is not None and prev > 0:
             history.append(step / prev)
             if omega == 1.0 and len(history) >= 3:
@@ -226,31 +271,77 @@ def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=No
         if step <= 3e-6:
             break
     xS, xL = xS32.astype(float), xL32.astype(float)
-    # phase 2: float64 to the tolerance (checked with the certificate's residual when the step
-    # says it may be met; the step-to-residual ratio is learned from each check) or to rounding
+    # phase 2: float64 state; each colour's inflow product (x_other H_oᵀ) kept and updated by
+    # float32 increments, re-anchored by a float64 product when the step has fallen 1000-fold
+    # (as in `splitting.dense_peaceman_rachford`).  After a sweep both products belong to the
+    # current point, so the certificate's residual is checked with no product of its own.
+    inv = 1 / scale
+    dS, dL = np.empty_like(xS), np.empty_like(xL)
+    pS, pL = xL @ K.H_SL.T, None
+    anchor, anchor_step = True, np.inf
     best, since, check_at = np.inf, 0, (EXACT_RESIDUAL if exact else tol)
+    goal = EXACT_RESIDUAL if exact else tol
+    x = np.empty_like(q)
     while sweeps < max_sweeps:
         sweeps += 1
-        newS = _half_sweep(xS, K.H_SL, xL, qS, K.d_S, loS, hiS, omega)
-        newL = _half_sweep(xL, K.H_LS, newS, qL, K.d_L, loL, hiL, omega)
-        step = float(max(np.max(np.abs(newS - xS) / scale), np.max(np.abs(newL - xL) / scale)))
-        xS, xL = newS, newL
+        stepS = _relax(xS, pS, qS, K.d_S, loS, hiS, omega, inv, dS)
+        pL = xS @ K.H_LS.T if anchor else np.add(pL, dS.astype(np.float32) @ H_LS32.T, out=pL)
+        stepL = _relax(xL, pL, qL, K.d_L, loL, hiL, omega, inv, dL)
+        pS = xL @ K.H_SL.T if anchor else np.add(pS, dL.astype(np.float32) @ H_SL32.T, out=pS)
+        step = max(stepS, stepL)
+        if anchor:
+            anchor_step = step
         if exact:  # to rounding: a residual at the floor of double precision, or no more progress
             if step < 0.9 * best:
                 best, since = step, 0
             else:
                 since += 1
-            if step <= 4e-16 or (since >= 8 and step <= 1e-12):
+            if (step <= 4e-16 or (since >= 8 and step <= 1e-12)) and anchor:
                 break
         if step <= check_at:  # the certificate's residual, when the step says it may be met
-            goal = EXACT_RESIDUAL if exact else tol
-            x = np.empty_like(q)
             x[:, S], x[:, L] = xS, xL
-            r = float(np.max(residual(x)))
-            if r <= goal:
+            r = float(np.max(residual(x, _hx(K, x, pS, pL))))
+            if r <= goal and anchor:
                 break
-            check_at = 0.8 * step * goal / r
-    x = np.empty_like(q)
+            if r > goal:
+                check_at = 0.8 * step * goal / r
+            anchor = True  # end on float64 products (or their drift is what stalls the check)
+            continue
+        anchor = step <= 1e-3 * anchor_step or (exact and since >= 4)
     x[:, S], x[:, L] = xS, xL
-    pending = np.flatnonzero(residual(x) > (tol if not exact else 1e-9))
-    return x, sweeps, pending
+    if pL is None or not anchor:  # products carried by increments: the point's own, for the certificate
+        pS, pL = xL @ K.H_SL.T, xS @ K.H_LS.T
+    hx = _hx(K, x, pS, pL)
+    pending = np.flatnonzero(residual(x, hx) > (tol if not exact else 1e-9))
+    return x, sweeps, pending, hx
+
+
+def _relax(x, inflow, q, d, lo, hi, omega, inv_scale, delta):
+    """One colour's half-sweep in place: x ← Π(x + ω(j − x)) with the Jacobi value
+    j = (−q − inflow)/d; delta ← the change; returns the largest change relative to each sample's
+    scale.  Worked through in blocks of rows, so its temporaries stay in cache."""
+    rows = max(1, (1 << 15) // max(x.shape[1], 1))
+    step = 0.0
+    for r in range(0, len(x), rows):
+        b = slice(r, r + rows)
+        j = inflow[b] + q[b]
+        j /= -d
+        j -= x[b]
+        j *= omega
+        j += x[b]
+        np.maximum(j, lo, out=j)
+        np.minimum(j, hi, out=j)
+        np.subtract(j, x[b], out=delta[b])
+        x[b] = j
+        j = np.abs(delta[b], out=j)
+        j *= inv_scale[b]
+        step = max(step, float(j.max()))
+    return step
+
+
+def _hx(K, x, pS, pL):
+    """H x from the two inflow products (x_L H_SLᵀ, x_S H_LSᵀ) of the point x."""
+    hx = x * K.d
+    hx[:, K.S_ix] += pS
+    hx[:, K.L_ix] += pL
+    return hx

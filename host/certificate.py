@@ -114,7 +114,7 @@ def _lower_bound_certificate(x, w, lo):
     np.abs(gap, out=gap)
     at_lo = gap <= 1e-12 * (1 + np.abs(np.nan_to_num(lo, neginf=0.0)))
     magnitude = np.abs(w)
-    wrong = magnitude - at_lo * np.clip(w, 0.0, None)  # conducting: only a negative current is wrong
+    wrong = magnitude - at_lo * np.maximum(w, 0.0)  # conducting: only a negative current is wrong
     linear = np.isneginf(lo)
     if linear.any():
         gap[:, linear] = 0.0  # linear nodes: covered by `dual`

@@ -234,16 +234,26 @@ class PerNode:
         self.element = element
         self.mask = np.asarray(mask, dtype=bool)
         self.is_box = element.is_box
+        self._bounds = None
+
+    def _box_bounds(self):
+        if self._bounds is None:
+            self._bounds = (np.where(self.mask, self.element.lower, -np.inf),
+                            np.where(self.mask, self.element.upper, np.inf))
+        return self._bounds
 
     @property
     def lower(self):
-        return np.where(self.mask, self.element.lower, -np.inf)
+        return self._box_bounds()[0]
 
     @property
     def upper(self):
-        return np.where(self.mask, self.element.upper, np.inf)
+        return self._box_bounds()[1]
 
     def resolvent(self, x, alpha=1.0):
+        if self.is_box:  # a clip with per-node bounds (±inf on linear nodes), as maximum/minimum
+            lower, upper = self._box_bounds()
+            return np.minimum(np.maximum(x, lower), upper)
         return np.where(self.mask, self.element.resolvent(x, alpha), x)
 
     def current(self, v):

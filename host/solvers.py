@@ -177,20 +177,22 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
         return _finish(kernel, q, x, element, iterations, method, state)
     lo, hi = bounds(element, n)
     if method in ("bipartite-newton", "red-black-sor"):
-        residual = lambda x: natural_residual(kernel.H, q, x, element, w=kernel.bipartite().apply(x) + q)  # noqa: E731
+        residual = lambda x, hx: natural_residual(kernel.H, q, x, element, w=hx + q)  # noqa: E731
     if method == "bipartite-newton":
         with one_blas_thread(q.size):
             x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
         state["schur"] = schur
     elif method == "red-black-sor":
-        x, iterations, pending = red_black_sor(kernel.bipartite(), q, lo, hi, tol=tol or 1e-9, x0=x0,
-                                               residual=residual, exact=tol is None, max_sweeps=SOR_MAX_SWEEPS)
+        x, iterations, pending, state["hx"] = red_black_sor(kernel.bipartite(), q, lo, hi, tol=tol or 1e-9, x0=x0,
+                                                            residual=residual, exact=tol is None,
+                                                            max_sweeps=SOR_MAX_SWEEPS)
         if pending.size:  # slow to converge here: the active set finishes from where SOR got
             xp, more, pending_as = active_set(kernel.H, q[pending], element, max_iter, x[pending],
                                               inverse=kernel.inverse)
             x[pending] = xp
             iterations += more
             pending = pending[pending_as]
+            state.pop("hx")
     elif method == "peaceman-rachford":
         z0 = None
         if start is not None and "z" in start.solver_state and start.solver_state["z"].shape == q.shape:
@@ -216,8 +218,10 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
 
 
 def _finish(kernel, q, x, element, iterations, method, state):
-    hx = None
-    if method == "bipartite-newton":
+    hx = state.pop("hx", None)
+    if hx is not None:
+        pass
+    elif method == "bipartite-newton":
         with one_blas_thread(x.size):
             hx = kernel.bipartite().apply(x)
     elif method == "red-black-sor":
@@ -262,8 +266,8 @@ def solve_adjoint(H, g, equilibrium, element=IdealDiode(), transpose=True):
         K = kernel.bipartite().transpose() if transpose else kernel.bipartite()
         lo = np.where(free, -np.inf, 0.0)
         hi = np.where(free, np.inf, 0.0)
-        resid = lambda mu: _linear_residual(kernel.H, g, mu, free, transpose)  # noqa: E731
-        mu, _, _ = red_black_sor(K, -g, lo, hi, residual=resid, exact=True)
+        resid = lambda mu, hmu: _linear_residual(kernel.H, g, mu, free, hmu)  # noqa: E731
+        mu, _, _, _ = red_black_sor(K, -g, lo, hi, residual=resid, exact=True)
         return mu
     if kernel.sparse:
         A = kernel.H.T.tocsr() if transpose else kernel.H
@@ -274,9 +278,9 @@ def solve_adjoint(H, g, equilibrium, element=IdealDiode(), transpose=True):
     return gather_solve(A, g, free)
 
 
-def _linear_residual(H, g, mu, free, transpose):
-    A = H.T if transpose else H
-    r = np.where(free, mu @ A.T - g, 0.0)
+def _linear_residual(H, g, mu, free, hmu):
+    """Relative residual of the adjoint's linear system on the free nodes, with hmu = A μ."""
+    r = np.where(free, hmu - g, 0.0)
     scale = np.maximum(np.max(np.abs(g / H.diagonal()), axis=1), 1e-300)
     return np.max(np.abs(r / H.diagonal()), axis=1) / scale
 
