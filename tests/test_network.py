@@ -121,3 +121,22 @@ def test_fast_assembly_matches_the_incidence_matrices(rng, layout):
     grad = implicit_gradient(net, dl_dv, x, equilibrium=eq)
     by_edge = grad.per_sample.sum(axis=0)
     assert np.abs(grad.conductance - by_edge).max() <= 1e-12 * np.abs(by_edge).max()
+
+
+def test_parallel_neuron_couplings_are_summed(rng):
+    """Two resistors between the same pair of neurons (either orientation) stamp their sum: the
+    dense kernel's scatter path, against the sparse incidence algebra."""
+    net = ResistorDiodeNetwork.layered(4, 5, 2, rng=3)
+    n = net.n_neurons
+    inner = np.flatnonzero((net.edges >= 0).all(axis=1) & (net.edges < n).all(axis=1))
+    extra = net.edges[inner[:2]][:, ::-1]  # the same neuron pairs, reversed
+    parallel = ResistorDiodeNetwork(n, net.encoding, np.vstack([net.edges, extra]),
+                                    np.concatenate([net.conductance, net.conductance[inner[:2]]]),
+                                    np.concatenate([net.g_min, net.g_min[inner[:2]]]),
+                                    np.concatenate([net.g_max, net.g_max[inner[:2]]]),
+                                    net.outputs, net.element, net.readout_gain, net.diodes)
+    assert not parallel._stamp_plan()["nn_unique"] and net._stamp_plan()["nn_unique"]
+    H, H_sparse = parallel.kernel()[0], parallel.kernel(sparse=True)[0].toarray()
+    assert np.abs(H - H_sparse).max() <= 1e-15 * np.abs(H_sparse).max()
+    a, b = extra[0]
+    assert H[a, b] == pytest.approx(2 * net.kernel()[0][a, b], rel=1e-15)
