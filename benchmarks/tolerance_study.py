@@ -24,7 +24,6 @@ models are written there (DIR/VARIANT_sSEED.npz) for `diodenet montecarlo` to sc
 """
 
 import argparse
-import copy
 import os
 import re
 import sys

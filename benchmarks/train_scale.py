@@ -15,8 +15,6 @@ import json
 import resource
 import time
 
-import numpy as np
-
 from diodenet.host.datasets import load_dataset
 from diodenet.host.network import ResistorDiodeNetwork
 from diodenet.host.train import TrainConfig, train

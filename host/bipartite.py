@@ -71,8 +71,8 @@ class BipartiteKernel:
         self.S_ix, self.L_ix = as_index(small), as_index(large)
         Hd = H.toarray() if sp.issparse(H) else np.asarray(H, dtype=float)
         self.d = np.asarray(Hd.diagonal(), dtype=float)
-        self.H_SL = np.ascontiguousarray(Hd[np.ix_(small, large)])
-        self.H_LS = np.ascontiguousarray(Hd[np.ix_(large, small)])
+        self.H_SL = np.ascontiguousarray(Hd[self.S_ix][:, self.L_ix])  # slices when the colours are ranges
+        self.H_LS = np.ascontiguousarray(Hd[self.L_ix][:, self.S_ix])
         self.d_S, self.d_L = self.d[small], self.d[large]
         self._f32 = None
 

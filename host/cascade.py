@@ -12,11 +12,8 @@ conductance gets −V_e·λ_e, and the current the linearized stage draws from e
 (through the buffer: ∂ℓ/∂v_out = (∂ℓ/∂u)·E).  Every stage applies the same local rule.
 """
 
-import json
-
 import numpy as np
 
-from .encoding import InputEncoding
 from .gradients import gradient_from_drops, implicit_gradient
 from .hwlin import measure_adjoint
 from .losses import network_loss

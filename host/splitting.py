@@ -4,12 +4,13 @@
   monotonicity); for symmetric H the step 2/(m + L) is used.
 * `peaceman_rachford` — z ← (2R_A − I)(2J_αF − I) z with R_A = (I + αH)⁻¹(· − αq); converges for
   every α > 0; α = 1/√(mL) by default.  These two are the textbook forms (any element).
-* `dense_peaceman_rachford` — the fast path for a dense kernel with box elements: the linear
-  resolvent as one explicit inverse K = (I + αH)⁻¹ (reusable while H does not change), so an
-  iteration is one matrix product; α = 2.3/‖H‖₂ from a few power steps (no eigenvalue problem;
-  the constant was measured on Winston–Kolter monDEQs, benchmarks/solver_peers.py); the product
-  updated by float32 increments re-anchored in float64, to the tolerance or to rounding.
-  x = Π(z) lies exactly on its bound wherever a diode conducts.
+* `dense_peaceman_rachford` — the fast path for a dense kernel with box elements, in reflected
+  form (one product per iteration, z ← (2K − I)(2Π(z) − z) − 2αKq) with K = (I + αH)⁻¹ one
+  explicit block-recursive inverse (`ReflectedResolvent`, reusable while H does not change);
+  α = 2.3/‖H‖₂ from a few power steps (no eigenvalue problem; the constant was measured on
+  Winston–Kolter monDEQs, benchmarks/solver_peers.py); float32 iterations, then a float64 state
+  carried by float32 increments re-anchored in float64, to the tolerance or to rounding
+  (docs/science.md §1.6).  x = Π(z) lies exactly on its bound wherever a diode conducts.
 """
 
 import time

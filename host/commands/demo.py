@@ -15,8 +15,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def register(sub):
     from ..cli import nonnegative_int, positive_int
