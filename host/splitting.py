@@ -50,7 +50,8 @@ def resolvent_inverse(H, alpha):
     and Schur complement of it: the block-recursive inverse needs no pivoting, and its products
     run at the BLAS's full speed (2× LAPACK's inverse at n = 1024, benchmarks/solver_peers.py).
     A random probe checks it; LAPACK's pivoted inverse is the fallback."""
-    A = np.eye(H.shape[0]) + alpha * np.asarray(H, dtype=float)
+    A = alpha * np.asarray(H, dtype=float)
+    A[np.diag_indices_from(A)] += 1.0
     try:
         K = block_inverse(A)
     except np.linalg.LinAlgError:  # a singular leading block (H not monotone)
