@@ -134,10 +134,19 @@ def active_set(H, q, element, max_iter, x0=None, inverse=None):
     x = _warm_start(H, q, d, lo, hi) if x0 is None else np.clip(x0, lo, hi)
     state = np.full((batch, n), 2, dtype=np.int8)  # 2: no guess yet
     pending = np.arange(batch)
+    # a node whose test value lies within rounding of its bound (a degenerate node: bound and
+    # zero current at once) keeps its state; deciding it from rounding noise can cycle
+    scale = np.maximum(np.max(np.abs(q / d), axis=1, keepdims=True),
+                       np.max(np.abs(np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.0]]))))
     for it in range(1, max_iter + 1):
         xp = x[pending]
         y = xp - (matmul(H, xp) + q[pending]) / d
         new_state = np.where(y <= lo, -1, np.where(y >= hi, 1, 0)).astype(np.int8)
+        if it > 1:
+            noise = 1e-12 * scale[pending]
+            near = (np.abs(y - np.nan_to_num(lo, neginf=0.0)) <= noise) & np.isfinite(lo)
+            near |= (np.abs(y - np.nan_to_num(hi, posinf=0.0)) <= noise) & np.isfinite(hi)
+            new_state = np.where(near, state[pending], new_state)
         changed = np.any(new_state != state[pending], axis=1)
         pending = pending[changed]
         if pending.size == 0:

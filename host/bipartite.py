@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from .kernels import as_index
+from .kernels import as_index, step_scale
 
 __all__ = ["two_coloring", "BipartiteKernel", "reduced_newton", "red_black_sor"]
 
@@ -245,11 +245,11 @@ def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=No
     loS, hiS, loL, hiL = cols(lo, S), cols(hi, S), cols(lo, L), cols(hi, L)
     qS, qL = cols(q, S), cols(q, L)
     xS = np.zeros(qS.shape) if x0 is None else np.clip(cols(x0, S), loS, hiS)
-    scale = np.maximum(np.max(np.abs(q / K.d), axis=1, keepdims=True), 1e-300)
+    scale = step_scale(q, K.d, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
     sweeps = 0
     # phase 1: float32 sweeps, ω from the plain Gauss–Seidel contraction of the first sweeps
     H_SL32, H_LS32, d_S32, d_L32 = K.float32()
-    s32 = (xS.astype(np.float32), qS.astype(np.float32), qL.astype(np.float32), (1 / scale).astype(np.float32))
+    s32 = (xS.astype(np.float32), qS.astype(np.float32), qL.astype(np.float32), np.minimum(1 / scale, 1e30).astype(np.float32))  # a zero-drive sample: finite
     xS32, qS32, qL32, inv32 = s32
     lo32S, hi32S, lo32L, hi32L = (b.astype(np.float32) for b in (loS, hiS, loL, hiL))
     xL32 = np.clip((-qL32 - xS32 @ H_LS32.T) / d_L32, lo32L, hi32L)

@@ -5,7 +5,7 @@ import contextlib
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["as_batch", "diagonal", "matmul", "bounds", "one_blas_thread", "in_blocks", "as_index"]
+__all__ = ["as_batch", "diagonal", "matmul", "bounds", "one_blas_thread", "in_blocks", "as_index", "step_scale"]
 
 _CONTROLLER = None
 BLOCK = 1 << 16  # elements per block (512 kB per float64 array; measured on the optimizer step)
@@ -70,3 +70,11 @@ def as_index(idx):
     if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
         return slice(int(idx[0]), int(idx[0]) + len(idx))
     return idx
+
+
+def step_scale(q, d, lo, hi):
+    """(batch, 1): the size an iterative solver's step is measured against — each sample's
+    largest |q/d| (its open-circuit voltage scale), and at least the box's largest finite bound,
+    so a sample with no drive on a shifted box still has a scale (not 0)."""
+    finite = np.abs(np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.0]]))
+    return np.maximum(np.max(np.abs(q / d), axis=1, keepdims=True), max(float(finite.max()), 1e-300))

@@ -22,7 +22,7 @@ import scipy.sparse.linalg as spla
 
 from .certificate import ConvergenceError, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
-from .kernels import as_batch, matmul
+from .kernels import as_batch, matmul, step_scale
 
 __all__ = ["forward_backward", "peaceman_rachford", "dense_peaceman_rachford", "spectral_norm",
            "resolvent_inverse", "ReflectedResolvent", "PR_ALPHA"]
@@ -138,19 +138,19 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     hi = np.broadcast_to(hi, (n,))
     diode = bool(np.all(lo == 0) and np.all(hi == np.inf))
     d = H.diagonal()
-    scale = np.maximum(np.max(np.abs(q / d), axis=1, keepdims=True), 1e-300)
+    scale = step_scale(q, d, lo, hi)
     # a cone (bounds 0 or ±inf) commutes with scaling: iterate on q/scale, so a step is relative
     cone = bool(np.all((lo == 0) | np.isinf(lo)) and np.all((hi == 0) | np.isinf(hi)))
     if cone:
         q = q / scale
         z0 = None if z0 is None else np.asarray(z0, dtype=float) / scale
-    step_scale = None if cone else scale
+    divisor = None if cone else scale
     c = (2 * alpha) * (q @ R.K.T)
     z = -c if z0 is None else np.array(z0, dtype=float)
 
     def relative_step(delta):
-        if step_scale is not None:
-            delta = delta / step_scale
+        if divisor is not None:
+            delta = delta / divisor
         return float(np.max(np.abs(delta)))
 
     # phase 1: float32, the step looked at every CHECK_EVERY iterations

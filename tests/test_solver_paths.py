@@ -187,3 +187,41 @@ def test_unknown_method_is_refused(rng):
     with pytest.raises(ValueError, match="unknown method 'magic'; use one of"):
         solve_exact(H, q, method="magic")
     assert set(METHODS) >= {"bipartite-newton", "red-black-sor", "peaceman-rachford", "active-set", "newton"}
+
+
+def resistive_layers(rng, sizes, batch):
+    """Scellier's deep resistive network (benchmarks/solver_peers.py): conductances U(0, 1)/fan-in
+    between neighbouring layers, inputs on ±x line pairs (so the drives nearly cancel)."""
+    d, n = sizes[0], sum(sizes[1:])
+    fan = [2 * d] + list(sizes[1:-1])
+    off = np.cumsum([0] + list(sizes[1:]))
+    H, B = np.zeros((n, n)), np.zeros((n, 2 * d))
+    B[off[0]:off[1]] = -rng.uniform(0, 1, (sizes[1], 2 * d)) / fan[0]
+    for k in range(1, len(sizes) - 1):
+        a, b = slice(off[k - 1], off[k]), slice(off[k], off[k + 1])
+        G = rng.uniform(0, 1, (sizes[k], sizes[k + 1])) / fan[k]
+        H[a, b], H[b, a] = -G, -G.T
+    H[np.arange(n), np.arange(n)] = -H.sum(1) - B.sum(1)
+    x = rng.uniform(-1, 1, (batch, d))
+    return H, np.concatenate([x, -x], axis=1) @ B.T
+
+
+def test_degenerate_shifted_nodes_and_undriven_samples_settle(rng):
+    """A shifted diode far above a weak drive: most nodes sit at their bound with next to no
+    current (degenerate), and one sample has no drive at all.  The active set used to flip such
+    nodes on rounding noise until max_iter, and the iterative paths measured an undriven sample's
+    step against a scale of 0; every path now settles, and they agree with one another and with
+    textbook Peaceman-Rachford."""
+    from diodenet.host.elements import ShiftedDiode
+    from diodenet.host.solvers import peaceman_rachford
+    sizes = (20, 100, 100, 10)
+    H, q = resistive_layers(rng, sizes, 8)
+    q[1] = 0.0
+    linear = np.zeros(H.shape[0], dtype=bool)
+    linear[-sizes[-1]:] = True
+    element = PerNode(ShiftedDiode(0.3), ~linear)
+    textbook = peaceman_rachford(H, q, element, tol=1e-12, max_iter=200000, check=False)
+    for method in ("active-set", "red-black-sor"):
+        eq = solve_exact(H, q, element, method=method)
+        assert eq.iterations < 300, method
+        assert np.abs(eq.x - textbook.x).max() <= 1e-9, method

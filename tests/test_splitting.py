@@ -51,3 +51,19 @@ def test_both_modes_reach_the_active_set_solution(rng, element):
     # a warm start from the splitting state needs no float32 phase and few iterations
     _, again, _, _ = dense_peaceman_rachford(H, q, element.lower, element.upper, tol=1e-9, exact=True, z0=z)
     assert again < iterations / 4
+
+
+def test_a_sample_with_no_drive_converges_on_a_shifted_box(rng):
+    """A zero drive with bounds away from 0: the step is measured against the bounds, not against
+    a drive of zero (which asked for an exactly zero step and ran to max_iter)."""
+    from diodenet.host.elements import ShiftedDiode
+    from diodenet.host.solvers import solve_exact
+    md = MonDEQ.random(100, 3, m=0.3, rng=1)
+    q = md.drive(rng.normal(size=(3, 3)))
+    q[1] = 0.0
+    for element in (ShiftedDiode(0.3), Clip(0.1, 0.5)):
+        ref = solve_exact(md.kernel(), q, element, method="active-set")
+        for tol in (1e-9, None):
+            eq = solve_exact(md.kernel(), q, element, tol=tol)
+            assert eq.method == "peaceman-rachford" and eq.iterations < 1000
+            assert np.abs(eq.x - ref.x).max() <= 1e-8 * np.abs(ref.x).max()
