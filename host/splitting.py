@@ -177,7 +177,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     if z0 is None:
         z = z32.astype(np.float64)
     w, w_prev, z_new = np.empty_like(z), np.empty_like(z), np.empty_like(z)
-    dw32, dz32 = np.empty_like(z32), np.empty_like(z32)
+    dw32, dz32, scratch = np.empty_like(z32), np.empty_like(z32), np.empty_like(z)
     _reflect(z, lo, hi, diode, w)
     best, since, check_at, anchor_step = np.inf, 0, tol, np.inf
     anchor = True
@@ -211,7 +211,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
             anchor = at_rounding or step <= 1e-3 * anchor_step
         else:
             if step <= check_at:
-                r = _residual_at_resolvent(z, w_prev, q, d, lo, hi, alpha, cone)
+                r = _residual_at_resolvent(z, w_prev, q, d, lo, hi, alpha, cone, (z_new, scratch))
                 if r <= 0.5 * tol:
                     if not anchor:  # end on an exact product (the next step is smaller still)
                         np.matmul(w, R.Mt, out=z)
@@ -226,17 +226,25 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     return x, it, z, R
 
 
-def _residual_at_resolvent(z, w, q, d, lo, hi, alpha, normalized):
+def _residual_at_resolvent(z, w, q, d, lo, hi, alpha, normalized, out):
     """Largest relative natural residual of the batch at y = (z + w)/2 = K(w − αq), where z = M w − c:
     H y + q = (w − y)/α, no product needed.  normalized: every row of q has max |q/d| = 1 (or is
-    zero), so the largest absolute residual bounds every row's relative one."""
-    y = (z + w) * 0.5
-    g = (w - y) / (alpha * d)
-    r = y - np.clip(y - g, lo, hi)
+    zero), so the largest absolute residual bounds every row's relative one.  out: two scratch
+    arrays shaped like z (fresh ones each call cost page faults)."""
+    y, t = out
+    np.add(z, w, out=y)
+    y *= 0.5
+    np.subtract(w, y, out=t)
+    t *= 1.0 / (alpha * d)           # (Hy + q)/d
+    np.subtract(y, t, out=t)
+    np.maximum(t, lo, out=t)
+    np.minimum(t, hi, out=t)
+    np.subtract(y, t, out=t)         # y − Π(y − (Hy + q)/d)
+    np.abs(t, out=t)
     if normalized:
-        return float(np.max(np.abs(r)))
+        return float(t.max())
     scale = np.maximum(np.max(np.abs(y), axis=1), np.max(np.abs(q / d), axis=1))
-    return float(np.max(np.max(np.abs(r), axis=1) / np.where(scale > 0, scale, 1.0)))
+    return float(np.max(np.max(t, axis=1) / np.where(scale > 0, scale, 1.0)))
 
 
 def _check(H, q, x, element, tol, iterations, check, name):
