@@ -202,7 +202,7 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
     free = np.zeros((batch, len(K.large)), dtype=bool)
     M_last = np.empty((batch, nS, nS))
     pending = np.arange(batch)
-    it = 0
+    it, settled = 0, False
     for it in range(1, max_iter + 1):
         every = len(pending) == batch  # no row gathers while every sample is still moving
         qLp, qSp = (qL, qS) if every else (qL[pending], qS[pending])
@@ -212,6 +212,7 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
         if it > 1:
             changed = np.any(freeL != (free if every else free[pending]), axis=1)
             if not changed.any():
+                settled = True
                 break
             if not changed.all():
                 pending, freeL, qLp, qSp = pending[changed], freeL[changed], qLp[changed], qSp[changed]
@@ -232,7 +233,8 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
     yL += qL
     yL /= -K.d_L
     x[:, K.L_ix] = np.maximum(yL, 0.0)
-    return x, it, np.arange(0), (M_last, free, np.ones((batch, nS), dtype=bool))
+    still = np.arange(0) if settled else pending  # after max_iter steps: the samples still moving
+    return x, it, still, (M_last, free, np.ones((batch, nS), dtype=bool))
 
 
 def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=None, exact=False):

@@ -218,13 +218,11 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
 
 
 def _finish(kernel, q, x, element, iterations, method, state):
-    hx = state.pop("hx", None)
-    if hx is not None:
-        pass
-    elif method == "bipartite-newton":
+    hx = state.pop("hx", None)  # H x when the path already has it (red-black SOR's products)
+    if hx is None and method == "bipartite-newton":
         with one_blas_thread(x.size):
             hx = kernel.bipartite().apply(x)
-    elif method == "red-black-sor":
+    elif hx is None and method == "red-black-sor":
         hx = kernel.bipartite().apply(x)
     eq = certify(kernel.H, q, x, element, iterations, hx=hx)
     eq.method, eq.solver_state = method, state
