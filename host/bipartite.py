@@ -74,6 +74,7 @@ class BipartiteKernel:
         self.H_SL = np.ascontiguousarray(Hd[self.S_ix][:, self.L_ix])  # slices when the colours are ranges
         self.H_LS = np.ascontiguousarray(Hd[self.L_ix][:, self.S_ix])
         self.d_S, self.d_L = self.d[small], self.d[large]
+        self.inv_d_L = 1.0 / self.d_L
         self._f32 = None
 
     def apply(self, x):
@@ -94,6 +95,7 @@ class BipartiteKernel:
         """The kernel of Hᵀ (same colours, blocks exchanged): the adjoint system's."""
         t = object.__new__(BipartiteKernel)
         t.small, t.large, t.d, t.d_S, t.d_L = self.small, self.large, self.d, self.d_S, self.d_L
+        t.inv_d_L = self.inv_d_L
         t.S_ix, t.L_ix = self.S_ix, self.L_ix
         t.H_SL, t.H_LS, t._f32 = np.ascontiguousarray(self.H_LS.T), np.ascontiguousarray(self.H_SL.T), None
         t._outer = None
@@ -133,10 +135,19 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
     batch = len(q)
     if nS == 0:  # no couplings at all: every node alone with its diode
         x = np.clip(-q / K.d, lo, hi)
-        return x, 1, np.arange(0), (np.zeros((batch, 0, 0)), np.clip(-q / K.d, lo, hi) == -q / K.d, np.zeros((batch, 0), bool))
+        return x, 1, np.arange(0), (np.zeros((batch, 0, 0)), np.clip(-q / K.d, lo, hi) == -q / K.d, np.zeros((batch, 0), bool)), None
     qS, qL = cols(q, S), cols(q, L)
     loS, hiS, loL, hiL = lo[S], hi[S], lo[L], hi[L]
-    xS = np.zeros((batch, nS)) if x0 is None else np.clip(cols(x0, S), loS, hiS)
+    if x0 is None:
+        # one block sweep from 0: L alone with its elements, then S given L.  Newton from here
+        # changes a few states in a few samples (from 0: about two in three samples changed)
+        xL = np.minimum(np.maximum(qL / -K.d_L, loL), hiL)
+        xS = xL @ K.H_SL.T
+        xS += qS
+        xS /= -K.d_S
+        np.minimum(np.maximum(xS, loS, out=xS), hiS, out=xS)
+    else:
+        xS = np.clip(cols(x0, S), loS, hiS)
     if np.all(loL == 0) and np.all(hiL == np.inf) and np.all(loS == -np.inf) and np.all(hiS == np.inf):
         return _diodes_then_linear(K, q, qS, qL, xS, max_iter)
     stateL = np.full((batch, len(K.large)), 2, dtype=np.int8)
@@ -189,18 +200,20 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
     yL += qL
     yL /= -K.d_L
     x[:, L] = np.maximum(yL, 0.0) if diodes_L else np.minimum(np.maximum(yL, loL), hiL)
-    return x, it, pending, (M_last, stateL == 0, stateS == 0)
+    return x, it, pending, (M_last, stateL == 0, stateS == 0), None
 
 
 def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
     """`reduced_newton` when L holds ideal diodes and S is linear (a one-hidden-layer network's
     hidden neurons and outputs): a hidden node is free where its Jacobi value is positive, so the
     Newton step needs no box arithmetic on S, and a step whose hidden states did not change for
-    any sample ends the solve before its Schur complements are formed again."""
+    any sample ends the solve before its Schur complements are formed again.  The state check's
+    products give x_L and H x + q at the end (no product of their own)."""
     batch, nS = xS.shape
     diag = np.arange(nS)
     free = np.zeros((batch, len(K.large)), dtype=bool)
     M_last = np.empty((batch, nS, nS))
+    yL_all = None  # H_LS x_S + q_L of every sample at its current x_S
     pending = np.arange(batch)
     it, settled = 0, False
     for it in range(1, max_iter + 1):
@@ -208,6 +221,10 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
         qLp, qSp = (qL, qS) if every else (qL[pending], qS[pending])
         yL = (xS if every else xS[pending]) @ K.H_LS.T
         yL += qLp  # −(Jacobi value)·d_L
+        if every:
+            yL_all = yL
+        else:
+            yL_all[pending] = yL
         freeL = yL < 0
         if it > 1:
             changed = np.any(freeL != (free if every else free[pending]), axis=1)
@@ -218,23 +235,30 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
                 pending, freeL, qLp, qSp = pending[changed], freeL[changed], qLp[changed], qSp[changed]
         free[pending] = freeL
         # Schur complement with the hidden states fixed: M = D_S − H_SL diag(f/d_L) H_LS
-        w = freeL / K.d_L
+        w = np.multiply(freeL, K.inv_d_L)
         M = np.matmul(w, K.outer()).reshape(-1, nS, nS)
         np.negative(M, out=M)
         M[:, diag, diag] += K.d_S
-        qLp = qLp * w
-        c = qLp @ K.H_SL.T
+        c = (qLp * w) @ K.H_SL.T
         c -= qSp  # −(q_S − H_SL diag(f/d_L) q_L)
         xS[pending] = np.linalg.solve(M, c[:, :, None])[:, :, 0]
         M_last[pending] = M
+    if not settled:  # after max_iter steps the samples still moving have moved since their check
+        yL_all = xS @ K.H_LS.T
+        yL_all += qL
     x = np.empty_like(q)
     x[:, K.S_ix] = xS
-    yL = xS @ K.H_LS.T
-    yL += qL
-    yL /= -K.d_L
-    x[:, K.L_ix] = np.maximum(yL, 0.0)
+    xL = yL_all / -K.d_L  # the hidden nodes' Jacobi values
+    np.maximum(xL, 0.0, out=xL)
+    x[:, K.L_ix] = xL
+    hxq = np.empty_like(q)  # H x + q through the blocks, from the check's y_L = H_LS x_S + q_L
+    hxq[:, K.L_ix] = xL * K.d_L + yL_all
+    hS = xL @ K.H_SL.T
+    hS += qS
+    hS += xS * K.d_S
+    hxq[:, K.S_ix] = hS
     still = np.arange(0) if settled else pending  # after max_iter steps: the samples still moving
-    return x, it, still, (M_last, free, np.ones((batch, nS), dtype=bool))
+    return x, it, still, (M_last, free, np.ones((batch, nS), dtype=bool)), hxq
 
 
 def red_black_sor(K, q, lo, hi, tol=1e-9, max_sweeps=10000, x0=None, residual=None, exact=False):

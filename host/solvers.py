@@ -180,8 +180,10 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
         residual = lambda x, hx: natural_residual(kernel.H, q, x, element, w=hx + q)  # noqa: E731
     if method == "bipartite-newton":
         with one_blas_thread(q.size):
-            x, iterations, pending, schur = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
+            x, iterations, pending, schur, hxq = reduced_newton(kernel.bipartite(), q, lo, hi, max_iter, x0)
         state["schur"] = schur
+        if hxq is not None and not pending.size:
+            state["hxq"] = hxq
     elif method == "red-black-sor":
         x, iterations, pending, state["hx"] = red_black_sor(kernel.bipartite(), q, lo, hi, tol=tol or 1e-9, x0=x0,
                                                             residual=residual, exact=tol is None,
@@ -219,6 +221,11 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
 
 def _finish(kernel, q, x, element, iterations, method, state):
     hx = state.pop("hx", None)  # H x when the path already has it (red-black SOR's products)
+    hxq = state.pop("hxq", None)  # H x + q when the path has it (bipartite Newton's last check)
+    if hxq is not None:
+        eq = certify(kernel.H, q, x, element, iterations, hxq=hxq)
+        eq.method, eq.solver_state = method, state
+        return eq
     if hx is None and method == "bipartite-newton":
         with one_blas_thread(x.size):
             hx = kernel.bipartite().apply(x)
