@@ -8,9 +8,9 @@
   form (one product per iteration, z ← (2K − I)(2Π(z) − z) − 2αKq) with K = (I + αH)⁻¹ one
   explicit block-recursive inverse (`ReflectedResolvent`, reusable while H does not change);
   α = 2.3/‖H‖₂ from a few power steps (no eigenvalue problem; the constant was measured on
-  Winston–Kolter monDEQs, benchmarks/solver_peers.py); float32 iterations, then a float64 state
-  carried by float32 increments re-anchored in float64, to the tolerance or to rounding
-  (docs/science.md §1.6).  x = Π(z) lies exactly on its bound wherever a diode conducts.
+  Winston–Kolter monDEQs, benchmarks/solver_peers.py); float32 iterations, then float64 anchors
+  with float32 work between them (nonlinear increments while states change, a linear correction
+  once they have settled), to the tolerance or to rounding (docs/science.md §1.6).  x = Π(z) lies exactly on its bound wherever a diode conducts.
 """
 
 import time
@@ -99,6 +99,7 @@ class ReflectedResolvent:
 
 ROUNDING_STEP = 8 * np.finfo(float).eps  # a relative step this small is at float64 rounding
 CHECK_EVERY = 2  # iterations between looks at the step
+INNER_REDUCTION = 1e-6  # a float32 correction shrinks the step this much (~16× float32 rounding)
 
 
 def _reflect(z, lo, hi, diode, out):
@@ -120,10 +121,12 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
 
     1. float32 iterations (half the cost of a float64 product) until the step stops shrinking at
        float32 precision — by then the diode states have settled;
-    2. a float64 state updated by float32 increments, z ← z + M₃₂(w − w_prev), re-anchored by a
-       full float64 product z = M w − c whenever the step has fallen 1000-fold since the last
-       anchor: the float32 rounding then scales with the increments, so the iterates still reach
-       float64 accuracy at float32 cost.  The run ends on an anchor.
+    2. float64 anchors with float32 corrections: an anchor is one float64 step z' = M w(z) − c
+       and its residual ρ = z' − z; while no state changes, w(z + δ) = w(z) + S δ (S = ±1 per
+       node), so the fixed point is z + δ with δ = M S δ + ρ, solved by the same linear iteration
+       in float32 (three passes per iteration instead of the nonlinear step's four in mixed
+       precision) until δ's step has fallen 10⁶-fold; the next anchor sees the true states again.
+       Each anchor gains ~6 digits; the run ends on an anchor.
 
     The stopping test needs no product: with y = (z + w_prev)/2 = K(w_prev − αq) the linear
     resolvent's output, H y + q = (w_prev − y)/α, so the natural residual at y is elementwise.
@@ -173,25 +176,58 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
             break  # at float32 precision (or stalled near it): float64 takes over
         best = min(best, step)
 
-    # phase 2: float64 state, float32 increments, float64 anchors
+    # phase 2: float64 anchors; between them float32 work — a linear correction once the states
+    # have settled, nonlinear steps carried by increments while they still change
     if z0 is None:
         z = z32.astype(np.float64)
-    w, w_prev, z_new = np.empty_like(z), np.empty_like(z), np.empty_like(z)
-    dw32, dz32, scratch = np.empty_like(z32), np.empty_like(z32), np.empty_like(z)
+    w, w_prev, z_new, scratch = (np.empty_like(z) for _ in range(4))
+    # float32 buffers: phase 1's, whose pages are already mapped (fresh ones fault on first use)
+    rho32, work32 = c32, (w32, prev32, z32)
+    signs, signs_new = np.empty_like(z32), np.empty_like(z32)
     _reflect(z, lo, hi, diode, w)
-    best, since, check_at, anchor_step = np.inf, 0, tol, np.inf
-    anchor = True
+    best, since, check_at = np.inf, 0, tol
     while it < max_iter:
-        if anchor:
-            np.matmul(w, R.Mt, out=z_new)
-            z_new -= c
-            np.subtract(z_new, z, out=z)
-            step = anchor_step = relative_step(z)
-            z, z_new = z_new, z
-            w, w_prev = w_prev, w
-            _reflect(z, lo, hi, diode, w)
-            it += 1
+        np.matmul(w, R.Mt, out=z_new)  # anchor: one float64 step z_new = M w − c
+        z_new -= c
+        it += 1
+        np.subtract(z_new, z, out=rho32, casting="same_kind")  # ρ: what the correction needs
+        step = relative_step(rho32)
+        if step < 0.9 * best:
+            best, since = step, 0
         else:
+            since += 1
+        if since >= 2 and step <= 1e-11:  # at rounding and no longer shrinking (any tol)
+            z = z_new
+            break
+        if exact:
+            if step <= ROUNDING_STEP:
+                z = z_new
+                break
+            goal = max(INNER_REDUCTION * step, ROUNDING_STEP)
+        else:
+            if step <= check_at:
+                r = _residual_at_resolvent(z_new, w, q, d, lo, hi, alpha, cone, (w_prev, scratch))
+                if r <= 0.5 * tol:
+                    z = z_new
+                    break
+                check_at = 0.8 * step * tol / r
+            goal = max(INNER_REDUCTION * step, check_at)
+        if not _states_changed(z, z_new, lo, hi, diode, (signs, signs_new, scratch)):
+            # no state changed over the step: z* = z + δ with δ = M S δ + ρ (w(z + δ) = w(z) + S δ),
+            # solved by PR's own linear iteration in float32 from δ = ρ (its first step is z_new)
+            _reflection_signs(z, lo, hi, diode, signs)
+            delta, more = _correction(rho32, signs, R.Mt32, goal, max_iter - it, work32, relative_step)
+            it += more
+            z += delta
+            _reflect(z, lo, hi, diode, w)
+            continue
+        # states still changing: nonlinear steps z ← z + M₃₂(w − w_prev) until the step has fallen
+        # 1000-fold (the float32 rounding scales with the increments), then the next anchor
+        z, z_new = z_new, z
+        w, w_prev = w_prev, w
+        _reflect(z, lo, hi, diode, w)
+        dw32, dz32 = work32[0], work32[1]
+        while it < max_iter:
             for _ in range(CHECK_EVERY):
                 np.subtract(w, w_prev, out=dw32, casting="same_kind")
                 np.matmul(dw32, R.Mt32, out=dz32)
@@ -199,31 +235,53 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
                 w, w_prev = w_prev, w
                 _reflect(z, lo, hi, diode, w)
             it += CHECK_EVERY
-            step = relative_step(dz32)
-        if exact:
-            if step < 0.9 * best:
-                best, since = step, 0
-            else:
-                since += 1
-            at_rounding = step <= ROUNDING_STEP or (since >= 3 and step <= 1e-11)
-            if at_rounding and anchor:
+            if relative_step(dz32) <= max(1e-3 * step, goal):
                 break
-            anchor = at_rounding or step <= 1e-3 * anchor_step
-        else:
-            if step <= check_at:
-                r = _residual_at_resolvent(z, w_prev, q, d, lo, hi, alpha, cone, (z_new, scratch))
-                if r <= 0.5 * tol:
-                    if not anchor:  # end on an exact product (the next step is smaller still)
-                        np.matmul(w, R.Mt, out=z)
-                        z -= c
-                        it += 1
-                    break
-                check_at = 0.8 * step * tol / r
-            anchor = step <= 1e-3 * anchor_step
     if cone:
         z *= scale
     x = np.clip(z, lo, hi)
     return x, it, z, R
+
+
+def _reflection_signs(z, lo, hi, diode, out):
+    """S (float32): +1 where the reflection w = 2Π(z) − z passes z through (inside the box), −1
+    where it mirrors it, so that w(z + δ) = w(z) + S δ while no node changes state."""
+    if diode:
+        return np.copysign(1.0, z, out=out, casting="same_kind")
+    np.copyto(out, np.where((z > lo) & (z < hi), 1.0, -1.0), casting="same_kind")
+    return out
+
+
+def _states_changed(z, z_new, lo, hi, diode, work):
+    """Whether any node's reflection state differs between z and z_new (for ideal diodes: a sign
+    change, z·z_new < 0, one pass and a whole-array reduction)."""
+    signs, signs_new, scratch = work
+    if diode:
+        return bool(np.min(np.multiply(z, z_new, out=scratch)) < 0)
+    _reflection_signs(z, lo, hi, diode, signs)
+    _reflection_signs(z_new, lo, hi, diode, signs_new)
+    return not np.array_equal(signs, signs_new)
+
+
+def _correction(rho, signs, Mt32, goal, max_iter, work, relative_step):
+    """δ = M S δ + ρ by the float32 iteration δ ← M S δ + ρ from δ = ρ: Peaceman–Rachford's own
+    linear part with the states fixed (its contraction, float32 cost, three passes per iteration),
+    until the step falls to `goal` or stalls at float32 rounding.  Returns (δ, iterations)."""
+    delta, prev, t = work
+    np.copyto(delta, rho)
+    best, k = np.inf, 0
+    while k < max_iter:
+        for _ in range(CHECK_EVERY):
+            delta, prev = prev, delta
+            np.multiply(prev, signs, out=t)
+            np.matmul(t, Mt32, out=delta)
+            delta += rho
+        k += CHECK_EVERY
+        step = relative_step(np.subtract(delta, prev, out=t))
+        if step <= goal or step > 0.9 * best:
+            break
+        best = step
+    return delta, k
 
 
 def _residual_at_resolvent(z, w, q, d, lo, hi, alpha, normalized, out):

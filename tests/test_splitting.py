@@ -67,3 +67,39 @@ def test_a_sample_with_no_drive_converges_on_a_shifted_box(rng):
             eq = solve_exact(md.kernel(), q, element, tol=tol)
             assert eq.method == "peaceman-rachford" and eq.iterations < 1000
             assert np.abs(eq.x - ref.x).max() <= 1e-8 * np.abs(ref.x).max()
+
+
+def test_linear_correction_solves_the_fixed_state_system(rng):
+    """Phase 2's correction: δ = M S δ + ρ (states fixed), against a direct solve in float64."""
+    from diodenet.host.splitting import _correction
+    n, batch = 40, 3
+    H = MonDEQ.random(n, 4, m=0.2, rng=3).kernel()
+    R = ReflectedResolvent(H)
+    signs = np.where(rng.random((batch, n)) < 0.5, -1.0, 1.0).astype(np.float32)
+    rho = (1e-3 * rng.normal(size=(batch, n))).astype(np.float32)
+    work = tuple(np.empty((batch, n), np.float32) for _ in range(3))
+    step = lambda d: float(np.max(np.abs(d)))  # noqa: E731
+    delta, iterations = _correction(rho, signs, R.Mt32, 1e-9, 1000, work, step)
+    M = R.Mt.T
+    for b in range(batch):
+        exact = np.linalg.solve(np.eye(n) - M * signs[b].astype(float)[None, :], rho[b].astype(float))
+        assert np.abs(delta[b] - exact).max() <= 1e-5 * np.abs(exact).max()
+    assert 2 <= iterations < 1000
+
+
+def test_state_change_test_sees_one_node_cross(rng):
+    from diodenet.host.splitting import _states_changed
+    z = rng.normal(size=(4, 9))
+    z[np.abs(z) < 0.1] = 0.5
+    work = (np.empty(z.shape, np.float32), np.empty(z.shape, np.float32), np.empty_like(z))
+    lo, hi = np.zeros(9), np.full(9, np.inf)
+    assert not _states_changed(z, z * 1.01, lo, hi, True, work)
+    crossed = z.copy()
+    crossed[2, 5] = -crossed[2, 5]
+    assert _states_changed(z, crossed, lo, hi, True, work)
+    box_lo, box_hi = np.full(9, -0.5), np.full(9, 0.5)
+    inside = np.clip(z, -0.4, 0.4)
+    assert not _states_changed(inside, inside * 0.9, box_lo, box_hi, False, work)
+    out = inside.copy()
+    out[1, 3] = 0.7
+    assert _states_changed(inside, out, box_lo, box_hi, False, work)
