@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from .elements import IdealDiode, PerNode, element_from_dict
 from .encoding import InputEncoding
 from .bipartite import two_coloring
-from .kernels import in_blocks
+from .kernels import in_blocks, part_of, uniform
 from .solvers import PreparedKernel, solve_exact
 
 GROUND = -1
@@ -109,7 +109,8 @@ class ResistorDiodeNetwork:
             if np.any(self.g_min > self.g_max):
                 raise ValueError("g_min exceeds g_max for some edges")
             tol = 1e-12 * np.maximum(self.g_max, 1e-300)
-            limits = self.__dict__["_limits"] = (self.g_min, self.g_max, self.g_min - tol, self.g_max + tol)
+            limits = self.__dict__["_limits"] = (self.g_min, self.g_max, uniform(self.g_min - tol),
+                                                 uniform(self.g_max + tol), uniform(self.g_min), uniform(self.g_max))
         g = self.conductance
         inside, smallest = _range_check(g, limits[2], limits[3])
         if not inside:  # NaN fails it too
@@ -429,6 +430,10 @@ class ResistorDiodeNetwork:
     # --- parameters -------------------------------------------------------------------------------
     def project(self, g):
         """Clip conductances onto their realizable ranges (a new array)."""
+        limits = self.__dict__.get("_limits")
+        if limits is not None and limits[0] is self.g_min and limits[1] is self.g_max and np.ndim(limits[4]) == 0 \
+                and np.ndim(limits[5]) == 0:  # one range for every edge: clip's scalar path (~8× faster)
+            return np.clip(g, limits[4], limits[5])
         return np.minimum(np.maximum(g, self.g_min), self.g_max, out=None)  # = np.clip, at half its cost
 
     def with_conductance(self, g, *, copy_values=True):
@@ -513,8 +518,9 @@ class ResistorDiodeNetwork:
 
 
 def _range_check(g, lo, hi):
-    """(every g inside [lo, hi] (NaN is not), min g): one pass of cache-sized blocks."""
+    """(every g inside [lo, hi] (NaN is not), min g): one pass of cache-sized blocks; lo, hi
+    arrays or (`kernels.uniform`) scalars."""
     parts = []
-    in_blocks(lambda part: parts.append((bool(np.all((g[part] >= lo[part]) & (g[part] <= hi[part]))),
+    in_blocks(lambda part: parts.append((bool(np.all((g[part] >= part_of(lo, part)) & (g[part] <= part_of(hi, part)))),
                                          float(g[part].min(initial=np.inf)))), g.size)
     return all(p[0] for p in parts), min((p[1] for p in parts), default=np.inf)

@@ -32,3 +32,16 @@ def test_contiguous_indices_become_a_slice():
     idx = np.array([0, 2, 3])
     assert as_index(idx) is idx
     assert len(as_index(np.arange(0))) == 0
+
+
+def test_uniform_limits_become_scalars_and_others_stay_arrays():
+    from diodenet.host.kernels import part_of, uniform
+
+    assert uniform(np.full(5, 2.5)) == 2.5 and np.ndim(uniform(np.full(5, 2.5))) == 0
+    varied = np.array([1.0, 2.0, 1.0])
+    assert uniform(varied) is not None and np.array_equal(uniform(varied), varied)
+    assert np.ndim(uniform(np.array([1.0, 2.0, 3.0, 1.0]))) == 1  # equal ends, different middle
+    assert np.ndim(uniform(np.array([np.nan, np.nan]))) == 1  # NaN equals nothing: kept as is
+    assert uniform(np.zeros(0)).size == 0
+    assert part_of(3.0, slice(0, 2)) == 3.0
+    assert np.array_equal(part_of(varied, slice(1, 3)), [2.0, 1.0])

@@ -89,8 +89,30 @@ def test_projection_and_with_conductance(rng):
     g = net.conductance * 1e6
     projected = net.project(g)
     assert np.all(projected <= net.g_max) and np.all(projected >= net.g_min)
+    assert np.array_equal(projected, np.minimum(np.maximum(g, net.g_min), net.g_max))
     other = net.with_conductance(projected)
     assert other is not net and np.array_equal(other.conductance, projected)
+
+
+@pytest.mark.parametrize("ranges", ["one range", "per edge"])
+def test_projection_clips_each_edge_to_its_own_range(rng, ranges):
+    """One range for every edge takes clip's scalar path, per-edge ranges the array path: both
+    are the elementwise clip, and a conductance outside its range is refused until projected."""
+    net = small_net(rng)
+    m = net.n_edges
+    if ranges == "per edge":
+        meta, arrays = net.to_arrays()
+        arrays = dict(arrays, g_min=rng.uniform(1e-7, 1e-6, m), g_max=rng.uniform(1e-3, 2e-3, m))
+        net = ResistorDiodeNetwork.from_arrays(meta, arrays)
+    g = rng.uniform(-1e-3, 4e-3, m)
+    g[0] = np.nan
+    projected = net.project(g)
+    expect = [np.nan if np.isnan(v) else min(max(v, lo), hi) for v, lo, hi in zip(g, net.g_min, net.g_max)]
+    assert np.array_equal(projected, expect, equal_nan=True)
+    with pytest.raises(ValueError, match="outside its realizable range"):
+        net.with_conductance(np.where(np.isnan(g), 1e-4, np.abs(g)))
+    fixed = np.nan_to_num(projected, nan=1e-4)
+    assert np.array_equal(net.with_conductance(fixed).conductance, fixed)
 
 
 @pytest.mark.parametrize("layout", [dict(), dict(input_to_outputs=False), dict(hidden_coupling=True),

@@ -1,6 +1,7 @@
 """Optimizers: Adam against its textbook formula, and the training loop's projected step."""
 
 import numpy as np
+import pytest
 
 from diodenet.host.kernels import BLOCK
 from diodenet.host.optim import Adam
@@ -33,11 +34,15 @@ def test_adam_in_place_equals_a_fresh_result(rng):
     assert np.array_equal(fresh, inplace)
 
 
-def test_projected_step_is_bit_identical_to_the_plain_formula(rng):
-    """Normalize, step, clip and rescale in cache-sized blocks == the whole-vector expression."""
+@pytest.mark.parametrize("limits", ["per edge", "one range", "mixed"])
+def test_projected_step_is_bit_identical_to_the_plain_formula(rng, limits):
+    """Normalize, step, clip and rescale in cache-sized blocks == the whole-vector expression,
+    whether the limits differ per edge or (scalar path) are one range for all."""
     n = 2 * BLOCK + 123
-    g_max = rng.uniform(1e-4, 1e-3, n)
+    g_max = rng.uniform(1e-4, 1e-3, n) if limits == "per edge" else np.full(n, 1e-3)
     g_min = g_max * 1e-2
+    if limits == "mixed":
+        g_min = rng.uniform(1e-7, 1e-5, n)
     scale, lower, upper = g_max, g_min / g_max, np.ones(n)
     shadow = rng.uniform(g_min, g_max)
     step, reference = _ProjectedStep(Adam(0.05), scale, lower, upper), Adam(0.05)
