@@ -5,9 +5,11 @@ diodes, 10 linear outputs: 1.63 M conductances) and trains it on `digits28` (the
 upsampled to 28×28 with shifts; no download) with batches of 256.  Prints: training samples per second
 over the gradient steps (forward solve, adjoint, gradient, Adam step, programming the conductances;
 best and median of --passes epochs timed one by one), the time of a whole epoch with its
-evaluation, the solver the structure picked, peak memory, and the test accuracy after the epochs.  Run it on an idle machine.
+evaluation, the solver the structure picked, peak memory, and the test accuracy after the epochs.
+Freed memory stays mapped as in the `diodenet` command (`host/allocator.py`; --allocator default
+for glibc's own behaviour: ~20 % slower here, from page faults).  Run it on an idle machine.
 
-    python benchmarks/train_scale.py [--hidden 1024] [--batch 256] [--passes 5] [--epochs 1]
+    python benchmarks/train_scale.py [--hidden 1024] [--batch 256] [--passes 5] [--epochs 1] [--allocator kept|default]
 """
 
 import argparse
@@ -17,6 +19,7 @@ import time
 
 import numpy as np
 
+from diodenet.host.allocator import keep_freed_memory
 from diodenet.host.datasets import load_dataset
 from diodenet.host.network import ResistorDiodeNetwork
 from diodenet.host.train import TrainConfig, train
@@ -33,8 +36,11 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--passes", type=int, default=5, help="gradient-step epochs timed (best and median printed)")
+    p.add_argument("--allocator", choices=["kept", "default"], default="kept",
+                   help="kept: freed memory stays mapped, as in the `diodenet` command (host/allocator.py)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    kept = args.allocator == "kept" and keep_freed_memory()
     data = load_dataset("digits28", seed=0)
     t = time.perf_counter()
     net = ResistorDiodeNetwork.layered(data.n_features, args.hidden, 10, rng=0)
@@ -55,7 +61,7 @@ def main(argv=None):
     result = train(net, data, config, progress=False)
     epoch_time = (time.perf_counter() - t) / max(args.epochs, 1)
     out = {"network": f"{data.n_features}-{args.hidden}-10", "conductances": int(net.n_edges),
-           "solver": method, "build_s": round(build, 2), "train_samples_per_s": round(max(rates)),
+           "solver": method, "allocator": "kept" if kept else "default", "build_s": round(build, 2), "train_samples_per_s": round(max(rates)),
            "train_samples_per_s_median": round(float(np.median(rates))),
            "epoch_s_with_evaluation": round(epoch_time, 2), "peak_memory_mb": round(peak_mb()),
            "test_accuracy": result.final.get("test_accuracy"), "n_train": len(data.x_train)}

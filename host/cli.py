@@ -18,6 +18,8 @@ import os
 import signal
 import sys
 
+from .allocator import keep_freed_memory
+
 COMMANDS = [
     "demo",
     "train",
@@ -168,6 +170,7 @@ def _raise_terminated(signum, frame):
 def main(argv=None):
     parser = build_parser()
     args = parse(parser, argv)
+    keep_freed_memory()  # the command owns its process: keep freed pages mapped (~20 % on big training)
     debug = getattr(args, "debug", False) or os.environ.get("DIODENET_DEBUG", "") not in ("", "0")
     old = {}
     for s in (signal.SIGTERM, signal.SIGHUP):

@@ -29,6 +29,6 @@ def test_solver_peers_quick_rows():
 
 @pytest.mark.slow
 def test_train_scale_small_network():
-    out = load("train_scale").main(["--hidden", "48", "--epochs", "1", "--json"])
+    out = load("train_scale").main(["--hidden", "48", "--epochs", "1", "--passes", "2", "--allocator", "default", "--json"])
     assert out["solver"] == "bipartite-newton" and out["network"] == "784-48-10"
     assert out["test_accuracy"] > 0.3  # one epoch on 784 features learns something (chance 0.1)
