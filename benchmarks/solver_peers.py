@@ -18,7 +18,7 @@ run, then timed without checks: favourable to the peers); the kit runs `solve_ex
 (its structure detection, power steps and inverse included) with tol=1e-9, and in its
 exact-to-rounding mode.  Prints times and ratios; --json for machine-readable rows.
 
-    python benchmarks/solver_peers.py [--rows mondeq layered] [--batch 256] [--repeats 3]
+    python benchmarks/solver_peers.py [--rows mondeq layered] [--batch 256] [--repeats 3] [--allocator kept|default]
 """
 
 import argparse
@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from diodenet.host.allocator import keep_freed_memory
 from diodenet.host.certificate import natural_residual
 from diodenet.host.solvers import PreparedKernel, solve_exact
 
@@ -212,7 +213,12 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--allocator", choices=["kept", "default"], default="kept",
+                   help="kept: freed memory stays mapped for both sides, as in the `diodenet` command "
+                        "(host/allocator.py); default: glibc's own (small rows then depend on what ran before)")
     args = p.parse_args(argv)
+    if args.allocator == "kept":
+        keep_freed_memory()
     rng = np.random.default_rng(0)
     rows = []
     if "mondeq" in args.rows:

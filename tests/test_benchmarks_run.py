@@ -18,7 +18,7 @@ def load(name):
 
 
 def test_solver_peers_quick_rows():
-    rows = load("solver_peers").main(["--quick", "--repeats", "1", "--batch", "32", "--json"])
+    rows = load("solver_peers").main(["--quick", "--repeats", "1", "--batch", "32", "--allocator", "default", "--json"])
     assert {r["row"] for r in rows} == {"monDEQ n=64 m=0.5", "layered 64-100-10"}
     for r in rows:
         assert r["residual"] <= 1e-9 and r["residual_exact"] <= 1e-13, r
