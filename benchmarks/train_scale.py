@@ -61,8 +61,8 @@ def main(argv=None):
     result = train(net, data, config, progress=False)
     epoch_time = (time.perf_counter() - t) / max(args.epochs, 1)
     out = {"network": f"{data.n_features}-{args.hidden}-10", "conductances": int(net.n_edges),
-           "solver": method, "allocator": "kept" if kept else "default", "build_s": round(build, 2), "train_samples_per_s": round(max(rates)),
-           "train_samples_per_s_median": round(float(np.median(rates))),
+           "solver": method, "allocator": "kept" if kept else "default", "build_s": round(build, 2),
+           "train_samples_per_s": round(max(rates)), "train_samples_per_s_median": round(float(np.median(rates))),
            "epoch_s_with_evaluation": round(epoch_time, 2), "peak_memory_mb": round(peak_mb()),
            "test_accuracy": result.final.get("test_accuracy"), "n_train": len(data.x_train)}
     if args.json:

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["as_batch", "diagonal", "matmul", "bounds", "one_blas_thread", "in_blocks", "as_index", "step_scale",
-           "uniform", "part_of"]
+           "uniform", "part_of", "clip"]
 
 _CONTROLLER = None
 BLOCK = 1 << 16  # elements per block (512 kB per float64 array; measured on the optimizer step)
@@ -36,6 +36,16 @@ def uniform(a):
 def part_of(a, part):
     """a[part], or a itself when `uniform` made it a scalar."""
     return a if np.ndim(a) == 0 else a[part]
+
+
+def clip(x, lo, hi, out=None):
+    """min(max(x, lo), hi) elementwise (NaN stays NaN): `np.clip`'s fast path when both bounds are
+    scalars (~8× faster than maximum/minimum over 1.6 M entries), maximum/minimum with array
+    bounds (there `np.clip` costs twice as much)."""
+    if np.ndim(lo) == 0 and np.ndim(hi) == 0:
+        return np.clip(x, lo, hi, out=out)
+    out = np.maximum(x, lo, out=out)
+    return np.minimum(out, hi, out=out)
 
 
 def one_blas_thread(size=None):

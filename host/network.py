@@ -18,13 +18,15 @@ Chaffey 2025).  The voltage across edge e from a to b is V_e = (A_nᵀ v + A_s�
 import copy
 from dataclasses import dataclass, field
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
 from .elements import IdealDiode, PerNode, element_from_dict
 from .encoding import InputEncoding
 from .bipartite import two_coloring
-from .kernels import in_blocks, part_of, uniform
+from .kernels import clip, in_blocks, part_of, uniform
 from .solvers import PreparedKernel, solve_exact
 
 GROUND = -1
@@ -92,27 +94,34 @@ class ResistorDiodeNetwork:
             raise ValueError(f"output indices must be neurons 0…{n - 1}, got {self.outputs.tolist()}")
         self._validate_values()
 
+    def _limits(self):
+        """The checked ranges as `_Limits`, kept while g_min and g_max are the same arrays."""
+        limits = self.__dict__.get("_limits_cache")
+        if limits is not None and limits.g_min is self.g_min and limits.g_max is self.g_max:
+            return limits
+        for name, arr in (("g_min", self.g_min), ("g_max", self.g_max)):
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+            if bad.size:
+                raise ValueError(
+                    f"{name} must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
+                    f"(values {arr[bad[:3]].tolist()})"
+                )
+        if np.any(self.g_min > self.g_max):
+            raise ValueError("g_min exceeds g_max for some edges")
+        tol = 1e-12 * np.maximum(self.g_max, 1e-300)
+        limits = self.__dict__["_limits_cache"] = _Limits(
+            self.g_min, self.g_max, uniform(self.g_min), uniform(self.g_max),
+            uniform(self.g_min - tol), uniform(self.g_max + tol))
+        return limits
+
     def _validate_values(self):
         """Conductances finite, ≥ 0 and inside their ranges; no neuron left floating."""
         m = self.n_edges
         if self.conductance.shape != (m,):
             raise ValueError(f"{m} edges but {self.conductance.size} conductances")
-        limits = self.__dict__.get("_limits")
-        if limits is None or limits[0] is not self.g_min or limits[1] is not self.g_max:
-            for name, arr in (("g_min", self.g_min), ("g_max", self.g_max)):
-                bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
-                if bad.size:
-                    raise ValueError(
-                        f"{name} must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
-                        f"(values {arr[bad[:3]].tolist()})"
-                    )
-            if np.any(self.g_min > self.g_max):
-                raise ValueError("g_min exceeds g_max for some edges")
-            tol = 1e-12 * np.maximum(self.g_max, 1e-300)
-            limits = self.__dict__["_limits"] = (self.g_min, self.g_max, uniform(self.g_min - tol),
-                                                 uniform(self.g_max + tol), uniform(self.g_min), uniform(self.g_max))
+        limits = self._limits()
         g = self.conductance
-        inside, smallest = _range_check(g, limits[2], limits[3])
+        inside, smallest = _range_check(g, limits.accept_lo, limits.accept_hi)
         if not inside:  # NaN fails it too
             bad = np.flatnonzero(~np.isfinite(g) | (g < 0))
             if bad.size:
@@ -120,7 +129,7 @@ class ResistorDiodeNetwork:
                     f"conductance must be finite and ≥ 0 siemens; bad at edges {bad[:10].tolist()} "
                     f"(values {g[bad[:3]].tolist()})"
                 )
-            out = np.flatnonzero((g < limits[2]) | (g > limits[3]))
+            out = np.flatnonzero((g < limits.accept_lo) | (g > limits.accept_hi))
             k = out[0]
             raise ValueError(
                 f"conductance of edge {k} = {g[k]:.4g} S is outside its realizable range "
@@ -430,11 +439,8 @@ class ResistorDiodeNetwork:
     # --- parameters -------------------------------------------------------------------------------
     def project(self, g):
         """Clip conductances onto their realizable ranges (a new array)."""
-        limits = self.__dict__.get("_limits")
-        if limits is not None and limits[0] is self.g_min and limits[1] is self.g_max and np.ndim(limits[4]) == 0 \
-                and np.ndim(limits[5]) == 0:  # one range for every edge: clip's scalar path (~8× faster)
-            return np.clip(g, limits[4], limits[5])
-        return np.minimum(np.maximum(g, self.g_min), self.g_max, out=None)  # = np.clip, at half its cost
+        limits = self._limits()
+        return clip(g, limits.lo, limits.hi)  # one range for every edge: scalars, clip's fast path
 
     def with_conductance(self, g, *, copy_values=True):
         """A copy with new conductances (same structure; cached incidence is shared).
@@ -515,6 +521,19 @@ class ResistorDiodeNetwork:
                    arrays["conductance"], arrays["g_min"], arrays["g_max"], arrays["outputs"],
                    element_from_dict(meta["element"]), meta["readout_gain"], arrays.get("diodes"),
                    meta.get("frontend"))
+
+
+class _Limits(NamedTuple):
+    """A network's conductance ranges: the arrays they were made from (the cache's key), the same
+    as scalars where every edge shares one value (`kernels.uniform`), and the accepted range
+    (1e-12 relative slack for rounding)."""
+
+    g_min: np.ndarray
+    g_max: np.ndarray
+    lo: float | np.ndarray
+    hi: float | np.ndarray
+    accept_lo: float | np.ndarray
+    accept_hi: float | np.ndarray
 
 
 def _range_check(g, lo, hi):

@@ -31,7 +31,7 @@ from .metrics import diode_on_fraction, readout_metrics
 from .fileio import atomic_savez, atomic_write_text
 from .modelio import save_model
 from .network import ResistorDiodeNetwork
-from .kernels import in_blocks, part_of, uniform
+from .kernels import clip, in_blocks, part_of, uniform
 from .optim import make_optimizer
 from .seam import IdealBackend
 
@@ -309,18 +309,13 @@ class _ProjectedStep:
             np.multiply(theta, scale, out=new)
             return new
         opt.begin(shadow.size)
-        one_range = np.ndim(lower) == 0 and np.ndim(upper) == 0
 
         def work(part):  # one pass per cache-sized block: normalize, step, project, rescale
             s = part_of(scale, part)
             theta = np.divide(shadow[part], s)
             g = np.multiply(grad[part], s)
             opt.update(part, theta, g, theta)
-            if one_range:  # clip's scalar path; with per-edge arrays max/min cost half of clip
-                np.clip(theta, lower, upper, out=theta)
-            else:
-                np.maximum(theta, part_of(lower, part), out=theta)
-                np.minimum(theta, part_of(upper, part), out=theta)
+            clip(theta, part_of(lower, part), part_of(upper, part), out=theta)
             np.multiply(theta, s, out=new[part])
 
         in_blocks(work, shadow.size)

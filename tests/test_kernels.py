@@ -45,3 +45,17 @@ def test_uniform_limits_become_scalars_and_others_stay_arrays():
     assert uniform(np.zeros(0)).size == 0
     assert part_of(3.0, slice(0, 2)) == 3.0
     assert np.array_equal(part_of(varied, slice(1, 3)), [2.0, 1.0])
+
+
+def test_clip_is_the_elementwise_clip_with_scalar_or_array_bounds(rng):
+    from diodenet.host.kernels import clip
+
+    x = rng.normal(size=1000)
+    x[3] = np.nan
+    lo, hi = rng.uniform(-1, 0, 1000), rng.uniform(0, 1, 1000)
+    for a, b in ((-0.5, 0.5), (lo, hi), (-0.5, hi), (lo, 0.5)):
+        expect = np.array([v if np.isnan(v) else min(max(v, p), r)
+                           for v, p, r in zip(x, np.broadcast_to(a, 1000), np.broadcast_to(b, 1000))])
+        assert np.array_equal(clip(x, a, b), expect, equal_nan=True)
+        out = x.copy()
+        assert clip(out, a, b, out=out) is out and np.array_equal(out, expect, equal_nan=True)
