@@ -11,7 +11,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .elements import IdealDiode
-from .kernels import as_batch, as_index, bounds, diagonal, matmul
+from .compiled import box_certificate
+from .kernels import as_batch, bounds, diagonal, matmul
 
 __all__ = ["Equilibrium", "ConvergenceError", "certify", "natural_residual", "monotonicity_bounds"]
 
@@ -49,104 +50,45 @@ class Equilibrium:
 def natural_residual(H, q, x, element=IdealDiode(), w=None):
     """Relative natural residual per sample: ‖x − J(x − D⁻¹(Hx+q))‖∞ / max(‖x‖∞, ‖D⁻¹q‖∞).
 
-    w: Hx + q when the caller has it (saves the product)."""
+    w: Hx + q when the caller has it (saves the product).  Box elements: the certificate's own
+    residual (`compiled.box_certificate`)."""
     q, _ = as_batch(q)
     x = np.atleast_2d(x)
     d = diagonal(H)
     w = matmul(H, x) + q if w is None else w
     if element.is_box:
-        r = x - element.resolvent(x - w / d)
-    else:
-        r = w / d + element.current(x) / d
+        return box_certificate(x, w, q, d, *bounds(element, x.shape[1]))[0]
+    r = w / d + element.current(x) / d
     scale = np.maximum(np.max(np.abs(x), axis=1), np.max(np.abs(q / d), axis=1))
     scale = np.where(scale > 0, scale, 1.0)
     return np.max(np.abs(r), axis=1) / scale
 
 
-def certify(H, q, x, element=IdealDiode(), iterations=0, hx=None, hxq=None):
+def certify(H, q, x, element=IdealDiode(), iterations=0, hx=None, hxq=None, d=None):
     """Build the `Equilibrium` of x with its certificate (complementarity and feasibility).
 
     hx: H x when the caller can form it faster (e.g. through a layered kernel's blocks); hxq:
-    H x + q likewise (overwritten)."""
+    H x + q likewise (overwritten for smooth elements).  Box elements: one compiled pass
+    (`compiled.box_certificate`).  d: H's diagonal, when the caller has already checked it."""
     q, single = as_batch(q)
     x = np.atleast_2d(np.asarray(x, dtype=float))
     n = x.shape[1]
-    d = diagonal(H)
+    d = diagonal(H) if d is None else d
     if hxq is not None:
         hx_q = hxq
     else:
         hx_q = (matmul(H, x) if hx is None else hx) + q
     if element.is_box:
         lo, hi = bounds(element, n)
-        if np.all(hi == np.inf):  # diodes, shifted diodes, linear nodes: residual and certificate in one pass
-            w = np.divide(hx_q, d, out=hx_q)
-            residual, state, primal, dual, complementarity = _lower_bound_certificate(x, w, lo, _scale(x, q, d))
-            return Equilibrium(x, state, residual, primal, dual, complementarity, iterations)
-        residual = natural_residual(H, q, x, element, w=hx_q)
-        w = np.divide(hx_q, d, out=hx_q)
-        state, primal, dual, complementarity = _box_certificate(x, w, lo, hi)
-    else:
-        residual = natural_residual(H, q, x, element, w=hx_q)
-        w = np.divide(hx_q, d, out=hx_q)
-        state = np.zeros(x.shape, dtype=np.int8)
-        primal = np.zeros(len(x))
-        dual = np.max(np.abs(w + element.current(x) / d), axis=1)
-        complementarity = np.zeros(len(x))
-    return Equilibrium(x, state, residual, primal, dual, complementarity, iterations)
-
-
-def _scale(x, q, d):
-    """The natural residual's scale per sample: max(‖x‖∞, ‖D⁻¹q‖∞), 1 where both vanish.  One
-    row reduction (a reduction along short rows costs ~4 elementwise passes)."""
-    both = np.abs(q / d)
-    np.maximum(both, np.abs(x), out=both)
-    scale = np.max(both, axis=1)
-    return np.where(scale > 0, scale, 1.0)
-
-
-def _box_certificate(x, w, lo, hi):
-    """States, bound violation, wrong-sign current and complementarity of x in the box [lo, hi]
-    with w = (Hx+q)/H_ii.  A bound counts as active within 1e-12·(1 + |bound|).  Masks by
-    arithmetic (masked selects are an order of magnitude slower on big batches); |x − ±inf| = inf
-    never passes a finite tolerance."""
-    primal = np.max(np.maximum(np.maximum(lo - x, x - hi), 0.0), axis=1)
-    tol_lo = 1e-12 * (1 + np.abs(np.nan_to_num(lo, posinf=0.0, neginf=0.0)))
-    tol_hi = 1e-12 * (1 + np.abs(np.nan_to_num(hi, posinf=0.0, neginf=0.0)))
-    at_lo = np.abs(x - lo) <= tol_lo
-    at_hi = (np.abs(x - hi) <= tol_hi) & ~at_lo
-    state = at_hi.astype(np.int8) - at_lo
-    wrong = at_lo * np.maximum(-w, 0) + at_hi * np.maximum(w, 0) + ~(at_lo | at_hi) * np.abs(w)
-    dist = np.minimum(np.abs(x - lo), np.abs(hi - x))
-    unbounded = ~(np.isfinite(lo) | np.isfinite(hi))
-    if unbounded.any():
-        dist[:, unbounded] = 0.0  # linear nodes: covered by `dual`
-    return state, primal, np.max(wrong, axis=1), np.max(np.abs(w) * dist, axis=1)
-
-
-def _lower_bound_certificate(x, w, lo, scale):
-    """Residual and `_box_certificate` when no node has an upper bound (diodes, shifted diodes,
-    linear nodes), in about half the passes (w is overwritten).  With the upper bound at +inf the natural residual
-    x − max(x − w, lo) is min(w, x − lo) (w on linear nodes, whose lo is −inf)."""
-    gap = x - lo  # +inf on linear nodes
+        residual, state, primal, dual, complementarity = box_certificate(x, hx_q, q, d, lo, hi)
+        return Equilibrium(x, state, residual, primal, dual, complementarity, iterations)
+    residual = natural_residual(H, q, x, element, w=hx_q)
+    w = np.divide(hx_q, d, out=hx_q)
+    state = np.zeros(x.shape, dtype=np.int8)
     primal = np.zeros(len(x))
-    if np.min(gap) < 0:  # a whole-array reduction first: per-row ones cost more
-        primal = np.maximum(-np.min(gap, axis=1), 0.0)
-    r = np.minimum(w, gap)
-    residual = np.max(np.abs(r, out=r), axis=1) / scale
-    np.abs(gap, out=gap)
-    finite = np.isfinite(lo)
-    at_lo = gap <= 1e-12 * (1 + np.abs(np.where(finite, lo, 0.0)))
-    magnitude = np.abs(w)
-    # a conducting node (at its bound) may carry any current w ≥ 0, a blocking or linear node none:
-    # the violation is max(−w, |w|·free), by arithmetic (a masked select over mixed diode states
-    # mispredicts its branches: 3–7× slower)
-    violation = np.multiply(magnitude, ~at_lo, out=r)
-    np.maximum(violation, np.negative(w, out=w), out=violation)
-    dual = np.max(violation, axis=1)
-    bounded = as_index(np.flatnonzero(finite))  # linear nodes: covered by `dual`
-    gap_b = gap[:, bounded]
-    complementarity = np.max(np.multiply(gap_b, magnitude[:, bounded], out=gap_b), axis=1, initial=0.0)
-    return residual, np.negative(at_lo.view(np.int8)), primal, dual, complementarity
+    dual = np.max(np.abs(w + element.current(x) / d), axis=1)
+    complementarity = np.zeros(len(x))
+    return Equilibrium(x, state, residual, primal, dual, complementarity, iterations)
 
 
 def monotonicity_bounds(H):
