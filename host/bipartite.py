@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from .compiled import diode_nodes, solve_small
 from .kernels import as_index, step_scale
 
 __all__ = ["two_coloring", "BipartiteKernel", "reduced_newton", "red_black_sor"]
@@ -138,26 +139,29 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
         return x, 1, np.arange(0), (np.zeros((batch, 0, 0)), np.clip(-q / K.d, lo, hi) == -q / K.d, np.zeros((batch, 0), bool)), None
     qS, qL = cols(q, S), cols(q, L)
     loS, hiS, loL, hiL = lo[S], hi[S], lo[L], hi[L]
+    # ideal diodes on L (bounds 0 and +inf): a node is free where its Jacobi value is positive and
+    # sits at 0 otherwise, so the states and bounds below need no general box arithmetic
+    diodes_L = bool(np.all(loL == 0) and np.all(hiL == np.inf))
     if x0 is None:
         # one block sweep from 0: L alone with its elements, then S given L.  Newton from here
         # changes a few states in a few samples (from 0: about two in three samples changed)
-        xL = np.minimum(np.maximum(qL / -K.d_L, loL), hiL)
+        if diodes_L:
+            xL = diode_nodes(qL, K.inv_d_L, K.d_L, np.empty_like(qL))
+        else:
+            xL = np.minimum(np.maximum(qL / -K.d_L, loL), hiL)
         xS = xL @ K.H_SL.T
         xS += qS
         xS /= -K.d_S
         np.minimum(np.maximum(xS, loS, out=xS), hiS, out=xS)
     else:
         xS = np.clip(cols(x0, S), loS, hiS)
-    if np.all(loL == 0) and np.all(hiL == np.inf) and np.all(loS == -np.inf) and np.all(hiS == np.inf):
+    if diodes_L and np.all(loS == -np.inf) and np.all(hiS == np.inf):
         return _diodes_then_linear(K, q, qS, qL, xS, max_iter)
     stateL = np.full((batch, len(K.large)), 2, dtype=np.int8)
     stateS = np.full((batch, nS), 2, dtype=np.int8)
     eye = np.eye(nS)
     pending = np.arange(batch)
     M_last = np.zeros((batch, nS, nS))
-    # ideal diodes on L (bounds 0 and +inf): a node is free where its Jacobi value is positive and
-    # sits at 0 otherwise, so the states and bounds below need no general box arithmetic
-    diodes_L = bool(np.all(loL == 0) and np.all(hiL == np.inf))
     for it in range(1, max_iter + 1):
         xs = xS[pending]
         every = len(pending) == batch  # no row gathers while every sample is still moving
@@ -193,7 +197,7 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
         freeS = newS == 0
         A = np.where(freeS[:, :, None], M, eye[None])
         rhs = np.where(freeS, -c, _bound_of(newS, loS, hiS))
-        xS[pending] = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
+        xS[pending] = solve_small(A, rhs)
     x = np.empty_like(q)
     x[:, S] = xS
     yL = xS @ K.H_LS.T
@@ -241,18 +245,20 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
         M[:, diag, diag] += K.d_S
         c = (qLp * w) @ K.H_SL.T
         c -= qSp  # −(q_S − H_SL diag(f/d_L) q_L)
-        xS[pending] = np.linalg.solve(M, c[:, :, None])[:, :, 0]
+        xS[pending] = solve_small(M, c)
         M_last[pending] = M
     if not settled:  # after max_iter steps the samples still moving have moved since their check
         yL_all = xS @ K.H_LS.T
         yL_all += qL
     x = np.empty_like(q)
     x[:, K.S_ix] = xS
-    xL = yL_all / -K.d_L  # the hidden nodes' Jacobi values
-    np.maximum(xL, 0.0, out=xL)
-    x[:, K.L_ix] = xL
     hxq = np.empty_like(q)  # H x + q through the blocks, from the check's y_L = H_LS x_S + q_L
-    hxq[:, K.L_ix] = xL * K.d_L + yL_all
+    if isinstance(K.L_ix, slice):  # the hidden block written in place
+        xL = diode_nodes(yL_all, K.inv_d_L, K.d_L, x[:, K.L_ix], hxq[:, K.L_ix])
+    else:
+        xL, hL = np.empty_like(yL_all), np.empty_like(yL_all)
+        diode_nodes(yL_all, K.inv_d_L, K.d_L, xL, hL)
+        x[:, K.L_ix], hxq[:, K.L_ix] = xL, hL
     hS = xL @ K.H_SL.T
     hS += qS
     hS += xS * K.d_S

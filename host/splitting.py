@@ -24,6 +24,7 @@ import scipy.sparse.linalg as spla
 
 from .certificate import ConvergenceError, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
+from .compiled import largest_abs, resolvent_residual
 from .kernels import as_batch, matmul, step_scale
 
 __all__ = ["forward_backward", "peaceman_rachford", "dense_peaceman_rachford", "spectral_norm",
@@ -162,10 +163,10 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     c = (2 * alpha) * (q @ R.K.T)
     z = -c if z0 is None else np.array(z0, dtype=float)
 
+    per_sample = None if divisor is None else 1.0 / divisor
+
     def relative_step(delta):
-        if divisor is not None:
-            delta = delta / divisor
-        return float(np.max(np.abs(delta)))
+        return largest_abs(delta, per_sample)
 
     # phase 1: float32, the step looked at every CHECK_EVERY iterations
     z32 = z.astype(np.float32)
@@ -217,7 +218,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
             goal = max(INNER_REDUCTION * step, ROUNDING_STEP)
         else:
             if step <= check_at:
-                r = _residual_at_resolvent(z_new, w, q, d, lo, hi, alpha, cone, (w_prev, scratch))
+                r = resolvent_residual(z_new, w, q, d, lo, hi, alpha, cone)
                 if r <= 0.5 * tol:
                     z = z_new
                     break
@@ -293,27 +294,6 @@ def _correction(rho, signs, Mt32, goal, max_iter, work, relative_step):
             break
         best = step
     return delta, k
-
-
-def _residual_at_resolvent(z, w, q, d, lo, hi, alpha, normalized, out):
-    """Largest relative natural residual of the batch at y = (z + w)/2 = K(w − αq), where z = M w − c:
-    H y + q = (w − y)/α, no product needed.  normalized: every row of q has max |q/d| = 1 (or is
-    zero), so the largest absolute residual bounds every row's relative one.  out: two scratch
-    arrays shaped like z (fresh ones each call cost page faults)."""
-    y, t = out
-    np.add(z, w, out=y)
-    y *= 0.5
-    np.subtract(w, y, out=t)
-    t *= 1.0 / (alpha * d)           # (Hy + q)/d
-    np.subtract(y, t, out=t)
-    np.maximum(t, lo, out=t)
-    np.minimum(t, hi, out=t)
-    np.subtract(y, t, out=t)         # y − Π(y − (Hy + q)/d)
-    np.abs(t, out=t)
-    if normalized:
-        return float(t.max())
-    scale = np.maximum(np.max(np.abs(y), axis=1), np.max(np.abs(q / d), axis=1))
-    return float(np.max(np.max(t, axis=1) / np.where(scale > 0, scale, 1.0)))
 
 
 def _check(H, q, x, element, tol, iterations, check, name):
