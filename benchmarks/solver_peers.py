@@ -16,7 +16,9 @@ Rows (float64, a batch of 256 samples, relative natural residual ≤ 1e-9 as in 
 The peers run the number of iterations they need to reach the residual (counted in an untimed
 run, then timed without checks: favourable to the peers); the kit runs `solve_exact` from scratch
 (its structure detection, power steps and inverse included) with tol=1e-9, and in its
-exact-to-rounding mode.  Prints times and ratios; --json for machine-readable rows.
+exact-to-rounding mode.  Peer and kit are timed in turn, round after round, each at its best
+(`best_times`), so noise from elsewhere on the machine hits both sides alike.  Prints times and
+ratios; --json for machine-readable rows.
 
     python benchmarks/solver_peers.py [--rows mondeq layered] [--batch 256] [--repeats 3] [--allocator kept|default]
 """
@@ -37,15 +39,25 @@ TOL = 1e-9
 def best_time(fn, repeats, budget=0.5):
     """Best of at least `repeats` runs, and of as many more as fit in `budget` seconds (small
     problems: a best of many damps the scheduler's noise)."""
-    best = np.inf
-    out = None
-    start, runs = time.perf_counter(), 0
-    while runs < repeats or (time.perf_counter() - start < budget and runs < 200):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-        runs += 1
-    return best, out
+    (t, out), = best_times([fn], repeats, budget)
+    return t, out
+
+
+def best_times(fns, repeats, budget=1.0):
+    """[(best time, last result)] of each function, run in turn (one of each per round) for at
+    least `repeats` rounds and as many more as fit in `budget` seconds (at most 200): a burst of
+    noise from elsewhere on the machine then slows every side alike, and each side's best comes
+    from the quiet moments of the same stretch of time."""
+    best = [np.inf] * len(fns)
+    outs = [None] * len(fns)
+    start, rounds = time.perf_counter(), 0
+    while rounds < repeats or (time.perf_counter() - start < budget and rounds < 200):
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            outs[k] = fn()
+            best[k] = min(best[k], time.perf_counter() - t)
+        rounds += 1
+    return list(zip(best, outs))
 
 
 # --- peers --------------------------------------------------------------------------------------
@@ -161,14 +173,16 @@ def mondeq_row(n, m, batch, repeats, rng):
     for its, name, alpha, fn in sorted(peers, key=lambda r: r[0])[:3]:
         t, _ = best_time(lambda: fn(W, X @ U.T + b, alpha, iterations=its), repeats)
         peer_rows.append((t, name, alpha, its))
-    peer_t, peer_name, peer_alpha, peer_its = min(peer_rows)
+    _, peer_name, peer_alpha, peer_its = min(peer_rows)
+    peer_fn = {"PR": wk_peaceman_rachford, "FB": wk_forward_backward}[peer_name]
     from diodenet.host.elements import IdealDiode
 
     def ours(tol):
         return solve_exact(PreparedKernel(np.eye(n) - W), -(X @ U.T + b), IdealDiode(), tol=tol)
 
-    t_tol, eq = best_time(lambda: ours(TOL), repeats)
-    t_exact, eq_exact = best_time(lambda: ours(None), repeats)
+    (peer_t, _), (t_tol, eq), (t_exact, eq_exact) = best_times(
+        [lambda: peer_fn(W, X @ U.T + b, peer_alpha, iterations=peer_its), lambda: ours(TOL), lambda: ours(None)],
+        repeats)
     prep = PreparedKernel(H)
     solve_exact(prep, q, tol=TOL)
     t_warm, _ = best_time(lambda: solve_exact(prep, q, tol=TOL), repeats)
@@ -187,7 +201,6 @@ def layered_row(sizes, batch, repeats, rng):
 
     q = u @ B.T
     its, _ = scellier_bcd(G, x, residual=lambda v: natural_residual(H, q, v, element))
-    peer_t, _ = best_time(lambda: scellier_bcd(G, x, iterations=its), repeats)
 
     def residual_ok(eq):
         return eq.max_residual
@@ -198,8 +211,9 @@ def layered_row(sizes, batch, repeats, rng):
         drive = x @ (B[:, :d] - B[:, d:]).T
         return solve_exact(PreparedKernel(H, colouring), drive, element, tol=tol)
 
-    t_tol, eq = best_time(lambda: ours(TOL, colours), repeats)
-    t_exact, eq_exact = best_time(lambda: ours(None, colours), repeats)
+    (peer_t, _), (t_tol, eq), (t_exact, eq_exact) = best_times(
+        [lambda: scellier_bcd(G, x, iterations=its), lambda: ours(TOL, colours), lambda: ours(None, colours)],
+        repeats)
     t_detect, eq_d = best_time(lambda: ours(TOL, "detect"), repeats)
     return {"row": "layered " + "-".join(map(str, sizes)), "peer": f"BCD ({its} sweeps)", "peer_s": peer_t,
             "kit_s": t_tol, "kit_exact_s": t_exact, "kit_detect_s": t_detect, "method": eq.method,

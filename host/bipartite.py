@@ -89,8 +89,19 @@ class BipartiteKernel:
     def outer(self):
         """O (|L|, |S|²): row l is H_SL[:, l] ⊗ H_LS[l, :], so Σ_l w_l H_SL[:, l] H_LS[l, :] = w @ O."""
         if getattr(self, "_outer", None) is None:
-            self._outer = np.einsum("il,lj->lij", self.H_SL, self.H_LS).reshape(len(self.large), -1)
+            self._outer = (self.H_SL.T[:, :, None] * self.H_LS[:, None, :]).reshape(len(self.large), -1)
         return self._outer
+
+    def schur(self, w):
+        """M = D_S − H_SL diag(w) H_LS for each row of w (batch, |L|): the small colour's system
+        once the large colour is eliminated with weights w (f/d_L: 1/d_L on free nodes, 0 held).
+        One product, the diagonal added through a strided view."""
+        if getattr(self, "_neg_outer", None) is None:
+            self._neg_outer = -self.outer()
+        nS = len(self.small)
+        M = np.matmul(w, self._neg_outer)
+        M[:, ::nS + 1] += self.d_S
+        return M.reshape(-1, nS, nS)
 
     def transpose(self):
         """The kernel of Hᵀ (same colours, blocks exchanged): the adjoint system's."""
@@ -99,7 +110,7 @@ class BipartiteKernel:
         t.inv_d_L = self.inv_d_L
         t.S_ix, t.L_ix = self.S_ix, self.L_ix
         t.H_SL, t.H_LS, t._f32 = np.ascontiguousarray(self.H_LS.T), np.ascontiguousarray(self.H_SL.T), None
-        t._outer = None
+        t._outer = t._neg_outer = None
         return t
 
     def float32(self):
@@ -177,9 +188,7 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
             freeL = newL == 0
         # Schur complement on S with L's states fixed: x_L = f(−q_L − H_LS x_S)/d_L + (1−f)·bound
         w = freeL / K.d_L
-        M = np.matmul(w, K.outer()).reshape(-1, nS, nS)
-        np.negative(M, out=M)
-        M[:, np.arange(nS), np.arange(nS)] += K.d_S
+        M = K.schur(w)
         if diodes_L:
             c = qSp - (qLp * w) @ K.H_SL.T  # bound 0 where L is held
         else:
@@ -214,9 +223,7 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
     any sample ends the solve before its Schur complements are formed again.  The state check's
     products give x_L and H x + q at the end (no product of their own)."""
     batch, nS = xS.shape
-    diag = np.arange(nS)
-    free = np.zeros((batch, len(K.large)), dtype=bool)
-    M_last = np.empty((batch, nS, nS))
+    free = M_last = None  # the first step (every sample) sets them
     yL_all = None  # H_LS x_S + q_L of every sample at its current x_S
     pending = np.arange(batch)
     it, settled = 0, False
@@ -237,16 +244,17 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
                 break
             if not changed.all():
                 pending, freeL, qLp, qSp = pending[changed], freeL[changed], qLp[changed], qSp[changed]
-        free[pending] = freeL
         # Schur complement with the hidden states fixed: M = D_S − H_SL diag(f/d_L) H_LS
         w = np.multiply(freeL, K.inv_d_L)
-        M = np.matmul(w, K.outer()).reshape(-1, nS, nS)
-        np.negative(M, out=M)
-        M[:, diag, diag] += K.d_S
+        M = K.schur(w)
         c = (qLp * w) @ K.H_SL.T
         c -= qSp  # −(q_S − H_SL diag(f/d_L) q_L)
-        xS[pending] = solve_small(M, c)
-        M_last[pending] = M
+        if len(pending) == batch:  # every sample stepped: kept, not copied (each step makes new arrays)
+            free, M_last = freeL, M
+            xS = solve_small(M, c)
+        else:
+            free[pending], M_last[pending] = freeL, M
+            xS[pending] = solve_small(M, c)
     if not settled:  # after max_iter steps the samples still moving have moved since their check
         yL_all = xS @ K.H_LS.T
         yL_all += qL

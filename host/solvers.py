@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from .active_set import active_set, damped_newton, gather_solve, solve_fixed_sets
 from .bipartite import SMALL_SIDE, BipartiteKernel, cols, red_black_sor, reduced_newton, two_coloring
-from .compiled import solve_small
+from .compiled import largest_abs, solve_small
 from .certificate import ConvergenceError, Equilibrium, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
 from .kernels import as_batch, bounds, diagonal, one_blas_thread
@@ -144,7 +144,7 @@ def _check_drive(kernel, q):
     n = q.shape[1]
     if kernel.H.shape != (n, n):
         raise ValueError(f"kernel matrix has shape {kernel.H.shape} but the drive has {n} nodes")
-    if not np.all(np.isfinite(q)):
+    if not np.isfinite(largest_abs(q)):  # one pass: NaN or inf anywhere makes it non-finite
         raise ValueError("drive (inputs) contains NaN or infinite values")
     return q
 
@@ -301,7 +301,7 @@ def _adjoint_bipartite(K, g, free, schur, transpose):
     if schur is not None and np.array_equal(schur[1], fL):
         M = schur[0].transpose(0, 2, 1) if transpose else schur[0]
     else:
-        M = np.diag(K.d_S)[None] - (w @ K.outer()).reshape(-1, len(K.small), len(K.small))
+        M = K.schur(w)
         M = M.transpose(0, 2, 1) if transpose else M
     gS, gL = cols(g, S), cols(g, L)
     rhs = gS - (gL * w) @ H_SL.T

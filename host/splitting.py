@@ -24,7 +24,7 @@ import scipy.sparse.linalg as spla
 
 from .certificate import ConvergenceError, certify, monotonicity_bounds, natural_residual
 from .elements import IdealDiode
-from .compiled import largest_abs, resolvent_residual
+from .compiled import largest_abs, linear_after_product, reflect_after_product, resolvent_residual, row_scratch
 from .kernels import as_batch, matmul, step_scale
 
 __all__ = ["forward_backward", "peaceman_rachford", "dense_peaceman_rachford", "spectral_norm",
@@ -168,22 +168,22 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     def relative_step(delta):
         return largest_abs(delta, per_sample)
 
-    # phase 1: float32, the step looked at every CHECK_EVERY iterations
+    # phase 1: float32, the step looked at every CHECK_EVERY iterations (one product and one
+    # compiled pass each: z ← M w − c, w ← 2Π(z) − z, and the step when it is looked at)
     z32 = z.astype(np.float32)
     c32 = c.astype(np.float32)
     lo32, hi32 = lo.astype(np.float32), hi.astype(np.float32)
     w32 = np.empty_like(z32)
-    prev32 = np.empty_like(z32)
+    prev32 = z32.copy()
+    scratch32 = row_scratch(z32)
+    _reflect(z32, lo32, hi32, diode, w32)
     best, it = np.inf, 0
     while it < max_iter and z0 is None:  # a warm start is already close: float64 at once
-        np.copyto(prev32, z32)
-        for _ in range(CHECK_EVERY):
-            _reflect(z32, lo32, hi32, diode, w32)
+        for k in range(1, CHECK_EVERY + 1):
             np.matmul(w32, R.Mt32, out=z32)
-            z32 -= c32
+            step = reflect_after_product(z32, c32, lo32, hi32, w32, *((prev32, per_sample) if k == CHECK_EVERY else ()),
+                                         scratch=scratch32)
         it += CHECK_EVERY
-        prev32 -= z32
-        step = relative_step(prev32)
         if step <= 3e-6 or (step <= 1e-3 and step > 0.9 * best):
             break  # at float32 precision (or stalled near it): float64 takes over
         best = min(best, step)
@@ -228,7 +228,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
             # no state changed over the step: z* = z + δ with δ = M S δ + ρ (w(z + δ) = w(z) + S δ),
             # solved by PR's own linear iteration in float32 from δ = ρ (its first step is z_new)
             _reflection_signs(z, lo, hi, diode, signs)
-            delta, more = _correction(rho32, signs, R.Mt32, goal, max_iter - it, work32, relative_step)
+            delta, more = _correction(rho32, signs, R.Mt32, goal, max_iter - it, work32, per_sample, scratch32)
             it += more
             z += delta
             _reflect(z, lo, hi, diode, w)
@@ -275,21 +275,22 @@ def _states_changed(z, z_new, lo, hi, diode, work):
     return not np.array_equal(signs, signs_new)
 
 
-def _correction(rho, signs, Mt32, goal, max_iter, work, relative_step):
+def _correction(rho, signs, Mt32, goal, max_iter, work, per_sample, scratch=None):
     """δ = M S δ + ρ by the float32 iteration δ ← M S δ + ρ from δ = ρ: Peaceman–Rachford's own
-    linear part with the states fixed (its contraction, float32 cost, three passes per iteration),
-    until the step falls to `goal` or stalls at float32 rounding.  Returns (δ, iterations)."""
+    linear part with the states fixed (its contraction, float32 cost, one product and one compiled
+    pass per iteration), until the step falls to `goal` or stalls at float32 rounding.  Returns
+    (δ, iterations)."""
     delta, prev, t = work
     np.copyto(delta, rho)
+    np.multiply(delta, signs, out=t)
     best, k = np.inf, 0
     while k < max_iter:
-        for _ in range(CHECK_EVERY):
+        for j in range(1, CHECK_EVERY + 1):
             delta, prev = prev, delta
-            np.multiply(prev, signs, out=t)
             np.matmul(t, Mt32, out=delta)
-            delta += rho
+            step = linear_after_product(delta, rho, signs, t, *((prev, per_sample) if j == CHECK_EVERY else ()),
+                                        scratch=scratch)
         k += CHECK_EVERY
-        step = relative_step(np.subtract(delta, prev, out=t))
         if step <= goal or step > 0.9 * best:
             break
         best = step

@@ -5,8 +5,8 @@
 import numpy as np
 import pytest
 
-from diodenet.host.compiled import (box_certificate, diode_nodes, largest_abs, resolvent_residual,
-                                    row_largest_abs, solve_small)
+from diodenet.host.compiled import (box_certificate, diode_nodes, largest_abs, linear_after_product,
+                                    reflect_after_product, resolvent_residual, row_largest_abs, solve_small)
 
 
 def monotone_systems(rng, batch, k):
@@ -94,3 +94,41 @@ def test_certificate_of_a_non_finite_point_is_nan(rng, bad):
     residual, _, primal, dual, complementarity = box_certificate(x, hxq, q, d, lo, hi)
     for figure in (residual, primal, dual, complementarity):
         assert np.isnan(figure[2]) and np.all(np.isfinite(np.delete(figure, 2)))
+
+
+def test_rows_of_no_nodes_have_nothing_to_measure():
+    empty = np.zeros((3, 0))
+    residual, state, primal, dual, complementarity = box_certificate(empty, empty, empty, *(np.zeros(0),) * 3)
+    assert state.shape == (3, 0)
+    for figure in (residual, primal, dual, complementarity):
+        np.testing.assert_array_equal(figure, np.zeros(3))
+    assert largest_abs(empty) == 0.0 and largest_abs(np.zeros((0, 4))) == 0.0
+    np.testing.assert_array_equal(row_largest_abs(empty), np.zeros(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reflect_after_product(rng, dtype):
+    z0, c, prev0 = (rng.normal(size=(7, 12)).astype(dtype) for _ in range(3))
+    lo = np.where(rng.random(12) < 0.5, 0.0, -0.3).astype(dtype)
+    hi = np.where(rng.random(12) < 0.5, np.inf, 0.4).astype(dtype)
+    scale = rng.uniform(0.5, 2.0, (7, 1))
+    z, w, prev = z0.copy(), np.empty_like(z0), prev0.copy()
+    step = reflect_after_product(z, c, lo, hi, w, prev, scale)
+    expect = z0 - c
+    np.testing.assert_array_equal(z, expect)
+    np.testing.assert_array_equal(w, 2 * np.clip(expect, lo, hi) - expect)
+    np.testing.assert_array_equal(prev, expect)  # stored for the next look
+    assert step == pytest.approx(float(np.max(np.abs(expect - prev0) * scale)), rel=1e-6)
+    z = z0.copy()
+    assert reflect_after_product(z, c, np.zeros(12, dtype), np.full(12, np.inf, dtype), w) == 0.0
+    np.testing.assert_array_equal(w, np.abs(z0 - c))  # ideal diodes: the reflection is |z|
+
+
+def test_linear_after_product(rng):
+    delta0, rho, prev = (rng.normal(size=(5, 9)).astype(np.float32) for _ in range(3))
+    signs = np.where(rng.random((5, 9)) < 0.5, -1.0, 1.0).astype(np.float32)
+    delta, t = delta0.copy(), np.empty_like(delta0)
+    step = linear_after_product(delta, rho, signs, t, prev)
+    np.testing.assert_array_equal(delta, delta0 + rho)
+    np.testing.assert_array_equal(t, (delta0 + rho) * signs)
+    assert step == float(np.max(np.abs(delta0 + rho - prev)))
