@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from .compiled import diode_nodes, solve_small
+from .compiled import diode_nodes, diode_states, solve_small
 from .kernels import as_index, step_scale
 
 __all__ = ["two_coloring", "BipartiteKernel", "reduced_newton", "red_black_sor"]
@@ -92,6 +92,20 @@ class BipartiteKernel:
             self._outer = (self.H_SL.T[:, :, None] * self.H_LS[:, None, :]).reshape(len(self.large), -1)
         return self._outer
 
+    def bound_kinds(self, lo, hi):
+        """(every L node an ideal diode: bounds 0 and +inf, every S node linear: no bounds), kept
+        for read-only bounds (an element's own per-node arrays, `kernels.bounds`), which cannot
+        change under the same arrays."""
+        kept = getattr(self, "_kinds", None)
+        if kept is not None and kept[0] is lo and kept[1] is hi:
+            return kept[2]
+        loS, hiS, loL, hiL = lo[self.S_ix], hi[self.S_ix], lo[self.L_ix], hi[self.L_ix]
+        kinds = (bool(np.all(loL == 0) and np.all(hiL == np.inf)),
+                 bool(np.all(loS == -np.inf) and np.all(hiS == np.inf)))
+        if not (lo.flags.writeable or hi.flags.writeable):
+            self._kinds = (lo, hi, kinds)
+        return kinds
+
     def schur(self, w):
         """M = D_S − H_SL diag(w) H_LS for each row of w (batch, |L|): the small colour's system
         once the large colour is eliminated with weights w (f/d_L: 1/d_L on free nodes, 0 held).
@@ -152,7 +166,7 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
     loS, hiS, loL, hiL = lo[S], hi[S], lo[L], hi[L]
     # ideal diodes on L (bounds 0 and +inf): a node is free where its Jacobi value is positive and
     # sits at 0 otherwise, so the states and bounds below need no general box arithmetic
-    diodes_L = bool(np.all(loL == 0) and np.all(hiL == np.inf))
+    diodes_L, linear_S = K.bound_kinds(lo, hi)
     if x0 is None:
         # one block sweep from 0: L alone with its elements, then S given L.  Newton from here
         # changes a few states in a few samples (from 0: about two in three samples changed)
@@ -166,7 +180,7 @@ def reduced_newton(K, q, lo, hi, max_iter=100, x0=None):
         np.minimum(np.maximum(xS, loS, out=xS), hiS, out=xS)
     else:
         xS = np.clip(cols(x0, S), loS, hiS)
-    if diodes_L and np.all(loS == -np.inf) and np.all(hiS == np.inf):
+    if diodes_L and linear_S:
         return _diodes_then_linear(K, q, qS, qL, xS, max_iter)
     stateL = np.full((batch, len(K.large)), 2, dtype=np.int8)
     stateS = np.full((batch, nS), 2, dtype=np.int8)
@@ -231,23 +245,22 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
         every = len(pending) == batch  # no row gathers while every sample is still moving
         qLp, qSp = (qL, qS) if every else (qL[pending], qS[pending])
         yL = (xS if every else xS[pending]) @ K.H_LS.T
-        yL += qLp  # −(Jacobi value)·d_L
+        before = None if it == 1 else (free if every else free[pending])
+        # y_L += q_L (−(Jacobi value)·d_L), free where negative, w = f/d_L, q_L·w, changed rows
+        freeL, w, qw, changed = diode_states(yL, qLp, K.inv_d_L, before)
         if every:
             yL_all = yL
         else:
             yL_all[pending] = yL
-        freeL = yL < 0
         if it > 1:
-            changed = np.any(freeL != (free if every else free[pending]), axis=1)
             if not changed.any():
                 settled = True
                 break
             if not changed.all():
-                pending, freeL, qLp, qSp = pending[changed], freeL[changed], qLp[changed], qSp[changed]
+                pending, freeL, w, qw, qSp = pending[changed], freeL[changed], w[changed], qw[changed], qSp[changed]
         # Schur complement with the hidden states fixed: M = D_S − H_SL diag(f/d_L) H_LS
-        w = np.multiply(freeL, K.inv_d_L)
         M = K.schur(w)
-        c = (qLp * w) @ K.H_SL.T
+        c = qw @ K.H_SL.T
         c -= qSp  # −(q_S − H_SL diag(f/d_L) q_L)
         if len(pending) == batch:  # every sample stepped: kept, not copied (each step makes new arrays)
             free, M_last = freeL, M
@@ -262,7 +275,7 @@ def _diodes_then_linear(K, q, qS, qL, xS, max_iter):
     x[:, K.S_ix] = xS
     hxq = np.empty_like(q)  # H x + q through the blocks, from the check's y_L = H_LS x_S + q_L
     if isinstance(K.L_ix, slice):  # the hidden block written in place
-        xL = diode_nodes(yL_all, K.inv_d_L, K.d_L, x[:, K.L_ix], hxq[:, K.L_ix])
+        xL = diode_nodes(yL_all, K.inv_d_L, K.d_L, x, hxq, column=K.L_ix.start)
     else:
         xL, hL = np.empty_like(yL_all), np.empty_like(yL_all)
         diode_nodes(yL_all, K.inv_d_L, K.d_L, xL, hL)

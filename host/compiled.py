@@ -8,8 +8,8 @@ user cache when that is not writable), so only the first process after an instal
 compilation (~1 s per kernel).
 
 * `box_certificate` — the certificate of a batch in a box (docs/science.md §1.3), one pass;
-* `diode_nodes` — nodes each alone with an ideal diode to ground, given their inflow: voltages
-  and residual currents in one pass;
+* `diode_nodes`, `diode_states` — nodes each alone with an ideal diode to ground, given their
+  inflow: voltages and residual currents, or diode states and elimination weights, in one pass;
 * `largest_abs`, `row_largest_abs`, `resolvent_residual` — the stopping tests of the iterative
   paths (a step's largest entry, a scale per sample, Peaceman–Rachford's residual), one pass each;
 * `reflect_after_product`, `linear_after_product` — Peaceman–Rachford's elementwise work around
@@ -22,7 +22,7 @@ compilation (~1 s per kernel).
 import numpy as np
 from numba import njit
 
-__all__ = ["box_certificate", "solve_small", "diode_nodes", "largest_abs", "row_largest_abs",
+__all__ = ["box_certificate", "solve_small", "diode_nodes", "diode_states", "largest_abs", "row_largest_abs",
            "resolvent_residual", "reflect_after_product", "linear_after_product", "row_scratch",
            "ACTIVE_TOLERANCE"]
 
@@ -185,29 +185,66 @@ def solve_small(A, rhs):
 
 
 @njit(cache=True, nogil=True)
-def _diode_rows(y, inv_d, d, x, current):
+def _diode_rows(y, inv_d, d, x, current, column):
     batch, n = y.shape
     for b in range(batch):
         yb, xb = y[b], x[b]
         for i in range(n):
             v = -yb[i] * inv_d[i]
-            xb[i] = v if v > 0.0 else 0.0
+            xb[column + i] = v if v > 0.0 else 0.0
         if current.shape[0]:
             cb = current[b]
             for i in range(n):
-                cb[i] = xb[i] * d[i] + yb[i]
+                cb[column + i] = xb[column + i] * d[i] + yb[i]
 
 
-def diode_nodes(y, inv_d, d, x, current=None):
+def diode_nodes(y, inv_d, d, x, current=None, column=0):
     """Nodes coupled only to nodes of known voltage, each with an ideal diode to ground (the hidden
-    layer of a layered network given its neighbours): with y = (coupling inflow) + q per node,
-    x = max(−y/d, 0) (the diode conducts and holds the node at 0 where the Jacobi value −y/d is
-    negative), written into x (batch, n), which may be a column block of a wider array; and, if
-    `current` is given, the residual current H x + q = d·x + y into it likewise (0 where the diode
-    blocks, up to rounding: computed, not assumed)."""
+    layer of a layered network given its neighbours): with y = (coupling inflow) + q per node
+    (batch, n), x = max(−y/d, 0) (the diode conducts and holds the node at 0 where the Jacobi
+    value −y/d is negative), written into columns column … column + n − 1 of x (C-ordered, e.g.
+    every node of the network); and, if `current` is given, the residual current H x + q = d·x + y
+    into the same columns of it (0 where the diode blocks, up to rounding: computed, not
+    assumed).  Returns x's block."""
     none = np.empty((0, 0))
-    _diode_rows(y, inv_d, d, x, none if current is None else current)
-    return x
+    _diode_rows(y, inv_d, d, x, none if current is None else current, column)
+    return x[:, column:column + y.shape[1]]
+
+
+@njit(cache=True, nogil=True)
+def _diode_state_rows(y, q, inv_d, before, free, w, qw, changed):
+    batch, n = y.shape
+    for b in range(batch):
+        yb, qb, fb, wb, qwb = y[b], q[b], free[b], w[b], qw[b]
+        for i in range(n):
+            v = yb[i] + qb[i]
+            yb[i] = v
+            f = v < 0.0
+            fb[i] = f
+            wi = inv_d[i] if f else 0.0
+            wb[i] = wi
+            qwb[i] = qb[i] * wi
+        if before.shape[0]:
+            bb = before[b]
+            moved = False
+            for i in range(n):
+                moved |= fb[i] != bb[i]
+            changed[b] = moved
+
+
+def diode_states(y, q, inv_d, before=None):
+    """The states of nodes each alone with an ideal diode to ground, given their inflow: y ← y + q
+    in place (y = H_LS x_S + q_L, minus the Jacobi value times d), then per node free = (y < 0)
+    (the Jacobi value is positive: the diode blocks), the elimination weight w = free/d and q·w;
+    with `before` (the previous states), which rows changed.  Returns (free, w, q·w, changed or
+    None), as `bipartite.reduced_newton` uses them."""
+    free = np.empty(y.shape, dtype=np.bool_)
+    w, qw = np.empty(y.shape), np.empty(y.shape)
+    changed = np.zeros(len(y), dtype=np.bool_)
+    none = np.empty((0, 0), dtype=np.bool_)
+    _diode_state_rows(y, np.ascontiguousarray(q), inv_d, none if before is None else np.ascontiguousarray(before),
+                      free, w, qw, changed)
+    return free, w, qw, (None if before is None else changed)
 
 
 @njit(cache=True, nogil=True)

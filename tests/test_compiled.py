@@ -5,7 +5,7 @@
 import numpy as np
 import pytest
 
-from diodenet.host.compiled import (box_certificate, diode_nodes, largest_abs, linear_after_product,
+from diodenet.host.compiled import (box_certificate, diode_nodes, diode_states, largest_abs, linear_after_product,
                                     reflect_after_product, resolvent_residual, row_largest_abs, solve_small)
 
 
@@ -45,7 +45,7 @@ def test_diode_nodes_clamp_and_residual_current(rng):
     y = rng.normal(size=(9, 13))
     d = rng.uniform(0.5, 2.0, 13)
     wide_x, wide_c = np.full((9, 20), 7.0), np.full((9, 20), 7.0)
-    x = diode_nodes(y, 1 / d, d, wide_x[:, 4:17], wide_c[:, 4:17])  # into a column block
+    x = diode_nodes(y, 1 / d, d, wide_x, wide_c, column=4)  # into a column block
     np.testing.assert_allclose(x, np.maximum(-y / d, 0.0), rtol=1e-15)
     np.testing.assert_allclose(wide_c[:, 4:17], np.maximum(y, 0.0), atol=1e-15)  # 0 where blocking
     assert np.all(wide_x[:, :4] == 7.0) and np.all(wide_x[:, 17:] == 7.0)  # nothing outside the block
@@ -132,3 +132,19 @@ def test_linear_after_product(rng):
     np.testing.assert_array_equal(delta, delta0 + rho)
     np.testing.assert_array_equal(t, (delta0 + rho) * signs)
     assert step == float(np.max(np.abs(delta0 + rho - prev)))
+
+
+def test_diode_states(rng):
+    y0, q = rng.normal(size=(6, 11)), rng.normal(size=(6, 11))
+    inv_d = rng.uniform(0.5, 2.0, 11)
+    y = y0.copy()
+    free, w, qw, changed = diode_states(y, q, inv_d)
+    np.testing.assert_array_equal(y, y0 + q)
+    np.testing.assert_array_equal(free, y0 + q < 0)
+    np.testing.assert_array_equal(w, np.where(free, inv_d, 0.0))
+    np.testing.assert_array_equal(qw, q * np.where(free, inv_d, 0.0))
+    assert changed is None
+    before = free.copy()
+    before[2, 7] = ~before[2, 7]
+    _, _, _, changed = diode_states(y0.copy(), q, inv_d, before)
+    np.testing.assert_array_equal(changed, np.arange(6) == 2)
