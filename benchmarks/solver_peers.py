@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from diodenet.host.allocator import keep_freed_memory
+from diodenet.host.allocator import keep_freed_memory, release_freed_memory
 from diodenet.host.certificate import natural_residual
 from diodenet.host.solvers import PreparedKernel, solve_exact
 
@@ -235,12 +235,18 @@ def main(argv=None):
         keep_freed_memory()
     rng = np.random.default_rng(0)
     rows = []
+    # each row starts from a trimmed heap: after a large row the kept heap's free chunks scatter
+    # the next small row's allocations (host/allocator.py, release_freed_memory)
     if "mondeq" in args.rows:
         cases = [(64, 0.5)] if args.quick else [(64, 0.5), (256, 0.5), (1024, 0.5), (256, 0.05)]
-        rows += [mondeq_row(n, m, args.batch, args.repeats, rng) for n, m in cases]
+        for n, m in cases:
+            release_freed_memory()
+            rows.append(mondeq_row(n, m, args.batch, args.repeats, rng))
     if "layered" in args.rows:
         cases = [(64, 100, 10)] if args.quick else [(64, 100, 10), (784, 1024, 10), (784, 1024, 1024, 10)]
-        rows += [layered_row(s, args.batch, args.repeats, rng) for s in cases]
+        for sizes in cases:
+            release_freed_memory()
+            rows.append(layered_row(sizes, args.batch, args.repeats, rng))
     if args.json:
         print(json.dumps(rows))
         return rows

@@ -22,11 +22,37 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["keep_freed_memory", "release_freed_memory"]
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 << 20  # glibc refuses larger on 64-bit systems (HEAP_MAX_SIZE / 2)
+
+
+def _glibc():
+    """The C library if it is glibc, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018  (glibc's; musl's mallopt is a stub)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def release_freed_memory():
+    """Hand the heap's free memory back to the system now (glibc's malloc_trim); True if any was.
+
+    After a large computation the kept heap holds hundreds of megabytes of free chunks, and the
+    small allocations of later work are carved from them at scattered addresses: a 64-100-10
+    solve measured 0.46 ms before 320 MB of freed 8 MB blocks and 0.55 ms after, 0.44 ms after
+    this call.  For a process that moves from large work to small (a benchmark's next row)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
+    return bool(libc.malloc_trim(0))
 
 
 def keep_freed_memory(trim_bytes=512 << 20, mmap_bytes=MMAP_THRESHOLD_MAX):
@@ -35,14 +61,10 @@ def keep_freed_memory(trim_bytes=512 << 20, mmap_bytes=MMAP_THRESHOLD_MAX):
     Does nothing (False) where the C library is not glibc.  The mmap threshold is set first: if
     glibc refuses it, the trim threshold is left alone (set alone, it would pin the mmap threshold
     at its smallest)."""
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        libc.gnu_get_libc_version  # noqa: B018  (glibc's; musl's mallopt is a stub)
-    except (OSError, AttributeError):
-        return False
+    mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     if not mallopt(M_MMAP_THRESHOLD, int(min(mmap_bytes, MMAP_THRESHOLD_MAX))):
         return False
