@@ -12,7 +12,8 @@ compilation (~1 s per kernel).
   inflow: voltages and residual currents, or diode states and elimination weights, in one pass;
 * `largest_abs`, `row_largest_abs`, `resolvent_residual` — the stopping tests of the iterative
   paths (a step's largest entry, a scale per sample, Peaceman–Rachford's residual), one pass each;
-* `reflect_after_product`, `linear_after_product` — Peaceman–Rachford's elementwise work around
+* `reflect`, `reflect_after_product`, `linear_after_product` — Peaceman–Rachford's reflection and
+  the elementwise work around
   its one product per iteration (`splitting.dense_peaceman_rachford`), with the step's size;
 * `solve_small` — a batch of small dense systems (Schur complements of a layered network's
   outputs, ~10 × 10) by Gaussian elimination vectorised across samples (LAPACK's batched solve
@@ -23,7 +24,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["box_certificate", "solve_small", "diode_nodes", "diode_states", "largest_abs", "row_largest_abs",
-           "resolvent_residual", "reflect_after_product", "linear_after_product", "row_scratch",
+           "resolvent_residual", "reflect", "reflect_after_product", "linear_after_product", "row_scratch",
            "ACTIVE_TOLERANCE"]
 
 ACTIVE_TOLERANCE = 1e-12  # a node sits at a bound b when |x − b| ≤ this · (1 + |b|)
@@ -342,6 +343,15 @@ def _step_of_rows(x, prev, scale, buf, bits, copy):
     return largest
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reflection(v, lo, hi):
+    """2Π(v) − v through [lo, hi]: |v| for an ideal diode (bounds 0, +inf), exactly (written
+    p + p: 2·p would widen float32 to float64 and halve the speed)."""
+    p = v if v > lo else lo
+    p = p if p < hi else hi
+    return p + p - v
+
+
 @njit(cache=True, nogil=True)
 def _reflect_rows(z, c, lo, hi, w, prev, scale, buf, bits):
     for r in range(z.shape[0]):
@@ -349,10 +359,23 @@ def _reflect_rows(z, c, lo, hi, w, prev, scale, buf, bits):
         for i in range(z.shape[1]):
             v = zr[i] - cr[i]
             zr[i] = v
-            p = v if v > lo[i] else lo[i]
-            p = p if p < hi[i] else hi[i]
-            wr[i] = p + p - v  # |v| for an ideal diode (bounds 0, +inf), exactly (2·p would widen float32)
+            wr[i] = _reflection(v, lo[i], hi[i])
     return _step_of_rows(z, prev, scale, buf, bits, True) if prev.shape[0] else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _reflect_only_rows(z, lo, hi, w):
+    for r in range(z.shape[0]):
+        zr, wr = z[r], w[r]
+        for i in range(z.shape[1]):
+            wr[i] = _reflection(zr[i], lo[i], hi[i])
+
+
+def reflect(z, lo, hi, out):
+    """out ← 2Π(z) − z, the reflection through the box [lo, hi] (|z| for ideal diodes), for a
+    batch z (batch, n); lo, hi (n,) of z's float type.  Returns out."""
+    _reflect_only_rows(z, lo, hi, out)
+    return out
 
 
 def reflect_after_product(z, c, lo, hi, w, prev=None, scale=None, scratch=None):

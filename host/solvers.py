@@ -30,8 +30,8 @@ import scipy.sparse as sp
 
 from .active_set import active_set, damped_newton, gather_solve, solve_fixed_sets
 from .bipartite import SMALL_SIDE, BipartiteKernel, cols, red_black_sor, reduced_newton, two_coloring
-from .compiled import largest_abs, solve_small
 from .certificate import ConvergenceError, Equilibrium, certify, monotonicity_bounds, natural_residual
+from .compiled import largest_abs, solve_small
 from .elements import IdealDiode
 from .kernels import as_batch, bounds, diagonal, one_blas_thread
 from .splitting import ReflectedResolvent, dense_peaceman_rachford, forward_backward, peaceman_rachford

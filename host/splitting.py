@@ -23,8 +23,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .certificate import ConvergenceError, certify, monotonicity_bounds, natural_residual
+from .compiled import largest_abs, linear_after_product, reflect, reflect_after_product, resolvent_residual, row_scratch
 from .elements import IdealDiode
-from .compiled import largest_abs, linear_after_product, reflect_after_product, resolvent_residual, row_scratch
 from .kernels import as_batch, matmul, step_scale
 
 __all__ = ["forward_backward", "peaceman_rachford", "dense_peaceman_rachford", "spectral_norm",
@@ -114,16 +114,6 @@ CHECK_EVERY = 2  # iterations between looks at the step
 INNER_REDUCTION = 1e-6  # a float32 correction shrinks the step this much (~16× float32 rounding)
 
 
-def _reflect(z, lo, hi, diode, out):
-    """w = 2Π(z) − z, the reflection through the box ( |z| for ideal diodes)."""
-    if diode:
-        return np.abs(z, out=out)
-    np.clip(z, lo, hi, out=out)
-    out *= 2
-    out -= z
-    return out
-
-
 def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, z0=None,
                             max_iter=100000, resolvent=None):
     """Peaceman–Rachford for box elements with an explicit resolvent (see module docstring).
@@ -176,7 +166,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     w32 = np.empty_like(z32)
     prev32 = z32.copy()
     scratch32 = row_scratch(z32)
-    _reflect(z32, lo32, hi32, diode, w32)
+    reflect(z32, lo32, hi32, w32)
     best, it = np.inf, 0
     while it < max_iter and z0 is None:  # a warm start is already close: float64 at once
         for k in range(1, CHECK_EVERY + 1):
@@ -196,7 +186,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
     # float32 buffers: phase 1's, whose pages are already mapped (fresh ones fault on first use)
     rho32, work32 = c32, (w32, prev32, z32)
     signs, signs_new = np.empty_like(z32), np.empty_like(z32)
-    _reflect(z, lo, hi, diode, w)
+    reflect(z, lo, hi, w)
     best, since, check_at = np.inf, 0, tol
     while it < max_iter:
         np.matmul(w, R.Mt, out=z_new)  # anchor: one float64 step z_new = M w − c
@@ -231,13 +221,13 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
             delta, more = _correction(rho32, signs, R.Mt32, goal, max_iter - it, work32, per_sample, scratch32)
             it += more
             z += delta
-            _reflect(z, lo, hi, diode, w)
+            reflect(z, lo, hi, w)
             continue
         # states still changing: nonlinear steps z ← z + M₃₂(w − w_prev) until the step has fallen
         # 1000-fold (the float32 rounding scales with the increments), then the next anchor
         z, z_new = z_new, z
         w, w_prev = w_prev, w
-        _reflect(z, lo, hi, diode, w)
+        reflect(z, lo, hi, w)
         dw32, dz32 = work32[0], work32[1]
         while it < max_iter:
             for _ in range(CHECK_EVERY):
@@ -245,7 +235,7 @@ def dense_peaceman_rachford(H, q, lo, hi, *, tol=1e-9, exact=False, alpha=None, 
                 np.matmul(dw32, R.Mt32, out=dz32)
                 z += dz32
                 w, w_prev = w_prev, w
-                _reflect(z, lo, hi, diode, w)
+                reflect(z, lo, hi, w)
             it += CHECK_EVERY
             if relative_step(dz32) <= max(1e-3 * step, goal):
                 break

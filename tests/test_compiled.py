@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from diodenet.host.compiled import (box_certificate, diode_nodes, diode_states, largest_abs, linear_after_product,
-                                    reflect_after_product, resolvent_residual, row_largest_abs, solve_small)
+                                    reflect, reflect_after_product, resolvent_residual, row_largest_abs, solve_small)
 
 
 def monotone_systems(rng, batch, k):
@@ -119,6 +119,7 @@ def test_reflect_after_product(rng, dtype):
     np.testing.assert_array_equal(w, 2 * np.clip(expect, lo, hi) - expect)
     np.testing.assert_array_equal(prev, expect)  # stored for the next look
     assert step == pytest.approx(float(np.max(np.abs(expect - prev0) * scale)), rel=1e-6)
+    np.testing.assert_array_equal(reflect(z0, lo, hi, np.empty_like(z0)), 2 * np.clip(z0, lo, hi) - z0)
     z = z0.copy()
     assert reflect_after_product(z, c, np.zeros(12, dtype), np.full(12, np.inf, dtype), w) == 0.0
     np.testing.assert_array_equal(w, np.abs(z0 - c))  # ideal diodes: the reflection is |z|
